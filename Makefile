@@ -1,0 +1,47 @@
+# Tessera: `make demo` runs the main job on the embedded sample, `make test` runs the test suite.
+# Both install what they need first (Debian packages, the default model).
+SHELL := /bin/bash
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := libopenblas-dev python3-pip python3-venv
+RELEASE_BIN := .build/release/tessera
+
+.PHONY: demo test deps model build release lint format bench-kernel bench-encoder docs clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+model: deps
+	./scripts/fetch-model
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product tessera
+
+demo: model release
+	$(RELEASE_BIN) demo
+
+test: model
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+lint:
+	$(SWIFT) format lint --strict --parallel --recursive Sources Tests
+
+format:
+	$(SWIFT) format --in-place --parallel --recursive Sources Tests
+
+bench-kernel: release
+	$(RELEASE_BIN) bench kernel
+
+bench-encoder: model release
+	$(RELEASE_BIN) bench encoder
+
+clean:
+	rm -rf .build

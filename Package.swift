@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MaxSim", targets: ["MaxSim"]),
+        .library(name: "TesseraEncoder", targets: ["TesseraEncoder"]),
+        .executable(name: "tessera", targets: ["tessera"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    ],
+    targets: [
+        // C hot loops only: ISA variants chosen at run time, no allocation, no strings.
+        .target(name: "CMaxSimKernels"),
+        .target(name: "MaxSim", dependencies: ["CMaxSimKernels"]),
+        // BLAS shim: OpenBLAS (Debian's libopenblas-dev) on Linux, Accelerate on Apple platforms.
+        .target(
+            name: "CBLAS",
+            linkerSettings: [
+                .linkedLibrary("openblas", .when(platforms: [.linux])),
+                .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS])),
+            ]
+        ),
+        .target(name: "TesseraEncoder", dependencies: ["CBLAS"]),
+        .target(name: "TesseraTestSupport", dependencies: ["MaxSim"], path: "Sources/TesseraTestSupport"),
+        .executableTarget(
+            name: "tessera",
+            dependencies: [
+                "MaxSim",
+                "CBLAS",
+                "TesseraEncoder",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "MaxSimTests", dependencies: ["MaxSim", "CMaxSimKernels", "TesseraTestSupport"]),
+        .testTarget(
+            name: "TesseraEncoderTests",
+            dependencies: ["TesseraEncoder", "TesseraTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+// Shared Swift settings, applied once. None of them changes generated code:
+// - ExistentialAny: `any P` is spelled out, so existential costs are visible at the use site.
+// - MemberImportVisibility: a member is visible only where its module is imported.
+// - InternalImportsByDefault: a dependency's types leak into our API only through `public import`.
+for target in package.targets where target.type != .system && !["CMaxSimKernels", "CBLAS"].contains(target.name) {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,4 @@
+#ifndef TESSERA_CMAXSIMKERNELS_H
+#define TESSERA_CMAXSIMKERNELS_H
+int tsr_placeholder(void);
+#endif

@@ -1,0 +1,25 @@
+import ArgumentParser
+
+@main
+struct TesseraCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tessera",
+        abstract: "Late-interaction (multi-vector) search: index, search, evaluate, benchmark, serve.",
+        subcommands: [DemoCommand.self, BenchCommand.self]
+    )
+}
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Runs a small demonstration.")
+    func run() async throws {
+        print("Tessera demo")
+    }
+}
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks (release builds only give meaningful numbers).",
+        subcommands: []
+    )
+}
