@@ -33,6 +33,7 @@ let package = Package(
                 "MaxSim",
                 "CBLAS",
                 "TesseraEncoder",
+                "TesseraTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

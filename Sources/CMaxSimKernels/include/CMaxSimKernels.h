@@ -1,4 +1,106 @@
 #ifndef TESSERA_CMAXSIMKERNELS_H
 #define TESSERA_CMAXSIMKERNELS_H
-int tsr_placeholder(void);
+
+// Hot loops of the MaxSim kernel library. C only for what Swift cannot express here: instruction-set
+// variants compiled with __attribute__((target(...))) and chosen at run time. No allocation, no strings;
+// every buffer is owned by the caller.
+//
+// Numeric contract shared by every variant (so that results are bit-identical across instruction sets,
+// thread counts and batch shapes):
+// - a float similarity q·d is one fused multiply-add chain over k = 0 ..< dimension, starting from +0;
+// - a query row's maximum visits document rows in increasing order and replaces the running maximum only
+//   when the new similarity is strictly greater (ties keep the lowest row; a NaN similarity never wins);
+// - a document with no rows gives every query row the value 0 and the argmax -1;
+// - a score is the sum of its query rows' maxima in row order, in float.
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set variants.
+enum {
+    TSR_ISA_SCALAR = 0,
+    TSR_ISA_AVX2 = 1,
+    TSR_ISA_AVX512 = 2,
+    TSR_ISA_NEON = 3,
+};
+
+/// Document element types.
+enum {
+    TSR_ELEMENT_F32 = 0,
+    TSR_ELEMENT_F16 = 1,
+    TSR_ELEMENT_BF16 = 2,
+    /// Int8 rows with one float scale per row (value = scale * int8), converted to float before the product.
+    TSR_ELEMENT_I8 = 3,
+};
+
+/// 1 when this CPU can run the variant, else 0.
+int tsr_isa_supported(int isa);
+
+/// The fastest variant this CPU supports (checked once).
+int tsr_isa_best(void);
+
+/// Query rows padded up to a multiple of 8: the row count of a packed query.
+int32_t tsr_packed_row_count(int32_t row_count);
+
+/// Packs float query rows `[row_count, dimension]` into panels of 16 rows (the last may hold 8), each
+/// stored `[dimension][width]`; rows past `row_count` are zero. `packed` holds
+/// `tsr_packed_row_count(row_count) * dimension` floats.
+void tsr_pack_query_f32(const float *rows, int32_t row_count, int32_t dimension, float *packed);
+
+/// Dimension rounded up to even: the pair count times two used by the integer layout.
+int32_t tsr_even_dimension(int32_t dimension);
+
+/// Packs int8 query rows `[row_count, dimension]` for the integer kernel: panels of 16 rows (last may hold
+/// 8), each stored `[dimension / 2][width][2]` as int16, zero-padded. `packed` holds
+/// `tsr_packed_row_count(row_count) * tsr_even_dimension(dimension)` int16 values.
+void tsr_pack_query_i8(const int8_t *rows, int32_t row_count, int32_t dimension, int16_t *packed);
+
+/// Scratch bytes one call of the scoring functions needs for a given dimension and packed row count.
+size_t tsr_scratch_byte_count(int32_t dimension, int32_t packed_row_count);
+
+/// A set of documents: document d owns rows `[row_begin[d], row_end[d])` of `rows`, a `[rowCount, dimension]`
+/// array. Packed documents pass their offsets as `row_begin` and the offsets shifted by one as `row_end`;
+/// padded documents pass each item's first row and first row + length.
+typedef struct {
+    const void *rows;
+    /// One float per row for TSR_ELEMENT_I8 (and the integer kernel); NULL otherwise.
+    const float *scales;
+    const int64_t *row_begin;
+    const int64_t *row_end;
+    int32_t element;
+    int32_t dimension;
+} tsr_documents;
+
+/// A packed query block: one or more queries whose rows were packed together.
+/// Query s owns packed rows `[segment_offsets[s], segment_offsets[s + 1])`.
+typedef struct {
+    const void *packed;
+    /// For the integer kernel: one float scale per packed row; NULL for the float kernel.
+    const float *row_scales;
+    const int32_t *segment_offsets;
+    int32_t segment_count;
+    int32_t packed_row_count;
+    /// 1: packed holds int16 pairs from tsr_pack_query_i8 and documents must be TSR_ELEMENT_I8.
+    int32_t integer;
+} tsr_query_block;
+
+/// Scores documents against every query of a block.
+///
+/// For t in [0, count): document `ids ? ids[t] : first + t` is scored against each query s, and the score
+/// is written to `scores[t * segment_count + s]`. When `argmax` is not NULL, for every packed row i the
+/// matched document row (relative to the document's first row, or -1) goes to
+/// `argmax[t * argmax_stride + i]` for i < segment_offsets[segment_count].
+/// `scratch` holds tsr_scratch_byte_count bytes, aligned to 64.
+void tsr_score_documents(int isa, const tsr_query_block *query, const tsr_documents *documents,
+                         const int64_t *ids, int64_t first, int64_t count, float *scores, int32_t *argmax,
+                         int64_t argmax_stride, void *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif

@@ -1,2 +1,0 @@
-#include "CMaxSimKernels.h"
-int tsr_placeholder(void) { return 0; }
