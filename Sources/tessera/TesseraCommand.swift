@@ -9,13 +9,6 @@ struct TesseraCommand: AsyncParsableCommand {
     )
 }
 
-struct DemoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Runs a small demonstration.")
-    func run() async throws {
-        print("Tessera demo")
-    }
-}
-
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
