@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopenblas-dev python3-pip python3-venv
 RELEASE_BIN := .build/release/tessera
 
-.PHONY: demo test deps model build release lint format bench-kernel bench-encoder docs clean
+.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder docs clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -39,6 +39,9 @@ format:
 
 bench-kernel: release
 	$(RELEASE_BIN) bench kernel
+
+bench-kernel-peers: release
+	./Benchmarks/peers/run-kernel-peers.sh
 
 bench-encoder: model release
 	$(RELEASE_BIN) bench encoder

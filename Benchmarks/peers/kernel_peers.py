@@ -28,6 +28,31 @@ def timed(fn, repeats):
     return times
 
 
+def timed_in_child(fn, repeats):
+    """Times fn in a forked child (it shares the loaded data) so that a peer that crashes costs only its row.
+    Returns the median seconds, or a string saying how the child ended."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            median = statistics.median(timed(fn, repeats))
+            os.write(write_end, repr(median).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    data = b""
+    while chunk := os.read(read_end, 4096):
+        data += chunk
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    if data:
+        return float(data.decode())
+    if os.WIFSIGNALED(status):
+        return f"crashed (signal {os.WTERMSIG(status)})"
+    return f"failed (exit {os.WEXITSTATUS(status)})"
+
+
 def load(folder, np):
     shape = json.load(open(os.path.join(folder, "shape.json")))
     dim = shape["dimension"]
@@ -126,8 +151,8 @@ def main():
             rows.append((workload, "openblas sgemm (no max)", row["sgemm"]["median"], flop, ours))
             shape, queries, documents, offsets = load(os.path.join(export, workload), np)
             for name, fn in peers_for(shape, queries, documents, offsets, np):
-                rows.append((workload, name, statistics.median(timed(fn, args.repeats)), flop, ours))
-                print(f"  timed {workload} {name}", file=sys.stderr)
+                rows.append((workload, name, timed_in_child(fn, args.repeats), flop, ours))
+                print(f"  timed {workload} {name}: {rows[-1][2]}", file=sys.stderr, flush=True)
             del queries, documents
             for entry in os.listdir(os.path.join(export, workload)):
                 os.remove(os.path.join(export, workload, entry))
@@ -135,7 +160,10 @@ def main():
     print("| workload | method | median ms | GFLOP/s | peer time / Tessera f32 time |")
     print("|---|---|---:|---:|---:|")
     for workload, name, seconds, flop, ours in rows:
-        print(f"| {workload} | {name} | {seconds * 1e3:.1f} | {flop / seconds / 1e9:.1f} | {seconds / ours:.2f} |")
+        if isinstance(seconds, str):
+            print(f"| {workload} | {name} | {seconds} | – | – |")
+        else:
+            print(f"| {workload} | {name} | {seconds * 1e3:.1f} | {flop / seconds / 1e9:.1f} | {seconds / ours:.2f} |")
 
 
 if __name__ == "__main__":
