@@ -248,6 +248,37 @@ extension CollectionStore {
         return try body(snapshot)
     }
 
+    /// Checks the database (`PRAGMA integrity_check`, every point has every field) and that the in-memory view
+    /// holds the same points as the database.
+    /// - Throws: ``TesseraError/Code/corrupted`` describing the first problem, ``TesseraError/Code/io``.
+    /// - Complexity: O(database size).
+    public func checkIntegrity() throws(TesseraError) {
+        let snapshot = scoringView()
+        let fieldCount = configuration.fields.count
+        let problem: String? = try Self.guarded(path: directory) {
+            try pool.read { db in
+                let report = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+                if report != ["ok"] { return "integrity_check: " + report.joined(separator: "; ") }
+                let pointCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM points") ?? 0
+                let incomplete =
+                    try Int.fetchOne(
+                        db,
+                        sql: """
+                            SELECT COUNT(*) FROM points p
+                            WHERE (SELECT COUNT(*) FROM vectors v WHERE v.row_id = p.row_id) != ?
+                            """,
+                        arguments: [fieldCount]
+                    ) ?? 0
+                if incomplete > 0 { return "\(incomplete) point(s) lack a vector field" }
+                if pointCount != snapshot.liveCount {
+                    return "the database holds \(pointCount) points, the scoring view \(snapshot.liveCount)"
+                }
+                return nil
+            }
+        }
+        if let problem { throw TesseraError(.corrupted, problem, location: .init(path: directory)) }
+    }
+
     // MARK: Internals
 
     private func prepare(_ point: Point) throws(TesseraError) -> PreparedPoint {
