@@ -232,7 +232,8 @@ enum FilterParser {
             let key = try payloadKey(keyValue, path: join(nestedPath, "key"))
             return .nested(key: key, filter: try filter(filterValue, path: join(nestedPath, "filter"), nested: true))
         }
-        if members.keys.contains(where: { ["must", "should", "must_not", "min_should"].contains($0) }) {
+        // An empty object is an empty filter, which every point passes (as Qdrant reads it).
+        if members.isEmpty || members.keys.contains(where: { ["must", "should", "must_not", "min_should"].contains($0) }) {
             return .filter(try filter(value, path: path, nested: nested))
         }
         let names = members.keys.sorted().joined(separator: ", ")
