@@ -233,7 +233,9 @@ enum FilterParser {
             return .nested(key: key, filter: try filter(filterValue, path: join(nestedPath, "filter"), nested: true))
         }
         // An empty object is an empty filter, which every point passes (as Qdrant reads it).
-        if members.isEmpty || members.keys.contains(where: { ["must", "should", "must_not", "min_should"].contains($0) }) {
+        if members.isEmpty
+            || members.keys.contains(where: { ["must", "should", "must_not", "min_should"].contains($0) })
+        {
             return .filter(try filter(value, path: path, nested: nested))
         }
         let names = members.keys.sorted().joined(separator: ", ")

@@ -106,19 +106,25 @@ struct BadInputTests {
         #expect(filterError?.location.field == "must[0].has_id[1]")
     }
 
-    @Test("bad filter JSON names the field", arguments: [
-        (#"{"must": [{"key": "a", "match": {"valu": 1}}]}"#, "must[0].match.valu"),
-        (#"{"must_nt": []}"#, "must_nt"),
-        (#"{"should": [{"key": "a", "range": {"gt": "x"}}]}"#, "should[0].range.gt"),
-        (#"{"must": [{"key": "a", "match": {"any": [1, "b"]}}]}"#, "must[0].match.any[1]"),
-        (#"{"must": [{"key": 3, "match": {"value": 1}}]}"#, "must[0].key"),
-        (#"{"must": [{"is_empty": {}}]}"#, "must[0].is_empty"),
-        (#"{"must": [{"nested": {"key": "c", "filter": {"must": [{"has_id": [1]}]}}}]}"#, "must[0].nested.filter.must[0].has_id"),
-        (#"{"must": [{"key": "a", "match": {"value": 1}, "range": {"gt": 1}}]}"#, "must[0]"),
-        (#"{"must": [{"key": "a..b", "match": {"value": 1}}]}"#, "must[0].key"),
-        (#"{"min_should": {"conditions": [], "min_count": -1}}"#, "min_should.min_count"),
-        (#"[1]"#, "filter"),
-    ])
+    @Test(
+        "bad filter JSON names the field",
+        arguments: [
+            (#"{"must": [{"key": "a", "match": {"valu": 1}}]}"#, "must[0].match.valu"),
+            (#"{"must_nt": []}"#, "must_nt"),
+            (#"{"should": [{"key": "a", "range": {"gt": "x"}}]}"#, "should[0].range.gt"),
+            (#"{"must": [{"key": "a", "match": {"any": [1, "b"]}}]}"#, "must[0].match.any[1]"),
+            (#"{"must": [{"key": 3, "match": {"value": 1}}]}"#, "must[0].key"),
+            (#"{"must": [{"is_empty": {}}]}"#, "must[0].is_empty"),
+            (
+                #"{"must": [{"nested": {"key": "c", "filter": {"must": [{"has_id": [1]}]}}}]}"#,
+                "must[0].nested.filter.must[0].has_id"
+            ),
+            (#"{"must": [{"key": "a", "match": {"value": 1}, "range": {"gt": 1}}]}"#, "must[0]"),
+            (#"{"must": [{"key": "a..b", "match": {"value": 1}}]}"#, "must[0].key"),
+            (#"{"min_should": {"conditions": [], "min_count": -1}}"#, "min_should.min_count"),
+            (#"[1]"#, "filter"),
+        ]
+    )
     func badFilters(json: String, field: String) throws {
         let error = #expect(throws: TesseraError.self) { try Filter(json: json) }
         #expect(error?.code == .invalidArgument)

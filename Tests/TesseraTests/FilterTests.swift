@@ -259,7 +259,9 @@ struct FilterTests {
     func documentedExamples() throws {
         let payload: [String: JSONValue] = [
             "diet": [["food": "leaves", "likes": false], ["food": "meat", "likes": true]],
-            "country": ["name": "Japan", "cities": [["name": "Tokyo", "population": 9.3, "sightseeing": ["Tokyo Tower"]]]],
+            "country": [
+                "name": "Japan", "cities": [["name": "Tokyo", "population": 9.3, "sightseeing": ["Tokyo Tower"]]],
+            ],
             "colors": ["red", "blue"], "count": 10, "reports": [], "nothing": nil,
         ]
         let cases: [(String, Bool)] = [
@@ -282,7 +284,10 @@ struct FilterTests {
                     + #"{"key": "diet[].likes", "match": {"value": false}}]}"#, true
             ),
             (#"{"must": [{"has_id": [1, 3]}], "must_not": [{"must": [{"key": "count", "range": {"lt": 5}}]}]}"#, true),
-            (#"{"min_should": {"conditions": [{"has_id": [3]}, {"key": "count", "match": {"value": 10}}], "min_count": 2}}"#, true),
+            (
+                #"{"min_should": {"conditions": [{"has_id": [3]}, {"key": "count", "match": {"value": 10}}], "min_count": 2}}"#,
+                true
+            ),
         ]
         for (text, expected) in cases {
             #expect(try Filter(json: text).matches(payload: payload, id: .integer(3)) == expected, "\(text)")
@@ -333,7 +338,9 @@ struct FilterTests {
                     count = view.allowedSlots(filter: filter).count
                     best = min(best, (ContinuousClock.now - start).seconds)
                 }
-                print("filter on \(pointCount) points: \(String(format: "%.1f", best * 1000)) ms, \(count) pass: \(text)")
+                print(
+                    "filter on \(pointCount) points: \(String(format: "%.1f", best * 1000)) ms, \(count) pass: \(text)"
+                )
             }
             try store.close()
             let start = ContinuousClock.now
