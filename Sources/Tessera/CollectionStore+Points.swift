@@ -27,9 +27,8 @@ extension CollectionStore {
         guard !points.isEmpty else { return }
         var prepared: [PreparedPoint] = []
         prepared.reserveCapacity(points.count)
-        for (index, point) in points.enumerated() {
+        for point in points {
             var entry = try prepare(point)
-            _ = index
             entry.blobs.sort { $0.field < $1.field }
             prepared.append(entry)
         }
