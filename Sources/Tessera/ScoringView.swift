@@ -48,9 +48,9 @@ public struct ScoringView: Sendable {
     /// The live slots whose points pass a filter.
     /// - Parameter filter: The filter, or `nil` for every live slot.
     /// - Returns: A bitmap over `0..<slotCount`.
-    /// - Complexity: O(live points × filter size). Measured in a debug build on a 2-core development machine: 86–138 ms
-    ///   for 10⁵ points and one- or two-condition filters (`TESSERA_PERF_POINTS=100000 swift test --filter
-    ///   FilterTests/performance`).
+    /// - Complexity: O(live points × filter size). Measured on a 2-core development machine for 10⁵ points and
+    ///   one- or two-condition filters: 33–55 ms in a release build, 86–138 ms in a debug build
+    ///   (`TESSERA_PERF_POINTS=100000 swift test [-c release] --filter FilterTests/performance`).
     public func allowedSlots(filter: Filter?) -> SlotBitmap {
         guard let filter, !filter.isEmpty else { return liveSlots }
         var allowed = SlotBitmap(slotCount: slotCount)
