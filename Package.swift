@@ -7,11 +7,13 @@ let package = Package(
     products: [
         .library(name: "MaxSim", targets: ["MaxSim"]),
         .library(name: "TesseraEncoder", targets: ["TesseraEncoder"]),
+        .library(name: "Tessera", targets: ["Tessera"]),
         .executable(name: "tessera", targets: ["tessera"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C hot loops only: ISA variants chosen at run time, no allocation, no strings.
@@ -26,6 +28,14 @@ let package = Package(
             ]
         ),
         .target(name: "TesseraEncoder", dependencies: ["CBLAS"]),
+        // Collections on disk: configuration, SQLite store (GRDB), filters, in-memory scoring columns.
+        .target(name: "Tessera", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // Used only by TesseraTests' crash test: ingests into a collection until it is killed.
+        .executableTarget(
+            name: "tessera-crash-probe",
+            dependencies: ["Tessera"],
+            path: "Sources/TesseraCrashProbe"
+        ),
         .target(name: "TesseraTestSupport", dependencies: ["MaxSim"], path: "Sources/TesseraTestSupport"),
         .executableTarget(
             name: "tessera",
@@ -38,6 +48,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MaxSimTests", dependencies: ["MaxSim", "CMaxSimKernels", "TesseraTestSupport"]),
+        .testTarget(name: "TesseraTests", dependencies: ["Tessera"]),
         .testTarget(
             name: "TesseraEncoderTests",
             dependencies: ["TesseraEncoder", "TesseraTestSupport"],

@@ -1,0 +1,48 @@
+// Ingests into a collection until it is killed; used only by TesseraTests' crash test.
+//
+// Usage: tessera-crash-probe <collection-dir> <first-id> <seed>
+//
+// Upserts batches of points with ids first-id, first-id + 1, … (and now and then re-upserts an earlier id with
+// the same content), and after each upsert returns writes "ack <id>" for every id of the batch to standard
+// output with one write(2) call, so that every printed id is one the store has acknowledged. The content of a
+// point is a function of its id (`ProbePoints.point(id:)`), which the test recomputes to check what survived.
+
+import Foundation
+import Tessera
+
+let arguments = CommandLine.arguments
+guard arguments.count == 4, let firstID = UInt64(arguments[2]), let seed = UInt64(arguments[3]) else {
+    FileHandle.standardError.write(Data("usage: tessera-crash-probe <collection-dir> <first-id> <seed>\n".utf8))
+    exit(2)
+}
+
+/// SplitMix64: a small seeded generator, so a run can be repeated.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15  // Wrapping is the algorithm: the state is a counter modulo 2^64.
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+do {
+    let store = try CollectionStore.openOrCreate(at: arguments[1], configuration: ProbePoints.configuration)
+    var random = SplitMix64(state: seed)
+    var nextID = firstID
+    while true {
+        let batchSize = Int.random(in: 1...16, using: &random)
+        var ids = (0..<UInt64(batchSize)).map { nextID + $0 }
+        nextID += UInt64(batchSize)
+        if nextID - firstID > 32, Bool.random(using: &random) {
+            ids.append(UInt64.random(in: firstID..<nextID - UInt64(batchSize), using: &random))
+        }
+        try store.upsert(ids.map(ProbePoints.point(id:)))
+        FileHandle.standardOutput.write(Data(ids.map { "ack \($0)\n" }.joined().utf8))
+    }
+} catch {
+    FileHandle.standardError.write(Data("tessera-crash-probe: \(error)\n".utf8))
+    exit(1)
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Tessera
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A copy of `ProbePoints` in `Sources/TesseraCrashProbe/ProbePoints.swift`: the content of each probe point is a
+/// function of its id. Keep the two in step.
+private enum ProbePoints {
+    static let configuration = CollectionConfiguration(fields: [
+        VectorField(name: "tokens", dimension: 8, kind: .multivector(comparator: .maxSim), elementType: .float32),
+        VectorField(name: "summary", dimension: 4, kind: .dense(distance: .cosine), elementType: .float16),
+    ])
+
+    static func point(id: UInt64) -> Point {
+        let tokenCount = 1 + Int(id % 5)
+        let tokens = (0..<tokenCount).map { token in
+            (0..<8).map { component in Float(sin(Double(id) * 0.37 + Double(token) * 1.3 + Double(component) * 0.11)) }
+        }
+        let summary = (0..<4).map { component in Float(cos(Double(id) * 0.21 + Double(component))) }
+        return Point(
+            id: .integer(id),
+            payload: ["n": .integer(Int64(id)), "tag": .string("p\(id % 7)"), "even": .bool(id % 2 == 0)],
+            vectors: ["tokens": .multivector(tokens), "summary": .dense(summary)]
+        )
+    }
+}
+
+/// The crash probe's path: `TESSERA_CRASH_PROBE`, else next to the test bundle (SwiftPM puts every product of
+/// the package in one directory), else under the package's `.build/debug`.
+private func probeExecutable() -> String? {
+    let name = "tessera-crash-probe"
+    if let path = ProcessInfo.processInfo.environment["TESSERA_CRASH_PROBE"] { return path }
+    var candidates: [URL] = []
+    for start in [Bundle.main.executableURL, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])] {
+        guard var directory = start?.deletingLastPathComponent() else { continue }
+        for _ in 0..<4 {
+            candidates.append(directory.appendingPathComponent(name))
+            directory = directory.deletingLastPathComponent()
+        }
+    }
+    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    candidates.append(packageRoot.appendingPathComponent(".build/debug/\(name)"))
+    return candidates.map(\.path).first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+@Suite("Crash safety")
+struct CrashSafetyTests {
+    @Test("points acknowledged before SIGKILL survive, intact, and the collection opens cleanly")
+    func killDuringIngest() throws {
+        let probe = try #require(
+            probeExecutable(),
+            "tessera-crash-probe not found next to the test bundle; build all products first (swift build --build-tests)"
+        )
+        var random = SplitMix64.printed("crash safety")
+        try withCollectionPath { path in
+            try CollectionStore.create(at: path, configuration: ProbePoints.configuration).close()
+            var acknowledged: Set<UInt64> = []
+            let started = ContinuousClock.now
+            var kills = 0
+            while kills < 24 && ContinuousClock.now - started < .seconds(40) {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: probe)
+                let firstID = UInt64(kills) * 1_000_000
+                process.arguments = [path, String(firstID), String(random.next())]
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                // Wait for the first acknowledgement (the probe has opened the collection and is ingesting), then
+                // kill it at a random moment of its ingest. A kill during startup is covered by the zero delay.
+                let first = output.fileHandleForReading.availableData
+                let delayMilliseconds = Int.random(in: 0...60, using: &random)
+                Thread.sleep(forTimeInterval: Double(delayMilliseconds) / 1000)
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                #expect(
+                    process.terminationReason == .uncaughtSignal,
+                    "the probe exited by itself: status \(process.terminationStatus)"
+                )
+                kills += 1
+                let text = String(decoding: first + output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                // Only whole lines count: a line cut by the kill was not fully written.
+                var runAcknowledged = 0
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+                    guard line.hasPrefix("ack "), let id = UInt64(line.dropFirst(4)) else {
+                        Issue.record("unexpected probe output line: \(line)")
+                        continue
+                    }
+                    acknowledged.insert(id)
+                    runAcknowledged += 1
+                }
+                print("kill \(kills) after \(delayMilliseconds) ms: \(runAcknowledged) acknowledged in this run")
+
+                let store = try CollectionStore.open(at: path, expecting: ProbePoints.configuration)
+                try store.checkIntegrity()
+                // Every point of this run, a sample of earlier ones, and all of them after the last kill.
+                let isLast = kills >= 24 || ContinuousClock.now - started >= .seconds(40)
+                let earlier = acknowledged.filter { $0 < firstID }
+                let sample = isLast ? earlier : Set(earlier.shuffled(using: &random).prefix(200))
+                let ids = acknowledged.filter { $0 >= firstID }.union(sample).sorted().map { PointID.integer($0) }
+                let records = try store.get(ids: ids, withPayload: true, withVectors: true)
+                #expect(records.count == ids.count, "acknowledged points missing after kill \(kills)")
+                for record in records {
+                    guard case .integer(let id) = record.id else { continue }
+                    let expected = ProbePoints.point(id: id)
+                    #expect(record.payload == expected.payload, "payload of \(id)")
+                    #expect(
+                        storedValues(record, "tokens") == expected.vectors["tokens"]!.flattened.values,
+                        "tokens of \(id)"
+                    )
+                    let summary = storedValues(record, "summary")
+                    let expectedSummary = expected.vectors["summary"]!.flattened.values
+                    #expect(summary == expectedSummary.map { Float(Float16($0)) }, "summary of \(id)")
+                }
+                // Unacknowledged points of a killed batch may or may not be there, but must be whole.
+                #expect(store.scoringView().liveCount >= acknowledged.count)
+                try store.close()
+            }
+            #expect(kills >= 20, "only \(kills) kills fitted in the time bound")
+            #expect(acknowledged.count > 0, "the probe acknowledged nothing; is it working?")
+            print("crash safety: \(kills) kills, \(acknowledged.count) acknowledged points verified")
+        }
+    }
+}

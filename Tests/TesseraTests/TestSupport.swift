@@ -1,0 +1,61 @@
+import Foundation
+import Tessera
+import Testing
+
+/// SplitMix64: a small, seeded generator; tests print their seed so a failure can be replayed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15  // Wrapping is the algorithm: the state is a counter modulo 2^64.
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A generator seeded from `TESSERA_TEST_SEED` when set, else from the clock; the seed is printed.
+    static func printed(_ label: String) -> SplitMix64 {
+        let seed =
+            ProcessInfo.processInfo.environment["TESSERA_TEST_SEED"].flatMap { UInt64($0) }
+            ?? UInt64(Date().timeIntervalSince1970 * 1000)
+        print("\(label): seed \(seed) (replay with TESSERA_TEST_SEED=\(seed))")
+        return SplitMix64(seed: seed)
+    }
+}
+
+/// A fresh temporary directory, removed when `body` returns or throws.
+func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
+    let path = FileManager.default.temporaryDirectory
+        .appendingPathComponent("tessera-tests-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try body(path)
+}
+
+/// A collection directory inside a temporary directory (the directory itself does not exist yet).
+func withCollectionPath<R>(_ body: (String) throws -> R) throws -> R {
+    try withTemporaryDirectory { root in try body(root + "/collection") }
+}
+
+func multivectorField(_ name: String = "tokens", dimension: Int = 4, _ type: ElementType = .float32) -> VectorField {
+    VectorField(name: name, dimension: dimension, kind: .multivector(comparator: .maxSim), elementType: type)
+}
+
+func denseField(_ name: String = "dense", dimension: Int = 3, _ type: ElementType = .float32) -> VectorField {
+    VectorField(name: name, dimension: dimension, kind: .dense(distance: .cosine), elementType: type)
+}
+
+/// Random token rows with values in [-1, 1].
+func randomRows(tokenCount: Int, dimension: Int, using random: inout SplitMix64) -> [[Float]] {
+    (0..<tokenCount).map { _ in (0..<dimension).map { _ in Float.random(in: -1...1, using: &random) } }
+}
+
+/// Flattens a record's vector value, failing the test when it is missing.
+func storedValues(_ record: Record?, _ field: String) -> [Float] {
+    guard let value = record?.vectors?[field] else {
+        Issue.record("record has no vector '\(field)'")
+        return []
+    }
+    return value.flattened.values
+}
