@@ -29,7 +29,7 @@ let package = Package(
         ),
         .target(name: "TesseraEncoder", dependencies: ["CBLAS"]),
         // Collections on disk: configuration, SQLite store (GRDB), filters, in-memory scoring columns.
-        .target(name: "Tessera", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Tessera", dependencies: ["MaxSim", .product(name: "GRDB", package: "GRDB.swift")]),
         // Used only by TesseraTests' crash test: ingests into a collection until it is killed.
         .executableTarget(
             name: "tessera-crash-probe",
@@ -48,7 +48,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MaxSimTests", dependencies: ["MaxSim", "CMaxSimKernels", "TesseraTestSupport"]),
-        .testTarget(name: "TesseraTests", dependencies: ["Tessera"]),
+        .testTarget(name: "TesseraTests", dependencies: ["Tessera", "MaxSim", "TesseraTestSupport"]),
         .testTarget(
             name: "TesseraEncoderTests",
             dependencies: ["TesseraEncoder", "TesseraTestSupport"],

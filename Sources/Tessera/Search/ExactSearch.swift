@@ -1,0 +1,170 @@
+public import MaxSim
+
+/// A late-interaction search over one multivector field.
+public struct SearchRequest: Sendable {
+    /// The query's token vectors.
+    public var query: Multivector
+    /// The multivector field to search; `nil` picks the collection's only multivector field.
+    public var field: String?
+    /// Only points passing this filter are scored.
+    public var filter: Filter?
+    /// How many results to return.
+    public var limit: Int
+    /// How many of the best results to skip first (pagination).
+    public var offset: Int
+    /// Return each result's payload.
+    public var withPayload: Bool
+    /// Drop results scoring below this.
+    public var scoreThreshold: Float?
+    /// Return, for each result, which document token each query token matched.
+    public var withMatches: Bool
+
+    /// Creates a request.
+    /// - Parameters:
+    ///   - query: the query's token vectors.
+    ///   - field: the multivector field; `nil` for the only one.
+    ///   - filter: a payload filter applied before scoring.
+    ///   - limit: results to return.
+    ///   - offset: best results to skip.
+    ///   - withPayload: include payloads.
+    ///   - scoreThreshold: minimum score.
+    ///   - withMatches: include matched document tokens.
+    public init(
+        query: Multivector,
+        field: String? = nil,
+        filter: Filter? = nil,
+        limit: Int = 10,
+        offset: Int = 0,
+        withPayload: Bool = true,
+        scoreThreshold: Float? = nil,
+        withMatches: Bool = false
+    ) {
+        self.query = query
+        self.field = field
+        self.filter = filter
+        self.limit = limit
+        self.offset = offset
+        self.withPayload = withPayload
+        self.scoreThreshold = scoreThreshold
+        self.withMatches = withMatches
+    }
+}
+
+/// A search result.
+public struct ScoredPoint: Sendable, Equatable {
+    /// The point's id.
+    public var id: PointID
+    /// Its MaxSim score.
+    public var score: Float
+    /// Its payload, when requested.
+    public var payload: [String: JSONValue]?
+    /// For each query token, the index of the document token it matched (−1 for a document without
+    /// tokens), when requested.
+    public var matchedTokens: [Int32]?
+}
+
+extension CollectionStore {
+    /// Exact late-interaction search: MaxSim against every live point passing the filter, with the kernel's
+    /// fused top-k.
+    /// - Parameters:
+    ///   - request: the query and options.
+    ///   - kernel: the kernel configuration (threads, instruction set).
+    /// - Returns: up to `limit` points, best first (ties to the earlier-stored point).
+    /// - Throws: `TesseraError` for an unknown field, a field that is not a multivector, a dimension
+    ///   mismatch, or a negative limit or offset.
+    /// - Complexity: O(Lq × T × dimension) for the T tokens of the points passing the filter.
+    public func search(
+        _ request: SearchRequest,
+        kernel: MaxSimKernel = MaxSimKernel()
+    ) throws(TesseraError)
+        -> [ScoredPoint]
+    {
+        guard request.limit >= 0, request.offset >= 0 else {
+            throw TesseraError(
+                .invalidArgument,
+                "limit and offset must not be negative (limit \(request.limit), offset \(request.offset))",
+                location: .init(field: request.limit < 0 ? "limit" : "offset")
+            )
+        }
+        let view = scoringView()
+        let field = try multivectorField(named: request.field, in: view)
+        guard let column = view.column(named: field.name) else {
+            throw TesseraError(.notFound, "no vector field '\(field.name)'", location: .init(field: "using"))
+        }
+        guard request.query.dimension == field.dimension else {
+            throw TesseraError(
+                .dimensionMismatch,
+                "the query has dimension \(request.query.dimension) but field '\(field.name)' has \(field.dimension)",
+                location: .init(field: "query")
+            )
+        }
+        let candidates = view.allowedSlots(filter: request.filter).slots
+        let documents = column.multivectors()
+        let top: [ScoredDocument]
+        do {
+            top = try kernel.topK(
+                request.limit + request.offset,
+                query: request.query,
+                documents: documents,
+                candidates: candidates
+            )
+        } catch {
+            throw TesseraError(.invalidArgument, "scoring failed: \(error)", location: .init(field: "query"))
+        }
+        var hits = Array(top.dropFirst(request.offset))
+        if let threshold = request.scoreThreshold { hits = hits.filter { $0.score >= threshold } }
+        var matches: [[Int32]] = []
+        if request.withMatches, !hits.isEmpty {
+            do {
+                let queries = try Multivectors([request.query], dimension: request.query.dimension)
+                let explained = try kernel.scores(
+                    queries: queries,
+                    documents: documents,
+                    pairs: hits.map { MaxSimPair(query: 0, document: $0.index) },
+                    withArgmax: true
+                )
+                matches = (0..<hits.count).map { Array(explained.matches![$0]) }
+            } catch {
+                throw TesseraError(.invalidArgument, "explaining failed: \(error)", location: .init(field: "query"))
+            }
+        }
+        return hits.enumerated().map { position, hit in
+            ScoredPoint(
+                id: view.pointIDs[hit.index],
+                score: hit.score,
+                payload: request.withPayload ? view.payload(ofSlot: hit.index) : nil,
+                matchedTokens: request.withMatches ? matches[position] : nil
+            )
+        }
+    }
+
+    func multivectorField(named name: String?, in view: ScoringView) throws(TesseraError) -> VectorField {
+        let fields = configuration.fields.filter {
+            if case .multivector = $0.kind { return true }
+            return false
+        }
+        if let name {
+            guard let field = configuration.field(named: name) else {
+                throw TesseraError(.notFound, "no vector field '\(name)'", location: .init(field: "using"))
+            }
+            guard fields.contains(field) else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "field '\(name)' is not a multivector field",
+                    location: .init(field: "using")
+                )
+            }
+            return field
+        }
+        guard fields.count == 1 else {
+            throw TesseraError(
+                .invalidArgument,
+                fields.isEmpty
+                    ? "the collection has no multivector field"
+                    : "the collection has \(fields.count) multivector fields; name one",
+                location: .init(field: "using")
+            )
+        }
+        return fields[0]
+    }
+}
