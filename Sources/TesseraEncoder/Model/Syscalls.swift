@@ -100,3 +100,28 @@ enum Syscalls {
         }
     }
 }
+
+extension Syscalls {
+    /// Creates or replaces a file with `bytes`, looping over partial writes.
+    /// - Parameters:
+    ///   - path: The file's path.
+    ///   - bytes: The new contents.
+    /// - Throws: ``SystemCallError`` from `open` or `write`.
+    static func writeWholeFile(_ path: String, bytes: [UInt8]) throws(SystemCallError) {
+        var descriptor: Int32 = -1
+        while descriptor < 0 {
+            descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if descriptor < 0 && errno != EINTR { throw SystemCallError(call: "open", errorNumber: errno) }
+        }
+        defer { close(descriptor) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemCallError(call: "write", errorNumber: errno)
+            }
+            written += count
+        }
+    }
+}
