@@ -20,6 +20,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (release builds only give meaningful numbers).",
-        subcommands: []
+        subcommands: [BenchEncoderCommand.self]
     )
 }
