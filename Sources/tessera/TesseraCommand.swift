@@ -13,6 +13,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (release builds only give meaningful numbers).",
-        subcommands: [BenchKernelCommand.self]
+        subcommands: [BenchKernelCommand.self, BenchEncoderCommand.self]
     )
 }

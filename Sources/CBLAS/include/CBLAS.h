@@ -16,4 +16,10 @@ void tsr_blas_set_thread_count(int thread_count);
 /// Returns the number of threads BLAS calls may use, or 0 when the BLAS does not say.
 int tsr_blas_thread_count(void);
 
+/// Eigen-decomposition of a symmetric matrix (LAPACK `ssyevd`, divide and conquer).
+/// `matrix` is `[dimension, dimension]`, row-major and symmetric. Eigenvalues come back in ascending order in
+/// `eigenvalues` (`dimension` floats), and row i of `matrix` then holds the unit eigenvector of eigenvalue i. Returns LAPACK's `info`: 0 on success, non-zero on failure,
+/// -1000 where the platform's LAPACK is not wired.
+int tsr_symmetric_eigen(int dimension, float *matrix, float *eigenvalues);
+
 #endif

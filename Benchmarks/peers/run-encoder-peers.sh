@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Encoder throughput against sentence-transformers (PyTorch, CPU) on the same texts and thread count.
+# Creates Benchmarks/peers/.venv on first use (CPU torch wheel when the index has one, else the default wheel),
+# builds the release `tessera`, then runs encoder_peers.py, which runs both and prints one table.
+# Usage: Benchmarks/peers/run-encoder-peers.sh [--limit N] [--threads N] [--batch-size N] [--corpus PATH] [--json]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip
+    # A CPU-only build keeps the environment small; fall back to the default wheel if none is offered.
+    "$venv/bin/pip" install -q "torch==2.13.0+cpu" || "$venv/bin/pip" install -q torch \
+        || { echo "PyTorch cannot be installed here; the peer comparison cannot run." >&2; exit 1; }
+    "$venv/bin/pip" install -q sentence-transformers
+fi
+cd "$root"
+swift build -c release --product tessera >&2
+exec "$venv/bin/python" "$here/encoder_peers.py" --tessera "$root/.build/release/tessera" "$@"
