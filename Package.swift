@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "MaxSim",
                 "CBLAS",
+                "Tessera",
                 "TesseraEncoder",
                 "TesseraTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

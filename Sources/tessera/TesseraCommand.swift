@@ -5,7 +5,10 @@ struct TesseraCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Late-interaction (multi-vector) search: index, search, evaluate, benchmark, serve.",
-        subcommands: [DemoCommand.self, BenchCommand.self]
+        subcommands: [
+            DemoCommand.self, IndexCommand.self, SearchCommand.self, EvalCommand.self, InfoCommand.self,
+            BenchCommand.self,
+        ]
     )
 }
 

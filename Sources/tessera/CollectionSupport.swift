@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import MaxSim
+import Tessera
+import TesseraEncoder
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Options shared by the commands that work on a collection.
+struct CollectionOptions: ParsableArguments {
+    @Argument(help: "The collection's name (a folder under --data) or a path containing a '/'.")
+    var collection: String
+
+    @Option(help: "The folder holding collections.")
+    var data = "collections"
+
+    @Option(help: "The model folder (Hugging Face layout). Default: the one the collection was built with.")
+    var model: String?
+
+    @Option(help: "Threads for encoding and scoring (default: every core).")
+    var threads: Int?
+
+    var path: String {
+        collection.contains("/") ? collection : URL(fileURLWithPath: data).appendingPathComponent(collection).path
+    }
+}
+
+/// The model folder used when none is named and the collection records none.
+let defaultModelDirectory = "models/all-MiniLM-L6-v2"
+
+/// The name of the multivector field that `tessera index` creates.
+let tokensField = "tokens"
+
+/// Identifies a model folder's contents: FNV-1a over config.json, the tokenizer files and the
+/// safetensors header (the header lists every tensor's name, type, shape and byte range).
+func modelContentHash(_ directory: String) throws -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    func mix(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3  // FNV-1a: multiplication modulo 2^64 is the algorithm.
+        }
+    }
+    let folder = URL(fileURLWithPath: directory)
+    for name in ["config.json", "tokenizer.json", "vocab.txt"] {
+        if let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) { mix(data) }
+    }
+    let weights = folder.appendingPathComponent("model.safetensors").path
+    guard let handle = FileHandle(forReadingAtPath: weights) else {
+        throw ValidationError("no model.safetensors in \(directory); run scripts/fetch-model or pass --model")
+    }
+    defer { try? handle.close() }
+    let lengthBytes = handle.readData(ofLength: 8)
+    guard lengthBytes.count == 8 else { throw ValidationError("\(weights) is too short to be safetensors") }
+    let headerLength = lengthBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+    mix(lengthBytes)
+    mix(handle.readData(ofLength: Int(min(headerLength, 16 << 20))))
+    return String(format: "fnv1a64:%016llx", hash)
+}
+
+/// Loads the encoder a collection was built with (or `--model`), checking that it is the same model.
+func loadEncoder(
+    for store: CollectionStore,
+    options: CollectionOptions
+) throws -> (TokenEncoder, EncoderIdentity) {
+    guard let field = store.configuration.field(named: tokensField), let identity = field.encoder else {
+        throw ValidationError("collection '\(options.collection)' has no '\(tokensField)' field built by an encoder")
+    }
+    let directory = options.model ?? identity.modelName
+    let hash = try modelContentHash(directory)
+    guard hash == identity.contentHash else {
+        throw ValidationError(
+            "the model in \(directory) (\(hash)) is not the one collection '\(options.collection)' was built with "
+                + "(\(identity.modelName), \(identity.contentHash))"
+        )
+    }
+    let profile: TesseraEncoder.EncodingProfile = identity.profile == .colbert ? .colbert() : .plain()
+    let encoder = try TokenEncoder(modelDirectory: directory, profile: profile, threadCount: options.threads)
+    return (encoder, identity)
+}
+
+/// A progress line with a rate and an ETA, drawn on standard error when it is a terminal and silent otherwise.
+struct ProgressBar {
+    let total: Int
+    let unit: String
+    let start = Date()
+    let isTerminal = isatty(STDERR_FILENO) != 0
+    private var lastDraw = Date.distantPast
+
+    init(total: Int, unit: String) {
+        self.total = total
+        self.unit = unit
+    }
+
+    mutating func update(_ done: Int, force: Bool = false) {
+        guard isTerminal else { return }
+        let now = Date()
+        guard force || now.timeIntervalSince(lastDraw) > 0.2 else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(start)
+        let fraction = total > 0 ? Double(done) / Double(total) : 1
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let remaining = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(
+            format: "\r%@ %3.0f%% %d/%d %@  %.1f/s  ETA %@ ",
+            bar,
+            fraction * 100,
+            done,
+            total,
+            unit,
+            rate,
+            formatDuration(remaining)
+        )
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard isTerminal else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "--" }
+    let total = Int(seconds.rounded())
+    return total >= 3600
+        ? String(format: "%dh%02dm", total / 3600, total % 3600 / 60)
+        : String(format: "%dm%02ds", total / 60, total % 60)
+}
+
+/// A point id for an external document id: the number itself when it is an unsigned integer, otherwise a
+/// UUID derived from the id's bytes (two FNV-1a hashes), so re-indexing maps each document to the same point.
+func pointID(forDocumentID documentID: String) -> PointID {
+    if let number = UInt64(documentID) { return .integer(number) }
+    if let uuid = UUID(uuidString: documentID) { return .uuid(uuid) }
+    var first: UInt64 = 0xcbf2_9ce4_8422_2325
+    var second: UInt64 = 0x84222325cbf29ce4
+    for byte in documentID.utf8 {
+        first = (first ^ UInt64(byte)) &* 0x100_0000_01b3  // FNV-1a arithmetic is modulo 2^64.
+        second = (second ^ UInt64(byte)) &* 0x100_0000_01b3
+        second = second &+ 0x9E37_79B9_7F4A_7C15
+    }
+    var bytes = [UInt8](repeating: 0, count: 16)
+    for index in 0..<8 {
+        bytes[index] = UInt8(truncatingIfNeeded: first >> (8 * index))
+        bytes[8 + index] = UInt8(truncatingIfNeeded: second >> (8 * index))
+    }
+    bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8 (custom)
+    bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+    let uuid = UUID(
+        uuid: (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        )
+    )
+    return .uuid(uuid)
+}
+
+/// The external document id of a search result (the payload's `doc_id`, else the point id).
+func documentID(of point: ScoredPoint) -> String {
+    if case .string(let id)? = point.payload?["doc_id"] { return id }
+    switch point.id {
+    case .integer(let value): return String(value)
+    case .uuid(let value): return value.uuidString.lowercased()
+    }
+}
+
+/// Nanoseconds → milliseconds helper for latency tables.
+func milliseconds(since start: UInt64) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+}
+
+func percentile(_ values: [Double], _ fraction: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    let position = min(sorted.count - 1, Int((Double(sorted.count - 1) * fraction).rounded()))
+    return sorted[position]
+}

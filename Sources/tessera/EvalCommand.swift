@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import MaxSim
+import Tessera
+import TesseraEncoder
+
+/// `tessera eval`: retrieval quality and latency of a collection on a BEIR split.
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluates a collection on a BEIR split: nDCG@10, Recall@100, MRR@10 and query latency.",
+        discussion: """
+            Metrics follow BEIR (trec_eval): graded relevance with linear gains, averaged over the split's \
+            queries that have judgements. Latency is per query, one query at a time: encoding and search are \
+            timed separately; p50/p95 over all queries.
+            """
+    )
+
+    @OptionGroup var options: CollectionOptions
+
+    @Option(help: "The BEIR folder (queries.jsonl, qrels/).")
+    var beir: String
+
+    @Option(help: "The judgement split.")
+    var split = "test"
+
+    @Option(help: "Evaluate only the first N queries.")
+    var limit: Int?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
+        let queries = limit.map { Array(dataset.queries.prefix($0)) } ?? dataset.queries
+        guard !queries.isEmpty else { throw ValidationError("no queries with judgements in split '\(split)'") }
+        let store = try CollectionStore.open(at: options.path)
+        let (encoder, identity) = try loadEncoder(for: store, options: options)
+        let kernel = MaxSimKernel(threadCount: options.threads)
+        var ndcg = 0.0
+        var recall = 0.0
+        var mrr = 0.0
+        var encodeTimes: [Double] = []
+        var searchTimes: [Double] = []
+        var progress = ProgressBar(total: queries.count, unit: "queries")
+        for (index, query) in queries.enumerated() {
+            let encodeStart = DispatchTime.now().uptimeNanoseconds
+            let encoded = try encoder.encodeQuery(query.text)
+            encodeTimes.append(milliseconds(since: encodeStart))
+            let searchStart = DispatchTime.now().uptimeNanoseconds
+            let results = try store.search(
+                SearchRequest(
+                    query: try Multivector(encoded.vectors, dimension: encoded.dimension),
+                    field: tokensField,
+                    limit: 100
+                ),
+                kernel: kernel
+            )
+            searchTimes.append(milliseconds(since: searchStart))
+            let ranking = results.map(documentID(of:))
+            let relevant = dataset.judgements[query.id] ?? [:]
+            ndcg += RetrievalMetrics.ndcg(ranking: ranking, relevant: relevant, cutoff: 10)
+            recall += RetrievalMetrics.recall(ranking: ranking, relevant: relevant, cutoff: 100)
+            mrr += RetrievalMetrics.reciprocalRank(ranking: ranking, relevant: relevant, cutoff: 10)
+            progress.update(index + 1)
+        }
+        progress.finish()
+        let count = Double(queries.count)
+        let report = EvalReport(
+            collection: options.path,
+            dataset: beir,
+            split: split,
+            queries: queries.count,
+            points: store.count(),
+            model: identity.modelName,
+            profile: identity.profile.rawValue,
+            elementType: store.configuration.field(named: tokensField)?.elementType.description ?? "",
+            ndcgAt10: ndcg / count,
+            recallAt100: recall / count,
+            mrrAt10: mrr / count,
+            searchMillisecondsP50: percentile(searchTimes, 0.5),
+            searchMillisecondsP95: percentile(searchTimes, 0.95),
+            encodeMillisecondsP50: percentile(encodeTimes, 0.5),
+            encodeMillisecondsP95: percentile(encodeTimes, 0.95),
+            threads: kernel.threadCount
+        )
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(
+                """
+                \(report.collection): \(report.queries) queries (\(split)), \(report.points) points, \
+                \(report.profile) profile, \(report.elementType) vectors, \(report.threads) threads
+                  nDCG@10     \(String(format: "%.4f", report.ndcgAt10))
+                  Recall@100  \(String(format: "%.4f", report.recallAt100))
+                  MRR@10      \(String(format: "%.4f", report.mrrAt10))
+                  search ms   p50 \(String(format: "%.1f", report.searchMillisecondsP50))  \
+                p95 \(String(format: "%.1f", report.searchMillisecondsP95))
+                  encode ms   p50 \(String(format: "%.1f", report.encodeMillisecondsP50))  \
+                p95 \(String(format: "%.1f", report.encodeMillisecondsP95))
+                """
+            )
+        }
+    }
+}
+
+struct EvalReport: Codable {
+    var collection: String
+    var dataset: String
+    var split: String
+    var queries: Int
+    var points: Int
+    var model: String
+    var profile: String
+    var elementType: String
+    var ndcgAt10: Double
+    var recallAt100: Double
+    var mrrAt10: Double
+    var searchMillisecondsP50: Double
+    var searchMillisecondsP95: Double
+    var encodeMillisecondsP50: Double
+    var encodeMillisecondsP95: Double
+    var threads: Int
+}
+
+/// `tessera info`: what a collection holds.
+struct InfoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Shows a collection's configuration, size and encoder."
+    )
+
+    @OptionGroup var options: CollectionOptions
+
+    func run() async throws {
+        let store = try CollectionStore.open(at: options.path)
+        let view = store.scoringView()
+        print("collection \(options.path)")
+        print("  points      \(view.liveCount)")
+        for field in store.configuration.fields {
+            let column = view.column(named: field.name)
+            let kind: String
+            switch field.kind {
+            case .multivector: kind = "multivector (max_sim)"
+            case .dense(let distance): kind = "dense (\(distance.rawValue))"
+            }
+            print(
+                "  field '\(field.name)': \(kind), dimension \(field.dimension), \(field.elementType), "
+                    + "\(column?.tokenCount ?? 0) vectors"
+            )
+            if let encoder = field.encoder {
+                print("    encoder \(encoder.modelName) (\(encoder.contentHash)), profile \(encoder.profile.rawValue)")
+            }
+        }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: options.path)) ?? []
+        let bytes = files.reduce(0) { total, name in
+            let path = URL(fileURLWithPath: options.path).appendingPathComponent(name).path
+            return total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
+        }
+        print(String(format: "  on disk     %.1f MB", Double(bytes) / 1e6))
+    }
+}

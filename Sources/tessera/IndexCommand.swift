@@ -1,0 +1,241 @@
+import ArgumentParser
+import Foundation
+import MaxSim
+import Tessera
+import TesseraEncoder
+
+/// `tessera index`: encode a corpus and store it in a collection.
+struct IndexCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index",
+        abstract: "Encodes documents and stores them in a collection (created on first use; resumable).",
+        discussion: """
+            Input is a BEIR folder (--beir: corpus.jsonl with _id, title, text) or a JSONL file (--jsonl: one \
+            object per line with id — an unsigned integer, a UUID or any string —, text, and optional title and \
+            payload). Each document's `title + " " + text` is encoded; its token vectors go to the multivector \
+            field 'tokens' and its mean-pooled vector to the dense field 'pooled'. Documents already in the \
+            collection are skipped, so an interrupted run resumes where it stopped.
+            """
+    )
+
+    @OptionGroup var options: CollectionOptions
+
+    @Option(help: "A BEIR folder to index (its corpus.jsonl).")
+    var beir: String?
+
+    @Option(help: "A JSONL file to index.")
+    var jsonl: String?
+
+    @Option(help: "Encoding profile: plain or colbert.")
+    var profile = "plain"
+
+    @Option(help: "Stored element type of token vectors: f32, f16 or int8.")
+    var dtype = "f16"
+
+    @Option(help: "Documents encoded and stored per transaction.")
+    var chunkSize = 256
+
+    @Option(help: "Index only the first N documents.")
+    var limit: Int?
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard (beir == nil) != (jsonl == nil) else { throw ValidationError("give exactly one of --beir and --jsonl") }
+        guard ["plain", "colbert"].contains(profile) else { throw ValidationError("--profile is plain or colbert") }
+        guard ["f32", "f16", "int8"].contains(dtype) else { throw ValidationError("--dtype is f32, f16 or int8") }
+        guard chunkSize > 0 else { throw ValidationError("--chunk-size must be positive") }
+    }
+
+    func run() async throws {
+        let documents = try loadDocuments()
+        let modelDirectory = URL(fileURLWithPath: options.model ?? defaultModelDirectory).standardizedFileURL.path
+        let profileKind: Tessera.EncodingProfile = profile == "colbert" ? .colbert : .plain
+        let encoder = try TokenEncoder(
+            modelDirectory: modelDirectory,
+            profile: profileKind == .colbert ? .colbert() : .plain(),
+            threadCount: options.threads
+        )
+        let identity = EncoderIdentity(
+            modelName: modelDirectory,
+            contentHash: try modelContentHash(modelDirectory),
+            profile: profileKind
+        )
+        let elementType: ElementType = dtype == "f32" ? .float32 : dtype == "int8" ? .int8 : .float16
+        let configuration = CollectionConfiguration(fields: [
+            VectorField(
+                name: tokensField,
+                dimension: encoder.dimension,
+                kind: .multivector(comparator: .maxSim),
+                elementType: elementType,
+                encoder: identity
+            ),
+            VectorField(
+                name: "pooled",
+                dimension: encoder.pooledDimension,
+                kind: .dense(distance: .cosine),
+                elementType: .float32,
+                encoder: identity
+            ),
+        ])
+        let store = try CollectionStore.openOrCreate(at: options.path, configuration: configuration)
+        let view = store.scoringView()
+        let pending = documents.filter { view.slot(of: pointID(forDocumentID: $0.id)) == nil }
+        if pending.count < documents.count && !json {
+            print("\(documents.count - pending.count) documents already stored; indexing the other \(pending.count)")
+        }
+        var progress = ProgressBar(total: pending.count, unit: "docs")
+        let start = Date()
+        var tokenCount = 0
+        var done = 0
+        for chunkStart in stride(from: 0, to: pending.count, by: chunkSize) {
+            let chunk = Array(pending[chunkStart..<min(pending.count, chunkStart + chunkSize)])
+            let encoded = try encoder.encodeDocuments(chunk.map(\.fullText))
+            var points: [Point] = []
+            points.reserveCapacity(chunk.count)
+            for (document, vectors) in zip(chunk, encoded) {
+                var payload = document.payload
+                payload["doc_id"] = .string(document.id)
+                if !document.title.isEmpty { payload["title"] = .string(document.title) }
+                payload["text"] = .string(document.text)
+                points.append(
+                    Point(
+                        id: pointID(forDocumentID: document.id),
+                        payload: payload,
+                        vectors: [
+                            tokensField: .flat(values: vectors.vectors, tokenCount: vectors.tokenCount),
+                            "pooled": .dense(vectors.pooled),
+                        ]
+                    )
+                )
+                tokenCount += vectors.tokenCount
+            }
+            try store.upsert(points)
+            done += chunk.count
+            progress.update(done)
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(start)
+        let bytesPerValue = elementType == .float32 ? 4.0 : elementType == .float16 ? 2.0 : 1.0
+        let scaleBytes = elementType == .int8 ? 4.0 : 0
+        let vectorBytes = Double(tokenCount) * (Double(encoder.dimension) * bytesPerValue + scaleBytes)
+        let summary = IndexSummary(
+            collection: options.path,
+            documents: done,
+            skipped: documents.count - pending.count,
+            tokens: tokenCount,
+            tokenVectorBytes: Int(vectorBytes),
+            seconds: seconds,
+            tokensPerSecond: seconds > 0 ? Double(tokenCount) / seconds : 0
+        )
+        if json {
+            let encoderJSON = JSONEncoder()
+            encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoderJSON.encode(summary), as: UTF8.self))
+        } else {
+            print(
+                String(
+                    format:
+                        "indexed %d documents (%d skipped), %d tokens, %.1f MB of token vectors (%@), %.1f s, %.0f tokens/s",
+                    summary.documents,
+                    summary.skipped,
+                    summary.tokens,
+                    vectorBytes / 1e6,
+                    dtype,
+                    seconds,
+                    summary.tokensPerSecond
+                )
+            )
+        }
+    }
+
+    struct SourceDocument {
+        var id: String
+        var title: String
+        var text: String
+        var payload: [String: JSONValue] = [:]
+        var fullText: String { title.isEmpty ? text : title + " " + text }
+    }
+
+    /// Reads every document first, so a malformed line stops the run before anything is stored.
+    func loadDocuments() throws -> [SourceDocument] {
+        var documents: [SourceDocument]
+        if let beir {
+            documents = try BEIRDataset.readCorpus(directory: beir).map {
+                SourceDocument(id: $0.id, title: $0.title, text: $0.text)
+            }
+        } else {
+            documents = try Self.readJSONL(path: jsonl!)
+        }
+        if let limit { documents = Array(documents.prefix(limit)) }
+        if beir != nil {
+            // BEIR corpora contain a few documents with neither title nor text (Cranfield has two); they
+            // cannot match anything, so they are left out and counted.
+            let before = documents.count
+            documents.removeAll { $0.fullText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            if documents.count < before && !json {
+                print("skipping \(before - documents.count) documents with no title and no text")
+            }
+        }
+        var seen = Set<String>()
+        for (index, document) in documents.enumerated() {
+            guard !document.fullText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw ValidationError("document \(index + 1) (id \(document.id)) has no text")
+            }
+            guard seen.insert(document.id).inserted else {
+                throw ValidationError("document \(index + 1): id \(document.id) appears twice")
+            }
+        }
+        return documents
+    }
+
+    static func readJSONL(path: String) throws -> [SourceDocument] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read \(path)")
+        }
+        var documents: [SourceDocument] = []
+        var lineNumber = 0
+        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
+            func fail(_ message: String) -> ValidationError { ValidationError("\(path):\(lineNumber): \(message)") }
+            let object: [String: JSONValue]
+            do {
+                object = try JSONDecoder().decode([String: JSONValue].self, from: Data(line))
+            } catch {
+                throw fail("not a JSON object")
+            }
+            let id: String
+            switch object["id"] {
+            case .integer(let value)? where value >= 0: id = String(value)
+            case .string(let value)? where !value.isEmpty: id = value
+            case nil: throw fail("missing field 'id'")
+            default: throw fail("field 'id' must be an unsigned integer or a non-empty string")
+            }
+            guard case .string(let text)? = object["text"] else { throw fail("missing or non-string field 'text'") }
+            var title = ""
+            if let value = object["title"] {
+                guard case .string(let string) = value else { throw fail("field 'title' must be a string") }
+                title = string
+            }
+            var payload: [String: JSONValue] = [:]
+            if let value = object["payload"] {
+                guard case .object(let fields) = value else { throw fail("field 'payload' must be an object") }
+                payload = fields
+            }
+            documents.append(SourceDocument(id: id, title: title, text: text, payload: payload))
+        }
+        return documents
+    }
+}
+
+struct IndexSummary: Codable {
+    var collection: String
+    var documents: Int
+    var skipped: Int
+    var tokens: Int
+    var tokenVectorBytes: Int
+    var seconds: Double
+    var tokensPerSecond: Double
+}

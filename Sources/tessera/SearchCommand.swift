@@ -1,0 +1,203 @@
+import ArgumentParser
+import Foundation
+import MaxSim
+import Tessera
+import TesseraEncoder
+
+/// `tessera search`: one query against a collection, optionally explained token by token.
+struct SearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Searches a collection with a text query (exact MaxSim over every stored token).",
+        discussion: """
+            --explain shows, for each query token, the document token it matched (from the kernel's argmax) and \
+            its contribution q·d to the score; the contributions add up to the score.
+            """
+    )
+
+    @OptionGroup var options: CollectionOptions
+
+    @Argument(help: "The query text.")
+    var query: String
+
+    @Option(help: "How many results.")
+    var limit = 10
+
+    @Option(help: "Best results to skip.")
+    var offset = 0
+
+    @Option(
+        help:
+            "A payload filter in Qdrant's JSON shape, e.g. '{\"must\":[{\"key\":\"lang\",\"match\":{\"value\":\"en\"}}]}'."
+    )
+    var filter: String?
+
+    @Option(help: "Drop results scoring below this.")
+    var scoreThreshold: Float?
+
+    @Flag(help: "Explain each result: the document token each query token matched.")
+    var explain = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let store = try CollectionStore.open(at: options.path)
+        let (encoder, _) = try loadEncoder(for: store, options: options)
+        let encodeStart = DispatchTime.now().uptimeNanoseconds
+        let encoded = try encoder.encodeQuery(query)
+        let encodeMilliseconds = milliseconds(since: encodeStart)
+        let request = SearchRequest(
+            query: try Multivector(encoded.vectors, dimension: encoded.dimension),
+            field: tokensField,
+            filter: try filter.map { try Filter(json: $0) },
+            limit: limit,
+            offset: offset,
+            scoreThreshold: scoreThreshold,
+            withMatches: explain
+        )
+        let searchStart = DispatchTime.now().uptimeNanoseconds
+        let kernel = MaxSimKernel(threadCount: options.threads)
+        let results = try store.search(request, kernel: kernel)
+        let searchMilliseconds = milliseconds(since: searchStart)
+        var explanations: [[TokenMatch]] = []
+        if explain {
+            explanations = try results.map { try explainResult($0, query: encoded, store: store, encoder: encoder) }
+        }
+        if json {
+            try printJSON(results, explanations: explanations, encode: encodeMilliseconds, search: searchMilliseconds)
+            return
+        }
+        print(
+            String(
+                format: "%d results for \"%@\" (query: %d tokens, encoded in %.1f ms, searched in %.1f ms)\n",
+                results.count,
+                query,
+                encoded.tokenCount,
+                encodeMilliseconds,
+                searchMilliseconds
+            )
+        )
+        for (rank, result) in results.enumerated() {
+            let title = result.payload?["title"].flatMap(stringValue) ?? ""
+            let text = result.payload?["text"].flatMap(stringValue) ?? ""
+            print(
+                String(format: "%2d. %-12@ %8.4f  %@", rank + 1 + offset, documentID(of: result), result.score, title)
+            )
+            if !text.isEmpty { print("    " + snippet(text, length: 160)) }
+            if explain {
+                for match in explanations[rank] {
+                    print(
+                        String(
+                            format: "      %-14@ → %-16@ %+.4f  …%@…",
+                            match.queryToken,
+                            match.documentToken,
+                            match.contribution,
+                            match.context
+                        )
+                    )
+                }
+                let total = explanations[rank].reduce(0) { $0 + $1.contribution }
+                print(String(format: "      sum of contributions %.4f (score %.4f)\n", total, result.score))
+            }
+        }
+    }
+
+    struct TokenMatch: Codable {
+        var queryToken: String
+        var documentToken: String
+        var documentTokenIndex: Int
+        var contribution: Float
+        var context: String
+    }
+
+    /// Pairs each query token with its matched document token: the token strings come from re-tokenizing the
+    /// stored text with the collection's encoder (the same tokens the stored vectors came from), the
+    /// contribution from the stored vectors.
+    func explainResult(
+        _ result: ScoredPoint,
+        query: EncodedText,
+        store: CollectionStore,
+        encoder: TokenEncoder
+    ) throws -> [TokenMatch] {
+        guard let matches = result.matchedTokens else { return [] }
+        let title = result.payload?["title"].flatMap(stringValue) ?? ""
+        let text = result.payload?["text"].flatMap(stringValue) ?? ""
+        let fullText = title.isEmpty ? text : title + " " + text
+        let document = try encoder.encodeDocuments([fullText])[0]
+        let record = try store.get(ids: [result.id], withPayload: false, withVectors: true).first
+        var documentVectors: [Float] = []
+        if case .flat(let values, _)? = record?.vectors?[tokensField] { documentVectors = values }
+        if case .multivector(let rows)? = record?.vectors?[tokensField] { documentVectors = rows.flatMap { $0 } }
+        let dimension = query.dimension
+        let bytes = Array(fullText.utf8)
+        var output: [TokenMatch] = []
+        for (queryIndex, match) in matches.enumerated() {
+            let j = Int(match)
+            var contribution: Float = 0
+            if j >= 0, (j + 1) * dimension <= documentVectors.count {
+                for k in 0..<dimension {
+                    contribution += query.vectors[queryIndex * dimension + k] * documentVectors[j * dimension + k]
+                }
+            }
+            let documentToken = j >= 0 && j < document.tokens.count ? document.tokens[j] : "∅"
+            var context = ""
+            if j >= 0, j < document.offsets.count, let range = document.offsets[j] {
+                let lower = max(0, range.lowerBound - 24)
+                let upper = min(bytes.count, range.upperBound + 24)
+                context =
+                    String(decoding: bytes[lower..<range.lowerBound], as: UTF8.self) + "["
+                    + String(decoding: bytes[range], as: UTF8.self) + "]"
+                    + String(decoding: bytes[range.upperBound..<upper], as: UTF8.self)
+                context = context.replacingOccurrences(of: "\n", with: " ")
+            }
+            output.append(
+                TokenMatch(
+                    queryToken: query.tokens[queryIndex],
+                    documentToken: documentToken,
+                    documentTokenIndex: j,
+                    contribution: contribution,
+                    context: context
+                )
+            )
+        }
+        return output
+    }
+
+    func printJSON(_ results: [ScoredPoint], explanations: [[TokenMatch]], encode: Double, search: Double) throws {
+        struct Hit: Codable {
+            var id: String
+            var score: Float
+            var payload: [String: JSONValue]?
+            var explanation: [TokenMatch]?
+        }
+        struct Output: Codable {
+            var query: String
+            var encodeMilliseconds: Double
+            var searchMilliseconds: Double
+            var results: [Hit]
+        }
+        let hits = results.enumerated().map { index, result in
+            Hit(
+                id: documentID(of: result),
+                score: result.score,
+                payload: result.payload,
+                explanation: explanations.isEmpty ? nil : explanations[index]
+            )
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let output = Output(query: query, encodeMilliseconds: encode, searchMilliseconds: search, results: hits)
+        print(String(decoding: try encoder.encode(output), as: UTF8.self))
+    }
+}
+
+func stringValue(_ value: JSONValue) -> String? {
+    if case .string(let string) = value { return string }
+    return nil
+}
+
+func snippet(_ text: String, length: Int) -> String {
+    let flat = text.replacingOccurrences(of: "\n", with: " ")
+    return flat.count <= length ? flat : String(flat.prefix(length)) + "…"
+}
