@@ -87,6 +87,26 @@ struct EncodingProfileTests {
         #expect(maxAbsoluteDifference(document.pooled, fixture.colbert.documentPooled) <= Self.tolerance)
     }
 
+    @Test("documentTokens names the same tokens as encodeDocuments, without the model (plain and colbert)")
+    func documentTokensMatchEncoding() throws {
+        let fixture = try TinyBertFixture.load()
+        let text = fixture.colbert.documentText
+        for encoder in [
+            try TokenEncoder(modelDirectory: try fixture.writeModelFolder(), profile: .plain()),
+            try TokenEncoder(modelDirectory: try Self.colbertFolder(fixture), profile: .colbert()),
+        ] {
+            let encoded = try encoder.encodeDocuments([text])[0]
+            let tokens = try encoder.documentTokens(text)
+            #expect(tokens.ids == encoded.ids)
+            #expect(tokens.tokens == encoded.tokens)
+            #expect(tokens.offsets == encoded.offsets)
+            #expect(tokens.count * encoder.dimension == encoded.vectors.count)
+        }
+        #expect(throws: EncoderError.self) {
+            try TokenEncoder(modelDirectory: try fixture.writeModelFolder(), profile: .plain()).documentTokens(" ")
+        }
+    }
+
     @Test("colbert with a PyLate 1_Dense module (with bias)")
     func colbertDense() throws {
         let fixture = try TinyBertFixture.load()

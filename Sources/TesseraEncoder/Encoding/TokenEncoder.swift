@@ -150,6 +150,23 @@ public struct TokenEncoder: Sendable {
         return try run(inputs)
     }
 
+    /// The tokens a document's vectors stand for, without running the model: what ``encodeDocuments(_:)``
+    /// returns as `ids`, `tokens` and `offsets` (markers included, skipped punctuation left out), for explaining
+    /// a stored document's matches.
+    /// - Parameter text: The document.
+    /// - Returns: The kept tokens' ids, strings and byte offsets into `text`, one per stored vector.
+    /// - Throws: ``EncoderError`` `.invalidText` for an empty text; tokenizer errors.
+    public func documentTokens(_ text: String) throws(EncoderError) -> TokenizedText {
+        let input = try documentInput(text, index: 0)
+        var tokenized = input.tokenized
+        if let keep = input.keep, keep.count != tokenized.ids.count {
+            tokenized.ids = keep.map { tokenized.ids[$0] }
+            tokenized.tokens = keep.map { tokenized.tokens[$0] }
+            tokenized.offsets = keep.map { tokenized.offsets[$0] }
+        }
+        return tokenized
+    }
+
     /// Encodes one query.
     /// - Parameter text: The query.
     /// - Returns: Its token vectors (for `colbert`, exactly ``EncodingProfile/queryTokenCount`` of them), tokens
