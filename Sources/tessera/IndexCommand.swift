@@ -12,7 +12,7 @@ struct IndexCommand: AsyncParsableCommand {
         discussion: """
             Input is a BEIR folder (--beir: corpus.jsonl with _id, title, text) or a JSONL file (--jsonl: one \
             object per line with id — an unsigned integer, a UUID or any string —, text, and optional title and \
-            payload). Each document's `title + " " + text` is encoded; its token vectors go to the multivector \
+            payload; BEIR's _id and metadata are accepted too). A BEIR document's metadata becomes its payload. Each document's `title + " " + text` is encoded; its token vectors go to the multivector \
             field 'tokens' and its mean-pooled vector to the dense field 'pooled'. Documents already in the \
             collection are skipped, so an interrupted run resumes where it stopped.
             """
@@ -163,7 +163,7 @@ struct IndexCommand: AsyncParsableCommand {
         var documents: [SourceDocument]
         if let beir {
             documents = try BEIRDataset.readCorpus(directory: beir).map {
-                SourceDocument(id: $0.id, title: $0.title, text: $0.text)
+                SourceDocument(id: $0.id, title: $0.title, text: $0.text, payload: $0.metadata)
             }
         } else {
             documents = try Self.readJSONL(path: jsonl!)
@@ -207,10 +207,10 @@ struct IndexCommand: AsyncParsableCommand {
                 throw fail("not a JSON object")
             }
             let id: String
-            switch object["id"] {
+            switch object["id"] ?? object["_id"] {
             case .integer(let value)? where value >= 0: id = String(value)
             case .string(let value)? where !value.isEmpty: id = value
-            case nil: throw fail("missing field 'id'")
+            case nil: throw fail("missing field 'id' (or '_id')")
             default: throw fail("field 'id' must be an unsigned integer or a non-empty string")
             }
             guard case .string(let text)? = object["text"] else { throw fail("missing or non-string field 'text'") }
@@ -220,8 +220,10 @@ struct IndexCommand: AsyncParsableCommand {
                 title = string
             }
             var payload: [String: JSONValue] = [:]
-            if let value = object["payload"] {
-                guard case .object(let fields) = value else { throw fail("field 'payload' must be an object") }
+            if let value = object["payload"] ?? object["metadata"] {
+                guard case .object(let fields) = value else {
+                    throw fail("field '\(object["payload"] == nil ? "metadata" : "payload")' must be an object")
+                }
                 payload = fields
             }
             documents.append(SourceDocument(id: id, title: title, text: text, payload: payload))

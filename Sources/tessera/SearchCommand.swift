@@ -87,15 +87,14 @@ struct SearchCommand: AsyncParsableCommand {
             if !text.isEmpty { print("    " + snippet(text, length: 160)) }
             if explain {
                 for match in explanations[rank] {
-                    print(
-                        String(
-                            format: "      %-14@ → %-16@ %+.4f  …%@…",
-                            match.queryToken,
-                            match.documentToken,
-                            match.contribution,
-                            match.context
-                        )
+                    let line = String(
+                        format: "      %-14@ → %-16@ %+.4f",
+                        match.queryToken,
+                        match.documentToken,
+                        match.contribution
                     )
+                    // Special tokens and markers have no place in the text.
+                    print(match.context.isEmpty ? line : line + "  …" + match.context + "…")
                 }
                 let total = explanations[rank].reduce(0) { $0 + $1.contribution }
                 print(String(format: "      sum of contributions %.4f (score %.4f)\n", total, result.score))
@@ -124,7 +123,7 @@ struct SearchCommand: AsyncParsableCommand {
         let title = result.payload?["title"].flatMap(stringValue) ?? ""
         let text = result.payload?["text"].flatMap(stringValue) ?? ""
         let fullText = title.isEmpty ? text : title + " " + text
-        let document = try encoder.encodeDocuments([fullText])[0]
+        let document = try encoder.documentTokens(fullText)
         let record = try store.get(ids: [result.id], withPayload: false, withVectors: true).first
         var documentVectors: [Float] = []
         if case .flat(let values, _)? = record?.vectors?[tokensField] { documentVectors = values }

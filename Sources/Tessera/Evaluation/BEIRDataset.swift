@@ -10,6 +10,8 @@ public struct BEIRDataset: Sendable {
         public var title: String
         /// The body text.
         public var text: String
+        /// The record's `metadata` object (empty when it has none); `tessera index` stores it as the payload.
+        public var metadata: [String: JSONValue] = [:]
 
         /// The text a model encodes: `title + " " + text` (as the BEIR evaluations do), or the body alone.
         public var fullText: String { title.isEmpty ? text : title + " " + text }
@@ -41,7 +43,14 @@ public struct BEIRDataset: Sendable {
             let id = try stringField(object, "_id", path: path, line: line)
             let text = try stringField(object, "text", path: path, line: line)
             let title = object["title"] as? String ?? ""
-            documents.append(Document(id: id, title: title, text: text))
+            var metadata: [String: JSONValue] = [:]
+            if let value = object["metadata"] as? [String: Any], !value.isEmpty,
+                let data = try? JSONSerialization.data(withJSONObject: value),
+                let decoded = try? JSONDecoder().decode([String: JSONValue].self, from: data)
+            {
+                metadata = decoded
+            }
+            documents.append(Document(id: id, title: title, text: text, metadata: metadata))
         }
         return documents
     }
