@@ -3,10 +3,10 @@ import Foundation
 import MaxSim
 import TesseraTestSupport
 
-/// `tessera demo`: a short tour of the MaxSim kernels on synthetic token vectors.
-struct DemoCommand: ParsableCommand {
+/// `tessera demo kernel`: a short tour of the MaxSim kernels on synthetic token vectors.
+struct KernelDemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo",
+        commandName: "kernel",
         abstract: "Scores a synthetic query against synthetic documents and explains the best match."
     )
 
