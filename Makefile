@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopenblas-dev python3-pip python3-venv
 RELEASE_BIN := .build/release/tessera
 
-.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder docs clean
+.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir docs clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,9 +27,10 @@ release: deps
 demo: model release
 	$(RELEASE_BIN) demo
 
-test: model
+# The command-line tests run the optimised binary (encoding in a debug build is many times slower).
+test: model release
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	TESSERA_CLI=$(CURDIR)/$(RELEASE_BIN) $(SWIFT) test --skip-build
 
 lint:
 	$(SWIFT) format lint --strict --parallel --recursive Sources Tests
@@ -45,6 +46,13 @@ bench-kernel-peers: release
 
 bench-encoder: model release
 	$(RELEASE_BIN) bench encoder
+
+bench-encoder-peers: model release
+	./Benchmarks/peers/run-encoder-peers.sh --limit 5183
+
+# nDCG@10 and friends of exact search on BEIR data (../shared/ir-data by default; DATA=... to change it).
+eval-beir: model release
+	./Benchmarks/eval-beir.sh $(or $(DATA),../shared/ir-data) $(CONFIGS)
 
 clean:
 	rm -rf .build

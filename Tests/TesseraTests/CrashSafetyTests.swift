@@ -30,31 +30,12 @@ private enum ProbePoints {
     }
 }
 
-/// The crash probe's path: `TESSERA_CRASH_PROBE`, else next to the test bundle (SwiftPM puts every product of
-/// the package in one directory), else under the package's `.build/debug`.
-private func probeExecutable() -> String? {
-    let name = "tessera-crash-probe"
-    if let path = ProcessInfo.processInfo.environment["TESSERA_CRASH_PROBE"] { return path }
-    var candidates: [URL] = []
-    for start in [Bundle.main.executableURL, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])] {
-        guard var directory = start?.deletingLastPathComponent() else { continue }
-        for _ in 0..<4 {
-            candidates.append(directory.appendingPathComponent(name))
-            directory = directory.deletingLastPathComponent()
-        }
-    }
-    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    candidates.append(packageRoot.appendingPathComponent(".build/debug/\(name)"))
-    return candidates.map(\.path).first { FileManager.default.isExecutableFile(atPath: $0) }
-}
-
 @Suite("Crash safety")
 struct CrashSafetyTests {
     @Test("points acknowledged before SIGKILL survive, intact, and the collection opens cleanly")
     func killDuringIngest() throws {
         let probe = try #require(
-            probeExecutable(),
+            packageExecutable(named: "tessera-crash-probe", environment: "TESSERA_CRASH_PROBE"),
             "tessera-crash-probe not found next to the test bundle; build all products first (swift build --build-tests)"
         )
         var random = SplitMix64.printed("crash safety")

@@ -59,3 +59,23 @@ func storedValues(_ record: Record?, _ field: String) -> [Float] {
     }
     return value.flattened.values
 }
+
+/// The package's root folder (this file is `Tests/TesseraTests/TestSupport.swift`).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// The path of one of the package's executables: the environment variable `environment` when set, else next to
+/// the test bundle (SwiftPM puts every product of the package in one folder), else under `.build/debug`.
+func packageExecutable(named name: String, environment: String) -> String? {
+    if let path = ProcessInfo.processInfo.environment[environment] { return path }
+    var candidates: [URL] = []
+    for start in [Bundle.main.executableURL, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])] {
+        guard var directory = start?.deletingLastPathComponent() else { continue }
+        for _ in 0..<4 {
+            candidates.append(directory.appendingPathComponent(name))
+            directory = directory.deletingLastPathComponent()
+        }
+    }
+    candidates.append(packageRoot.appendingPathComponent(".build/debug/\(name)"))
+    return candidates.map(\.path).first { FileManager.default.isExecutableFile(atPath: $0) }
+}

@@ -1,0 +1,250 @@
+import Foundation
+import Tessera
+import Testing
+
+/// The `tessera` binary, the default model and the Cranfield data, when present.
+private enum CommandLineFixtures {
+    static let tessera = packageExecutable(named: "tessera", environment: "TESSERA_CLI")
+    static let model: String? = {
+        let path =
+            ProcessInfo.processInfo.environment["TESSERA_MODEL"]
+            ?? packageRoot.appendingPathComponent("models/all-MiniLM-L6-v2").path
+        return FileManager.default.fileExists(atPath: path + "/model.safetensors") ? path : nil
+    }()
+    /// `TESSERA_IR_DATA/cranfield`, else a `shared/ir-data/cranfield` folder beside the package or above it.
+    static let cranfield: String? = {
+        var candidates: [String] = []
+        if let root = ProcessInfo.processInfo.environment["TESSERA_IR_DATA"] { candidates.append(root + "/cranfield") }
+        var directory = packageRoot
+        for _ in 0..<4 {
+            directory = directory.deletingLastPathComponent()
+            candidates.append(directory.appendingPathComponent("shared/ir-data/cranfield").path)
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/corpus.jsonl") }
+    }()
+    static let samples = packageRoot.appendingPathComponent("Samples").path
+
+    static var ready: Bool {
+        if tessera == nil {
+            print("CommandLineTests: no tessera binary; build all products (swift build --build-tests)")
+        }
+        if model == nil { print("CommandLineTests: the model is absent; scripts/fetch-model downloads it") }
+        return tessera != nil && model != nil
+    }
+}
+
+private struct CommandResult {
+    var status: Int32
+    var standardOutput: String
+    var standardError: String
+
+    func json() throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(standardOutput.utf8))
+        return try #require(object as? [String: Any], "not a JSON object: \(standardOutput.prefix(400))")
+    }
+}
+
+/// Runs the `tessera` binary to completion; output goes through files, so a large output cannot block it.
+private func tessera(_ arguments: [String], in directory: String) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try #require(CommandLineFixtures.tessera))
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    let outputPath = directory + "/stdout-\(UUID().uuidString)"
+    let errorPath = directory + "/stderr-\(UUID().uuidString)"
+    try #require(FileManager.default.createFile(atPath: outputPath, contents: nil))
+    try #require(FileManager.default.createFile(atPath: errorPath, contents: nil))
+    defer {
+        try? FileManager.default.removeItem(atPath: outputPath)
+        try? FileManager.default.removeItem(atPath: errorPath)
+    }
+    let output = try #require(FileHandle(forWritingAtPath: outputPath))
+    let error = try #require(FileHandle(forWritingAtPath: errorPath))
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    process.waitUntilExit()
+    try output.close()
+    try error.close()
+    return CommandResult(
+        status: process.terminationStatus,
+        standardOutput: String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self),
+        standardError: String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self)
+    )
+}
+
+private func succeeded(_ result: CommandResult, _ what: String) -> Bool {
+    if result.status != 0 {
+        Issue.record("\(what) failed with status \(result.status): \(result.standardError)")
+        return false
+    }
+    return true
+}
+
+private func number(_ object: [String: Any], _ key: String) throws -> Double {
+    try #require((object[key] as? NSNumber)?.doubleValue, "no number '\(key)' in \(object)")
+}
+
+@Suite("Command line, end to end", .serialized)
+struct CommandLineTests {
+    @Test(
+        "sample passages: index, resume, explained and filtered search, eval",
+        .enabled(if: CommandLineFixtures.ready, "needs the tessera binary and the default model")
+    )
+    func samplePassages() throws {
+        let model = try #require(CommandLineFixtures.model)
+        try withTemporaryDirectory { root in
+            let common = ["--data", root, "--model", model, "--threads", "2"]
+            let index = try tessera(["index", "s", "--beir", CommandLineFixtures.samples, "--json"] + common, in: root)
+            guard succeeded(index, "index") else { return }
+            let summary = try index.json()
+            #expect(try number(summary, "documents") == 50)
+            #expect(try number(summary, "skipped") == 0)
+            #expect(try number(summary, "tokens") > 50 * 20)
+
+            // A second run finds every document stored and encodes nothing.
+            let again = try tessera(["index", "s", "--beir", CommandLineFixtures.samples, "--json"] + common, in: root)
+            guard succeeded(again, "second index") else { return }
+            #expect(try number(again.json(), "documents") == 0)
+            #expect(try number(again.json(), "skipped") == 50)
+
+            let search = try tessera(
+                ["search", "s", "how do volcanoes form", "--explain", "--json"] + common,
+                in: root
+            )
+            guard succeeded(search, "search") else { return }
+            let hits = try #require(search.json()["results"] as? [[String: Any]])
+            #expect(hits.count == 10)
+            let best = try #require(hits.first)
+            let payload = try #require(best["payload"] as? [String: Any])
+            #expect(payload["topic"] as? String == "geology", "best hit: \(payload["title"] ?? "?")")
+            let scores = try hits.map { try number($0, "score") }
+            #expect(scores == scores.sorted(by: >))
+            // The explanation's contributions (recomputed from the stored vectors) add up to the kernel's score.
+            let explanation = try #require(best["explanation"] as? [[String: Any]])
+            let total = try explanation.map { try number($0, "contribution") }.reduce(0, +)
+            #expect(abs(total - scores[0]) <= 1e-3 * max(1, abs(scores[0])))
+            #expect(explanation.allSatisfy { ($0["documentTokenIndex"] as? Int ?? -1) >= 0 })
+
+            let filter = #"{"must":[{"key":"topic","match":{"value":"cooking"}}]}"#
+            let filtered = try tessera(
+                ["search", "s", "how do volcanoes form", "--filter", filter, "--json"] + common,
+                in: root
+            )
+            guard succeeded(filtered, "filtered search") else { return }
+            let filteredHits = try #require(filtered.json()["results"] as? [[String: Any]])
+            #expect(!filteredHits.isEmpty)
+            #expect(filteredHits.allSatisfy { (($0["payload"] as? [String: Any])?["topic"] as? String) == "cooking" })
+
+            let eval = try tessera(["eval", "s", "--beir", CommandLineFixtures.samples, "--json"] + common, in: root)
+            guard succeeded(eval, "eval") else { return }
+            let report = try eval.json()
+            #expect(try number(report, "queries") >= 10)
+            #expect(try number(report, "ndcgAt10") >= 0.8, "sample queries should find their passages: \(report)")
+        }
+    }
+
+    @Test(
+        "first 200 Cranfield documents: index → search → eval through the binary",
+        .enabled(
+            if: CommandLineFixtures.ready && CommandLineFixtures.cranfield != nil,
+            "needs the tessera binary, the model and ir-data/cranfield (TESSERA_IR_DATA)"
+        )
+    )
+    func cranfieldSlice() throws {
+        let model = try #require(CommandLineFixtures.model)
+        let source = try #require(CommandLineFixtures.cranfield)
+        try withTemporaryDirectory { root in
+            // A BEIR folder holding the first 200 documents and the queries judged against them.
+            let slice = root + "/cranfield-200"
+            try FileManager.default.createDirectory(atPath: slice + "/qrels", withIntermediateDirectories: true)
+            let corpusLines = try String(contentsOfFile: source + "/corpus.jsonl", encoding: .utf8)
+                .split(separator: "\n").prefix(200)
+            let documentIDs = Set(
+                try corpusLines.map { line in
+                    let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                    return try #require(object?["_id"] as? String)
+                }
+            )
+            try (corpusLines.joined(separator: "\n") + "\n").write(
+                toFile: slice + "/corpus.jsonl",
+                atomically: true,
+                encoding: .utf8
+            )
+            let qrels = try String(contentsOfFile: source + "/qrels/test.tsv", encoding: .utf8).split(separator: "\n")
+            let kept = qrels.dropFirst().filter { line in
+                let fields = line.split(separator: "\t")
+                return fields.count >= 3 && documentIDs.contains(String(fields[1])) && (Int(fields[2]) ?? 0) > 0
+            }
+            try ([String(qrels[0])] + kept.map(String.init)).joined(separator: "\n")
+                .appending("\n").write(toFile: slice + "/qrels/test.tsv", atomically: true, encoding: .utf8)
+            try FileManager.default.copyItem(atPath: source + "/queries.jsonl", toPath: slice + "/queries.jsonl")
+            let judgedQueries = Set(kept.map { $0.split(separator: "\t")[0] }).count
+
+            let common = ["--data", root, "--model", model, "--threads", "2"]
+            let index = try tessera(["index", "cran", "--beir", slice, "--json"] + common, in: root)
+            guard succeeded(index, "index") else { return }
+            #expect(try number(index.json(), "documents") == 200)
+
+            let search = try tessera(
+                ["search", "cran", "boundary layer flow over a flat plate", "--limit", "5", "--json"] + common,
+                in: root
+            )
+            guard succeeded(search, "search") else { return }
+            let hits = try #require(search.json()["results"] as? [[String: Any]])
+            #expect(hits.count == 5)
+            #expect(hits.allSatisfy { documentIDs.contains($0["id"] as? String ?? "") })
+
+            let eval = try tessera(["eval", "cran", "--beir", slice, "--json"] + common, in: root)
+            guard succeeded(eval, "eval") else { return }
+            let report = try eval.json()
+            #expect(try number(report, "queries") == Double(judgedQueries))
+            #expect(try number(report, "points") == 200)
+            let ndcg = try number(report, "ndcgAt10")
+            let recall = try number(report, "recallAt100")
+            print("Cranfield slice: \(judgedQueries) queries, nDCG@10 \(ndcg), Recall@100 \(recall)")
+            // The full collection scores 0.383; on 200 documents fewer distractors compete. A broken encoder or
+            // kernel lands near random ranking (below 0.1).
+            #expect(ndcg >= 0.4)
+            #expect(recall >= 0.8)
+        }
+    }
+
+    @Test(
+        "a malformed JSONL line stops the run with its line number and stores nothing from the file",
+        .enabled(if: CommandLineFixtures.ready, "needs the tessera binary and the default model")
+    )
+    func malformedLine() throws {
+        let model = try #require(CommandLineFixtures.model)
+        try withTemporaryDirectory { root in
+            let common = ["--data", root, "--model", model, "--threads", "2"]
+            let good = root + "/good.jsonl"
+            try """
+            {"id": 1, "title": "Tides", "text": "The moon's gravity raises two bulges in the oceans."}
+            {"id": "doc-2", "text": "Sourdough rises with wild yeast and lactic acid bacteria.", "payload": {"lang": "en"}}
+
+            """.write(toFile: good, atomically: true, encoding: .utf8)
+            let first = try tessera(["index", "c", "--jsonl", good, "--json"] + common, in: root)
+            guard succeeded(first, "index") else { return }
+            #expect(try number(first.json(), "documents") == 2)
+
+            let bad = root + "/bad.jsonl"
+            try """
+            {"id": 3, "text": "A third document that must not be stored."}
+            {"id": 4, "text": "Another one."}
+            {"id": 5, "text": "broken
+            """.write(toFile: bad, atomically: true, encoding: .utf8)
+            let failed = try tessera(["index", "c", "--jsonl", bad] + common, in: root)
+            #expect(failed.status != 0)
+            #expect(failed.standardError.contains("bad.jsonl:3"), "error: \(failed.standardError)")
+
+            let info = try tessera(["info", "c", "--data", root], in: root)
+            guard succeeded(info, "info") else { return }
+            #expect(info.standardOutput.contains("points      2"), "info: \(info.standardOutput)")
+
+            let unknown = try tessera(["search", "nowhere", "anything"] + common, in: root)
+            #expect(unknown.status != 0)
+            #expect(unknown.standardError.contains("nowhere"), "error: \(unknown.standardError)")
+        }
+    }
+}
