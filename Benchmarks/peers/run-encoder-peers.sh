@@ -13,6 +13,9 @@ if [ ! -x "$venv/bin/python" ]; then
     # A CPU-only build keeps the environment small; fall back to the default wheel if none is offered.
     "$venv/bin/pip" install -q "torch==2.13.0+cpu" || "$venv/bin/pip" install -q torch \
         || { echo "PyTorch cannot be installed here; the peer comparison cannot run." >&2; exit 1; }
+fi
+# The kernel peer script shares this environment and does not install sentence-transformers.
+if ! "$venv/bin/python" -c "import sentence_transformers" 2>/dev/null; then
     "$venv/bin/pip" install -q sentence-transformers
 fi
 cd "$root"
