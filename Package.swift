@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "MaxSim", targets: ["MaxSim"]),
         .library(name: "TesseraEncoder", targets: ["TesseraEncoder"]),
+        .library(name: "TesseraIndex", targets: ["TesseraIndex"]),
         .library(name: "Tessera", targets: ["Tessera"]),
         .executable(name: "tessera", targets: ["tessera"]),
     ],
@@ -28,8 +29,13 @@ let package = Package(
             ]
         ),
         .target(name: "TesseraEncoder", dependencies: ["CBLAS"]),
+        // The compressed multivector index: k-means, residual codec, centroid-grouped codes, WARP-style scoring.
+        .target(name: "TesseraIndex", dependencies: ["MaxSim", "CMaxSimKernels", "CBLAS"]),
         // Collections on disk: configuration, SQLite store (GRDB), filters, in-memory scoring columns.
-        .target(name: "Tessera", dependencies: ["MaxSim", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "Tessera",
+            dependencies: ["MaxSim", "TesseraIndex", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // Used only by TesseraTests' crash test: ingests into a collection until it is killed.
         .executableTarget(
             name: "tessera-crash-probe",
@@ -44,12 +50,14 @@ let package = Package(
                 "CBLAS",
                 "Tessera",
                 "TesseraEncoder",
+                "TesseraIndex",
                 "TesseraTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "MaxSimTests", dependencies: ["MaxSim", "CMaxSimKernels", "TesseraTestSupport"]),
-        .testTarget(name: "TesseraTests", dependencies: ["Tessera", "MaxSim", "TesseraTestSupport"]),
+        .testTarget(name: "TesseraTests", dependencies: ["Tessera", "TesseraIndex", "MaxSim", "TesseraTestSupport"]),
+        .testTarget(name: "TesseraIndexTests", dependencies: ["TesseraIndex", "MaxSim", "TesseraTestSupport"]),
         .testTarget(
             name: "TesseraEncoderTests",
             dependencies: ["TesseraEncoder", "TesseraTestSupport"],

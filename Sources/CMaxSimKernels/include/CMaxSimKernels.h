@@ -99,6 +99,18 @@ void tsr_score_documents(int isa, const tsr_query_block *query, const tsr_docume
                          const int64_t *ids, int64_t first, int64_t count, float *scores, int32_t *argmax,
                          int64_t argmax_stride, void *scratch);
 
+/// Compressed-index scoring of one centroid cell for one query token, without decompressing residuals.
+///
+/// Token t (t < token_count) of the cell has the packed residual code `codes[t * bytes_per_token ...]` and
+/// belongs to document `documents[t]`. Its score is `base + sum_b table[b * 256 + code[b]]` (`base` is the
+/// query token's dot product with the cell's centroid; `table` is the query token's lookup table,
+/// `bytes_per_token * 256` floats). Documents whose bit in `allowed` is clear are skipped. For the others,
+/// `best[document]` keeps the maximum; a document seen for the first time (its `best` still -INFINITY) is
+/// appended to `touched` and `*touched_count` is incremented. The caller sizes `touched` for every document.
+void tsr_warp_score_cell(const uint8_t *codes, int64_t bytes_per_token, const uint32_t *documents,
+                         int64_t token_count, const float *table, float base, const uint64_t *allowed,
+                         float *best, uint32_t *touched, int64_t *touched_count);
+
 #ifdef __cplusplus
 }
 #endif
