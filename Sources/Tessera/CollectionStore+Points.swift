@@ -40,8 +40,10 @@ extension CollectionStore {
             let insertVector = try db.cachedStatement(
                 sql: "INSERT INTO vectors (row_id, field, token_count, data) VALUES (?, ?, ?, ?)"
             )
+            let markPending = try Self.pendingStatement(db)
             for point in prepared {
                 let key = point.id.sortKey
+                try markPending.statement.execute(arguments: [key, markPending.sequence])
                 try deletePoint.execute(arguments: [key])
                 try insertPoint.execute(arguments: [key, point.id.description, point.payloadJSON])
                 let rowID = db.lastInsertedRowID
@@ -384,6 +386,13 @@ extension CollectionStore {
         }
     }
 
+    /// The statement that records a written or deleted id in `index_pending`, and this transaction's sequence.
+    static func pendingStatement(_ db: Database) throws -> (statement: Statement, sequence: Int64) {
+        let sequence = try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) + 1 FROM index_pending") ?? 1
+        let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO index_pending (id_key, seq) VALUES (?, ?)")
+        return (statement, sequence)
+    }
+
     private func deleteLocked(_ selectIDs: (ScoringView) -> [PointID]) throws(TesseraError) -> Int {
         try Self.guarded(path: directory) {
             try pool.writeWithoutTransaction { db in
@@ -392,9 +401,13 @@ extension CollectionStore {
                 var deleted: [PointID] = []
                 try db.inTransaction(.immediate) {
                     let statement = try db.cachedStatement(sql: "DELETE FROM points WHERE id_key = ?")
+                    let markPending = try Self.pendingStatement(db)
                     for id in ids {
                         try statement.execute(arguments: [id.sortKey])
-                        if db.changesCount > 0 { deleted.append(id) }
+                        if db.changesCount > 0 {
+                            deleted.append(id)
+                            try markPending.statement.execute(arguments: [id.sortKey, markPending.sequence])
+                        }
                     }
                     return .commit
                 }

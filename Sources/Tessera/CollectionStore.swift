@@ -33,6 +33,8 @@ public final class CollectionStore: Sendable {
 
     let pool: DatabasePool
     let view: Mutex<ScoringView>
+    /// The compressed index of each multivector field that has one, loaded at first use.
+    let compressedStates = Mutex<[String: CompressedFieldState]>([:])
 
     static let databaseFileName = "collection.sqlite"
     static let schemaVersion = 1
@@ -110,6 +112,8 @@ public final class CollectionStore: Sendable {
         }
         let pool = try openPool(directory: directory, createDirectory: false)
         let configuration = try readConfiguration(pool, directory: directory)
+        // Collections created before the compressed index lack the pending table.
+        try guarded(path: directory) { try pool.write { db in try createPendingTable(db) } }
         if let expected, let mismatch = configuration.mismatch(expected: expected, path: directory) {
             try? pool.close()
             throw mismatch
@@ -185,6 +189,7 @@ public final class CollectionStore: Sendable {
                 ) WITHOUT ROWID;
                 """
         )
+        try createPendingTable(db)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json = String(decoding: try encoder.encode(configuration), as: UTF8.self)
@@ -193,6 +198,17 @@ public final class CollectionStore: Sendable {
         ] {
             try db.execute(sql: "INSERT INTO metadata (key, value) VALUES (?, ?)", arguments: [key, value])
         }
+    }
+
+    /// Points written since the compressed indexes were built: their ids, with an increasing sequence number so
+    /// that a build clears only what it saw. Written in the same transaction as the points.
+    static func createPendingTable(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS index_pending (id_key BLOB PRIMARY KEY NOT NULL, seq INTEGER NOT NULL);
+                CREATE INDEX IF NOT EXISTS index_pending_seq ON index_pending (seq);
+                """
+        )
     }
 
     private static func readConfiguration(

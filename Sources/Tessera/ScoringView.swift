@@ -20,6 +20,12 @@ public struct ScoringView: Sendable {
     public internal(set) var columns: [String: VectorColumn]
     var payloads: [[String: JSONValue]] = []
     var slotByID: [PointID: Int] = [:]
+    /// A number per slot, unique within this open store and increasing in append order; compaction keeps it.
+    /// A derived index remembers the version it encoded, so it can tell a slot's current vectors from a
+    /// replaced point's.
+    public internal(set) var slotVersions: [UInt64] = []
+    /// The version the next appended slot gets.
+    public internal(set) var nextVersion: UInt64 = 1
 
     init(configuration: CollectionConfiguration) {
         columns = Dictionary(uniqueKeysWithValues: configuration.fields.map { ($0.name, VectorColumn(field: $0)) })
@@ -73,6 +79,8 @@ public struct ScoringView: Sendable {
     ) {
         let slot = pointIDs.count
         pointIDs.append(id)
+        slotVersions.append(nextVersion)
+        nextVersion += 1
         payloads.append(payload)
         liveSlots.append(true)
         slotByID[id] = slot
@@ -113,6 +121,7 @@ public struct ScoringView: Sendable {
         let keep = liveSlots.slots
         for name in Array(columns.keys) { columns[name] = columns[name]!.compacted(keeping: keep) }
         pointIDs = keep.map { pointIDs[$0] }
+        slotVersions = keep.map { slotVersions[$0] }
         payloads = keep.map { payloads[$0] }
         liveSlots = SlotBitmap(slotCount: keep.count, allSet: true)
         slotByID = Dictionary(uniqueKeysWithValues: pointIDs.enumerated().map { ($1, $0) })

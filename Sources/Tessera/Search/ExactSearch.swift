@@ -1,4 +1,15 @@
 public import MaxSim
+public import TesseraIndex
+
+/// How a search finds its results.
+public enum SearchMethod: Sendable, Equatable {
+    /// MaxSim against every token of every point passing the filter.
+    case exact
+    /// The field's compressed index as the first stage (`nil` parameters: the defaults for the request's
+    /// `limit + offset`); with `rerank`, its candidates are scored again by exact MaxSim on the stored vectors.
+    /// A field without a usable compressed index is searched exactly.
+    case compressed(CompressedSearchParameters?, rerank: Bool)
+}
 
 /// A late-interaction search over one multivector field.
 public struct SearchRequest: Sendable {
@@ -18,6 +29,8 @@ public struct SearchRequest: Sendable {
     public var scoreThreshold: Float?
     /// Return, for each result, which document token each query token matched.
     public var withMatches: Bool
+    /// Exact search, or the compressed index (with or without an exact rerank).
+    public var method: SearchMethod
 
     /// Creates a request.
     /// - Parameters:
@@ -29,6 +42,7 @@ public struct SearchRequest: Sendable {
     ///   - withPayload: include payloads.
     ///   - scoreThreshold: minimum score.
     ///   - withMatches: include matched document tokens.
+    ///   - method: exact, or the compressed index.
     public init(
         query: Multivector,
         field: String? = nil,
@@ -37,8 +51,10 @@ public struct SearchRequest: Sendable {
         offset: Int = 0,
         withPayload: Bool = true,
         scoreThreshold: Float? = nil,
-        withMatches: Bool = false
+        withMatches: Bool = false,
+        method: SearchMethod = .exact
     ) {
+        self.method = method
         self.query = query
         self.field = field
         self.filter = filter
@@ -98,18 +114,50 @@ extension CollectionStore {
                 location: .init(field: "query")
             )
         }
-        let candidates = view.allowedSlots(filter: request.filter).slots
+        let allowed = view.allowedSlots(filter: request.filter)
         let documents = column.multivectors()
-        let top: [ScoredDocument]
-        do {
-            top = try kernel.topK(
-                request.limit + request.offset,
+        let wanted = request.limit + request.offset
+        var top: [ScoredDocument] = []
+        var scored = false
+        if case .compressed(let parameters, let rerank) = request.method, wanted > 0 {
+            var settings = parameters ?? .defaults(limit: wanted)
+            settings.candidateCount = max(settings.candidateCount, wanted)
+            if !rerank { settings.candidateCount = wanted }
+            if let first = try compressedCandidates(
+                field: field.name,
                 query: request.query,
-                documents: documents,
-                candidates: candidates
-            )
-        } catch {
-            throw TesseraError(.invalidArgument, "scoring failed: \(error)", location: .init(field: "query"))
+                view: view,
+                allowed: allowed,
+                parameters: settings,
+                threadCount: kernel.threadCount
+            ) {
+                scored = true
+                if rerank {
+                    do {
+                        top = try kernel.topK(
+                            wanted,
+                            query: request.query,
+                            documents: documents,
+                            candidates: first.map(\.slot).sorted()
+                        )
+                    } catch {
+                        throw TesseraError(
+                            .invalidArgument,
+                            "scoring failed: \(error)",
+                            location: .init(field: "query")
+                        )
+                    }
+                } else {
+                    top = first.prefix(wanted).map { ScoredDocument(index: $0.slot, score: $0.score) }
+                }
+            }
+        }
+        if !scored {
+            do {
+                top = try kernel.topK(wanted, query: request.query, documents: documents, candidates: allowed.slots)
+            } catch {
+                throw TesseraError(.invalidArgument, "scoring failed: \(error)", location: .init(field: "query"))
+            }
         }
         var hits = Array(top.dropFirst(request.offset))
         if let threshold = request.scoreThreshold { hits = hits.filter { $0.score >= threshold } }
