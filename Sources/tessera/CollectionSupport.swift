@@ -3,6 +3,7 @@ import Foundation
 import MaxSim
 import Tessera
 import TesseraEncoder
+import TesseraIndex
 
 #if canImport(Glibc)
 import Glibc
@@ -182,4 +183,63 @@ func percentile(_ values: [Double], _ fraction: Double) -> Double {
     let sorted = values.sorted()
     let position = min(sorted.count - 1, Int((Double(sorted.count - 1) * fraction).rounded()))
     return sorted[position]
+}
+
+/// How `tessera search` and `tessera eval` find results: exact MaxSim, or the compressed index first.
+struct FirstStageOptions: ParsableArguments {
+    @Option(help: "exact (MaxSim over every token) or compressed (the collection's compressed index).")
+    var firstStage = "exact"
+
+    @Option(help: "After the compressed first stage: exact (rescore its candidates on stored vectors) or none.")
+    var rerank = "none"
+
+    @Option(help: "Compressed: centroid cells probed per query token (default by --limit: 8, 16 or 32).")
+    var nprobe: Int?
+
+    @Option(help: "Compressed: candidates passed to the rerank (default max(limit, 100)).")
+    var candidates: Int?
+
+    @Option(help: "Compressed: the rank of the centroid whose score is imputed for a missing token (default nprobe).")
+    var imputationRank: Int?
+
+    func validate() throws {
+        guard ["exact", "compressed"].contains(firstStage) else {
+            throw ValidationError("--first-stage is exact or compressed")
+        }
+        guard ["exact", "none"].contains(rerank) else { throw ValidationError("--rerank is exact or none") }
+        if let nprobe, nprobe < 1 { throw ValidationError("--nprobe must be at least 1") }
+        if let candidates, candidates < 1 { throw ValidationError("--candidates must be at least 1") }
+        if let imputationRank, imputationRank < 0 { throw ValidationError("--imputation-rank must not be negative") }
+    }
+
+    /// The search method for a request wanting `limit` results.
+    func method(limit: Int) -> SearchMethod {
+        guard firstStage == "compressed" else { return .exact }
+        var parameters = CompressedSearchParameters.defaults(limit: limit)
+        if let nprobe { parameters.probeCount = nprobe }
+        if let candidates { parameters.candidateCount = candidates }
+        if let imputationRank { parameters.imputationRank = imputationRank }
+        return .compressed(parameters, rerank: rerank == "exact")
+    }
+
+    /// A short description for reports: `exact`, `compressed nprobe 8` or `compressed nprobe 8 + exact rerank 100`.
+    func label(limit: Int) -> String {
+        guard case .compressed(let parameters?, let rerankExact) = method(limit: limit) else { return "exact" }
+        return "compressed nprobe \(parameters.probeCount)"
+            + (rerankExact ? " + exact rerank of \(parameters.candidateCount)" : "")
+    }
+
+    /// Warns on standard error when the compressed index was asked for but cannot serve.
+    func warnIfUnavailable(_ store: CollectionStore) throws {
+        guard firstStage == "compressed" else { return }
+        guard let status = try store.compressedIndexStatus(field: tokensField) else {
+            FileHandle.standardError.write(
+                Data("warning: no compressed index; searching exactly (build one: tessera index … --compressed)\n".utf8)
+            )
+            return
+        }
+        if let error = status.error {
+            FileHandle.standardError.write(Data("warning: \(error)\n".utf8))
+        }
+    }
 }

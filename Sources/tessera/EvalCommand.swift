@@ -3,6 +3,7 @@ import Foundation
 import MaxSim
 import Tessera
 import TesseraEncoder
+import TesseraIndex
 
 /// `tessera eval`: retrieval quality and latency of a collection on a BEIR split.
 struct EvalCommand: AsyncParsableCommand {
@@ -30,11 +31,14 @@ struct EvalCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var firstStage: FirstStageOptions
+
     func run() async throws {
         let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
         let queries = limit.map { Array(dataset.queries.prefix($0)) } ?? dataset.queries
         guard !queries.isEmpty else { throw ValidationError("no queries with judgements in split '\(split)'") }
         let store = try CollectionStore.open(at: options.path)
+        try firstStage.warnIfUnavailable(store)
         let (encoder, identity) = try loadEncoder(for: store, options: options)
         let kernel = MaxSimKernel(threadCount: options.threads)
         var ndcg = 0.0
@@ -52,7 +56,8 @@ struct EvalCommand: AsyncParsableCommand {
                 SearchRequest(
                     query: try Multivector(encoded.vectors, dimension: encoded.dimension),
                     field: tokensField,
-                    limit: 100
+                    limit: 100,
+                    method: firstStage.method(limit: 100)
                 ),
                 kernel: kernel
             )
@@ -82,7 +87,8 @@ struct EvalCommand: AsyncParsableCommand {
             searchMillisecondsP95: percentile(searchTimes, 0.95),
             encodeMillisecondsP50: percentile(encodeTimes, 0.5),
             encodeMillisecondsP95: percentile(encodeTimes, 0.95),
-            threads: kernel.threadCount
+            threads: kernel.threadCount,
+            method: firstStage.label(limit: 100)
         )
         if json {
             let encoder = JSONEncoder()
@@ -92,7 +98,7 @@ struct EvalCommand: AsyncParsableCommand {
             print(
                 """
                 \(report.collection): \(report.queries) queries (\(split)), \(report.points) points, \
-                \(report.profile) profile, \(report.elementType) vectors, \(report.threads) threads
+                \(report.profile) profile, \(report.elementType) vectors, \(report.threads) threads, \(report.method)
                   nDCG@10     \(String(format: "%.4f", report.ndcgAt10))
                   Recall@100  \(String(format: "%.4f", report.recallAt100))
                   MRR@10      \(String(format: "%.4f", report.mrrAt10))
@@ -123,6 +129,7 @@ struct EvalReport: Codable {
     var encodeMillisecondsP50: Double
     var encodeMillisecondsP95: Double
     var threads: Int
+    var method: String
 }
 
 /// `tessera info`: what a collection holds.
@@ -160,5 +167,23 @@ struct InfoCommand: AsyncParsableCommand {
             return total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         }
         print(String(format: "  on disk     %.1f MB", Double(bytes) / 1e6))
+        if let status = try store.compressedIndexStatus(field: tokensField) {
+            if let error = status.error {
+                print("  compressed  unusable: \(error)")
+            } else if let report = status.report {
+                print(
+                    String(
+                        format: "  compressed  %d centroids, %d bits, %d tokens, %.1f bytes/token, built in %.1f s; "
+                            + "%d points written since training",
+                        report.centroidCount,
+                        report.bitCount,
+                        report.tokenCount,
+                        status.bytesPerToken,
+                        report.buildSeconds,
+                        status.pendingPointCount
+                    )
+                )
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import MaxSim
 import Tessera
 import TesseraEncoder
+import TesseraIndex
 
 /// `tessera index`: encode a corpus and store it in a collection.
 struct IndexCommand: AsyncParsableCommand {
@@ -41,11 +42,34 @@ struct IndexCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Flag(
+        help: "Build the compressed index of the token vectors (PLAID centroids and residual codes) if it is missing."
+    )
+    var compressed = false
+
+    @Flag(help: "Retrain the compressed index even if one exists (after the data has drifted).")
+    var rebuild = false
+
+    @Option(help: "Compressed index: residual bits per dimension, 1, 2 or 4.")
+    var nbits = 2
+
+    @Option(help: "Compressed index: centroids (default: ColBERTv2's 2^floor(log2(16·√tokens)) divided by 4).")
+    var centroids: Int?
+
+    @Option(help: "Compressed index: tokens k-means trains on (default: 32 per centroid, at least 65,536).")
+    var trainingTokens: Int?
+
+    @Option(help: "Compressed index: k-means iterations.")
+    var iterations = 8
+
     func validate() throws {
         guard (beir == nil) != (jsonl == nil) else { throw ValidationError("give exactly one of --beir and --jsonl") }
         guard ["plain", "colbert"].contains(profile) else { throw ValidationError("--profile is plain or colbert") }
         guard ["f32", "f16", "int8"].contains(dtype) else { throw ValidationError("--dtype is f32, f16 or int8") }
         guard chunkSize > 0 else { throw ValidationError("--chunk-size must be positive") }
+        guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits is 1, 2 or 4") }
+        if let centroids, centroids < 1 { throw ValidationError("--centroids must be at least 1") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
     }
 
     func run() async throws {
@@ -120,7 +144,7 @@ struct IndexCommand: AsyncParsableCommand {
         let bytesPerValue = elementType == .float32 ? 4.0 : elementType == .float16 ? 2.0 : 1.0
         let scaleBytes = elementType == .int8 ? 4.0 : 0
         let vectorBytes = Double(tokenCount) * (Double(encoder.dimension) * bytesPerValue + scaleBytes)
-        let summary = IndexSummary(
+        var summary = IndexSummary(
             collection: options.path,
             documents: done,
             skipped: documents.count - pending.count,
@@ -129,6 +153,7 @@ struct IndexCommand: AsyncParsableCommand {
             seconds: seconds,
             tokensPerSecond: seconds > 0 ? Double(tokenCount) / seconds : 0
         )
+        summary.compressed = try buildCompressedIfAsked(store)
         if json {
             let encoderJSON = JSONEncoder()
             encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -148,6 +173,59 @@ struct IndexCommand: AsyncParsableCommand {
                 )
             )
         }
+    }
+
+    /// Builds the compressed index when asked and missing (or `--rebuild`); otherwise reports the existing one.
+    func buildCompressedIfAsked(_ store: CollectionStore) throws -> CompressedSummary? {
+        let existing = try store.compressedIndexStatus(field: tokensField)
+        guard compressed || rebuild || existing != nil else { return nil }
+        if let existing, existing.error == nil, !rebuild {
+            if !json {
+                print(
+                    "compressed index \((existing.file as NSString).lastPathComponent): \(existing.pendingPointCount) "
+                        + "points written since training (encoded against its centroids; --rebuild retrains)"
+                )
+            }
+            return CompressedSummary(status: existing)
+        }
+        var bar: ProgressBar?
+        var stage = ""
+        let status = try store.buildCompressedIndex(
+            field: tokensField,
+            options: CompressedIndexOptions(
+                centroidCount: centroids,
+                bitCount: nbits,
+                trainingTokenCount: trainingTokens,
+                iterationCount: iterations
+            ),
+            progress: { progress in
+                if progress.stage != stage {
+                    bar?.finish()
+                    stage = progress.stage
+                    if !json { print("compressed index: \(stage)") }
+                    bar = ProgressBar(total: progress.total, unit: stage == "training" ? "iterations" : "chunks")
+                }
+                bar?.update(progress.completed)
+            }
+        )
+        bar?.finish()
+        let summary = CompressedSummary(status: status)
+        if !json {
+            print(
+                String(
+                    format: "compressed index: %d centroids, %d bits, %d tokens, %.1f bytes/token, %.1f MB, "
+                        + "trained in %.1f s, encoded in %.1f s",
+                    summary.centroids,
+                    summary.bits,
+                    summary.tokens,
+                    summary.bytesPerToken,
+                    Double(summary.fileBytes) / 1e6,
+                    summary.trainingSeconds,
+                    summary.encodingSeconds
+                )
+            )
+        }
+        return summary
     }
 
     struct SourceDocument {
@@ -240,4 +318,33 @@ struct IndexSummary: Codable {
     var tokenVectorBytes: Int
     var seconds: Double
     var tokensPerSecond: Double
+    var compressed: CompressedSummary?
+}
+
+struct CompressedSummary: Codable {
+    var file: String
+    var centroids: Int
+    var bits: Int
+    var tokens: Int
+    var trainingTokens: Int
+    var fileBytes: Int
+    var bytesPerToken: Double
+    var trainingSeconds: Double
+    var encodingSeconds: Double
+    var buildSeconds: Double
+    var pendingPoints: Int
+
+    init(status: CompressedIndexStatus) {
+        file = status.file
+        centroids = status.report?.centroidCount ?? 0
+        bits = status.report?.bitCount ?? 0
+        tokens = status.report?.tokenCount ?? 0
+        trainingTokens = status.report?.trainingTokenCount ?? 0
+        fileBytes = status.fileByteCount
+        bytesPerToken = status.bytesPerToken
+        trainingSeconds = status.report?.trainingSeconds ?? 0
+        encodingSeconds = status.report?.encodingSeconds ?? 0
+        buildSeconds = status.report?.buildSeconds ?? 0
+        pendingPoints = status.pendingPointCount
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import MaxSim
 import Tessera
 import TesseraEncoder
+import TesseraIndex
 
 /// `tessera search`: one query against a collection, optionally explained token by token.
 struct SearchCommand: AsyncParsableCommand {
@@ -41,8 +42,11 @@ struct SearchCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var firstStage: FirstStageOptions
+
     func run() async throws {
         let store = try CollectionStore.open(at: options.path)
+        try firstStage.warnIfUnavailable(store)
         let (encoder, _) = try loadEncoder(for: store, options: options)
         let encodeStart = DispatchTime.now().uptimeNanoseconds
         let encoded = try encoder.encodeQuery(query)
@@ -54,7 +58,8 @@ struct SearchCommand: AsyncParsableCommand {
             limit: limit,
             offset: offset,
             scoreThreshold: scoreThreshold,
-            withMatches: explain
+            withMatches: explain,
+            method: firstStage.method(limit: limit + offset)
         )
         let searchStart = DispatchTime.now().uptimeNanoseconds
         let kernel = MaxSimKernel(threadCount: options.threads)

@@ -16,6 +16,8 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (release builds only give meaningful numbers).",
-        subcommands: [BenchKernelCommand.self, BenchEncoderCommand.self]
+        subcommands: [
+            BenchKernelCommand.self, BenchEncoderCommand.self, BenchSearchCommand.self, BenchExportCommand.self,
+        ]
     )
 }

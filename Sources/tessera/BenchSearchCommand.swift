@@ -1,0 +1,220 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import MaxSim
+import Tessera
+import TesseraEncoder
+import TesseraIndex
+
+/// `tessera bench search`: exact search against the compressed index at several settings, on one collection.
+struct BenchSearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Compares exact search with the compressed index (alone and reranked) on a BEIR collection.",
+        discussion: """
+            Queries are encoded once, first (their time is reported separately); then every setting runs every \
+            query one at a time and is timed on its own: nDCG@10, Recall@100, MRR@10, p50/p95 latency. Bytes per \
+            token are the stored vectors' for exact search and the index file's for the compressed index; RSS is \
+            the process's resident memory after the setting ran (it includes the stored vectors held for exact \
+            search and the rerank).
+            """
+    )
+
+    @OptionGroup var options: CollectionOptions
+
+    @Option(help: "The BEIR folder (queries.jsonl, qrels/).")
+    var beir: String
+
+    @Option(help: "The judgement split.")
+    var split = "test"
+
+    @Option(help: "Cells probed per query token, one compressed setting each (comma-separated).")
+    var nprobe = "4,8,16"
+
+    @Option(help: "Reranked settings: nprobe:candidates pairs (comma-separated).")
+    var reranked = "8:100,16:200"
+
+    @Option(help: "The rank of the centroid whose score is imputed (default nprobe).")
+    var imputationRank: Int?
+
+    @Option(help: "Evaluate only the first N queries.")
+    var limit: Int?
+
+    @Flag(help: "Leave out the exact-search row (when only compressed settings are compared).")
+    var noExact = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    struct Row: Codable {
+        var method: String
+        var ndcgAt10: Double
+        var recallAt100: Double
+        var mrrAt10: Double
+        var p50: Double
+        var p95: Double
+        var bytesPerToken: Double
+        var residentMegabytes: Double
+    }
+
+    func run() async throws {
+        let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
+        let queries = limit.map { Array(dataset.queries.prefix($0)) } ?? dataset.queries
+        guard !queries.isEmpty else { throw ValidationError("no queries with judgements in split '\(split)'") }
+        let store = try CollectionStore.open(at: options.path)
+        let (encoder, _) = try loadEncoder(for: store, options: options)
+        let kernel = MaxSimKernel(threadCount: options.threads)
+        var encodeTimes: [Double] = []
+        var encoded: [Multivector] = []
+        for query in queries {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let vectors = try encoder.encodeQuery(query.text)
+            encodeTimes.append(milliseconds(since: start))
+            encoded.append(try Multivector(vectors.vectors, dimension: vectors.dimension))
+        }
+        let field = store.configuration.field(named: tokensField)
+        let typeName = field?.elementType.description ?? "float32"
+        let storedBytesPerToken =
+            Double(field?.dimension ?? 0) * (typeName == "float32" ? 4 : typeName == "float16" ? 2 : 1)
+            + (typeName == "int8" ? 4 : 0)
+        let status = try store.compressedIndexStatus(field: tokensField)
+        if let error = status?.error { throw error }
+
+        var settings: [(String, SearchMethod, Double)] = noExact ? [] : [("exact", .exact, storedBytesPerToken)]
+        if let status {
+            for probes in nprobe.split(separator: ",").compactMap({ Int($0) }) {
+                var parameters = CompressedSearchParameters.defaults(limit: 100)
+                parameters.probeCount = probes
+                parameters.imputationRank = imputationRank
+                settings.append(
+                    ("compressed nprobe \(probes)", .compressed(parameters, rerank: false), status.bytesPerToken)
+                )
+            }
+            for pair in reranked.split(separator: ",") {
+                let parts = pair.split(separator: ":").compactMap { Int($0) }
+                guard parts.count == 2 else { throw ValidationError("--reranked takes nprobe:candidates pairs") }
+                let parameters = CompressedSearchParameters(
+                    probeCount: parts[0],
+                    imputationRank: imputationRank,
+                    candidateCount: parts[1]
+                )
+                settings.append(
+                    (
+                        "compressed nprobe \(parts[0]) + exact rerank of \(parts[1])",
+                        .compressed(parameters, rerank: true),
+                        status.bytesPerToken
+                    )
+                )
+            }
+        } else if !json {
+            print("(no compressed index: build one with `tessera index \(options.collection) … --compressed`)")
+        }
+
+        var rows: [Row] = []
+        for (label, method, bytesPerToken) in settings {
+            // One untimed query warms the caches and, for the compressed index, maps it and syncs its delta.
+            _ = try store.search(
+                SearchRequest(query: encoded[0], field: tokensField, limit: 100, method: method),
+                kernel: kernel
+            )
+            var times: [Double] = []
+            var ndcg = 0.0
+            var recall = 0.0
+            var mrr = 0.0
+            for (query, vectors) in zip(queries, encoded) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let results = try store.search(
+                    SearchRequest(query: vectors, field: tokensField, limit: 100, method: method),
+                    kernel: kernel
+                )
+                times.append(milliseconds(since: start))
+                let ranking = results.map(documentID(of:))
+                let relevant = dataset.judgements[query.id] ?? [:]
+                ndcg += RetrievalMetrics.ndcg(ranking: ranking, relevant: relevant, cutoff: 10)
+                recall += RetrievalMetrics.recall(ranking: ranking, relevant: relevant, cutoff: 100)
+                mrr += RetrievalMetrics.reciprocalRank(ranking: ranking, relevant: relevant, cutoff: 10)
+            }
+            let count = Double(queries.count)
+            rows.append(
+                Row(
+                    method: label,
+                    ndcgAt10: ndcg / count,
+                    recallAt100: recall / count,
+                    mrrAt10: mrr / count,
+                    p50: percentile(times, 0.5),
+                    p95: percentile(times, 0.95),
+                    bytesPerToken: bytesPerToken,
+                    residentMegabytes: Double(Self.residentBytes() ?? 0) / 1_048_576
+                )
+            )
+            if !json { FileHandle.standardError.write(Data("  done: \(label)\n".utf8)) }
+        }
+        if json {
+            struct Output: Codable {
+                var collection: String
+                var queries: Int
+                var threads: Int
+                var encodeMillisecondsP50: Double
+                var compressed: CompressedSummary?
+                var rows: [Row]
+            }
+            let output = Output(
+                collection: options.path,
+                queries: queries.count,
+                threads: kernel.threadCount,
+                encodeMillisecondsP50: percentile(encodeTimes, 0.5),
+                compressed: status.map(CompressedSummary.init(status:)),
+                rows: rows
+            )
+            let encoderJSON = JSONEncoder()
+            encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoderJSON.encode(output), as: UTF8.self))
+            return
+        }
+        print(
+            "\(options.path): \(queries.count) queries, \(kernel.threadCount) threads, query encoding p50 "
+                + String(format: "%.1f ms (not included below)", percentile(encodeTimes, 0.5))
+        )
+        if let report = status?.report {
+            print(
+                String(
+                    format: "compressed index: %d centroids, %d bits, trained on %d tokens, built in %.1f s "
+                        + "(training %.1f s, encoding %.1f s)",
+                    report.centroidCount,
+                    report.bitCount,
+                    report.trainingTokenCount,
+                    report.buildSeconds,
+                    report.trainingSeconds,
+                    report.encodingSeconds
+                )
+            )
+        }
+        print("| method | nDCG@10 | Recall@100 | MRR@10 | p50 ms | p95 ms | bytes/token | RSS MiB |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for row in rows {
+            print(
+                String(
+                    format: "| %@ | %.4f | %.4f | %.4f | %.2f | %.2f | %.0f | %.0f |",
+                    row.method,
+                    row.ndcgAt10,
+                    row.recallAt100,
+                    row.mrrAt10,
+                    row.p50,
+                    row.p95,
+                    row.bytesPerToken,
+                    row.residentMegabytes
+                )
+            )
+        }
+    }
+
+    /// The process's resident set size (`VmRSS` in /proc/self/status), or `nil` where there is none.
+    static func residentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let digits = line.split(separator: " ").compactMap { Int($0) }
+            if let kilobytes = digits.first { return kilobytes * 1024 }
+        }
+        return nil
+    }
+}
