@@ -135,10 +135,40 @@ extension CompressedIndex {
         delta: DeltaSegment? = nil,
         threadCount: Int = 1
     ) -> [CompressedHit] {
+        timedSearch(
+            query: query,
+            queryTokenCount: queryTokenCount,
+            parameters: parameters,
+            allowed: allowed,
+            delta: delta,
+            threadCount: threadCount
+        ).hits
+    }
+
+    /// ``search(query:queryTokenCount:parameters:allowed:delta:threadCount:)``, with the time of each stage.
+    /// - Parameters:
+    ///   - query: Query token vectors, `[queryTokenCount, dimension]`, row-major.
+    ///   - queryTokenCount: The query's tokens.
+    ///   - parameters: Probes, imputation, candidates.
+    ///   - allowed: The documents that may be scored (see `search`).
+    ///   - delta: Documents added since the build.
+    ///   - threadCount: Threads.
+    /// - Returns: The hits, best first, and the stage timings.
+    public func timedSearch(
+        query: [Float],
+        queryTokenCount: Int,
+        parameters: CompressedSearchParameters,
+        allowed: [UInt64],
+        delta: DeltaSegment? = nil,
+        threadCount: Int = 1
+    ) -> (hits: [CompressedHit], timings: CompressedSearchTimings) {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var timings = CompressedSearchTimings()
         precondition(query.count == queryTokenCount * dimension, "query has \(query.count) values")
         let totalDocuments = delta?.endDocument ?? documentCount
         precondition(allowed.count * 64 >= totalDocuments, "allowed bitmap too short")
-        guard queryTokenCount > 0, parameters.candidateCount > 0, centroidCount > 0 else { return [] }
+        guard queryTokenCount > 0, parameters.candidateCount > 0, centroidCount > 0 else { return ([], timings) }
         let probeCount = max(1, min(parameters.probeCount, centroidCount))
         let imputationRank = min(max(parameters.imputationRank ?? probeCount, 0), centroidCount - 1)
 
@@ -176,6 +206,9 @@ extension CompressedIndex {
             probeLists[token] = Array(best.prefix(probeCount))
             imputedScores[token] = row[row.startIndex + best[min(imputationRank, best.count - 1)]]
         }
+
+        let probed = clock.now
+        timings.centroidSeconds = seconds(probed - started)
 
         // 2–3. Per thread, a share of the query tokens; per document, Σ over found tokens of (best − imputed).
         let threads = max(1, min(threadCount, queryTokenCount))
@@ -253,6 +286,9 @@ extension CompressedIndex {
         let totals = (0..<threads).map { partials[$0]!.total }
         let seens = (0..<threads).map { partials[$0]!.seen }
 
+        let scoredAt = clock.now
+        timings.scoringSeconds = seconds(scoredAt - probed)
+
         // 4. Sum, then select.
         let imputedSum = imputed.reduce(0, +)
         var candidates: [CompressedHit] = []
@@ -265,8 +301,28 @@ extension CompressedIndex {
             }
             if found { candidates.append(CompressedHit(document: document, score: score)) }
         }
-        return selectBest(candidates, count: parameters.candidateCount)
+        let hits = selectBest(candidates, count: parameters.candidateCount)
+        timings.selectionSeconds = seconds(clock.now - scoredAt)
+        return (hits, timings)
     }
+}
+
+/// Where the time of one compressed search went.
+public struct CompressedSearchTimings: Sendable, Equatable, Codable {
+    /// Centroid scores (`sgemm`) and the choice of probed cells and imputed scores.
+    public var centroidSeconds: Double = 0
+    /// Lookup tables and the scoring of every token of the probed cells, on all threads.
+    public var scoringSeconds: Double = 0
+    /// Summing per document and selecting the best.
+    public var selectionSeconds: Double = 0
+
+    /// Zero timings.
+    public init() {}
+}
+
+private func seconds(_ duration: Duration) -> Double {
+    let parts = duration.components
+    return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
 }
 
 /// The indices of the `count` largest values, largest first (ties to the lower index).

@@ -196,8 +196,13 @@ public final class CompressedIndex: @unchecked Sendable {
                     field: "tokenDocuments"
                 )
             }
+            file.releaseResidentPages()
         }
     }
+
+    /// The bytes of the index file resident in this process now: after opening, what searches have touched
+    /// (the centroids, the probed cells' codes). `nil` where the system does not say (`/proc/self/smaps`).
+    public func residentByteCount() -> Int? { file.residentByteCount() }
 
     /// The key stored for a document.
     /// - Parameter document: A document in `0..<documentCount`.

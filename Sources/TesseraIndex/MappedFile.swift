@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -35,6 +37,35 @@ final class MappedFile: @unchecked Sendable {
             throw IndexError(.io, "cannot map: \(String(cString: strerror(errno)))", path: path)
         }
         base = UnsafeRawPointer(address)
+    }
+
+    /// Drops this process's resident pages of the mapping (they stay in the page cache; the next touch maps
+    /// them again), so that after a full read — the checksum at open — resident memory counts only what
+    /// searches touch.
+    func releaseResidentPages() {
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), byteCount, MADV_DONTNEED)
+    }
+
+    /// The bytes of the mapping resident in this process (`Rss` of its entry in `/proc/self/smaps`), or `nil`
+    /// where that file does not exist.
+    func residentByteCount() -> Int? {
+        // Read to the end: procfs files report size 0, so a read sized by stat would see nothing.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps") else { return nil }
+        defer { try? handle.close() }
+        let smaps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        let start = UInt(bitPattern: base)
+        var inMapping = false
+        for line in smaps.split(separator: "\n") {
+            if let dash = line.firstIndex(of: "-"), let first = line.first, first.isHexDigit,
+                let address = UInt(line[..<dash], radix: 16)
+            {
+                inMapping = address == start
+            } else if inMapping, line.hasPrefix("Rss:") {
+                let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+                return kilobytes * 1024
+            }
+        }
+        return nil
     }
 
     deinit {

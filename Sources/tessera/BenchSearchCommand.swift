@@ -66,11 +66,13 @@ struct BenchSearchCommand: AsyncParsableCommand {
         let kernel = MaxSimKernel(threadCount: options.threads)
         var encodeTimes: [Double] = []
         var encoded: [Multivector] = []
+        var rawQueries: [(values: [Float], tokens: Int)] = []
         for query in queries {
             let start = DispatchTime.now().uptimeNanoseconds
             let vectors = try encoder.encodeQuery(query.text)
             encodeTimes.append(milliseconds(since: start))
             encoded.append(try Multivector(vectors.vectors, dimension: vectors.dimension))
+            rawQueries.append((vectors.vectors, vectors.vectors.count / max(1, vectors.dimension)))
         }
         let field = store.configuration.field(named: tokensField)
         let typeName = field?.elementType.description ?? "float32"
@@ -149,6 +151,47 @@ struct BenchSearchCommand: AsyncParsableCommand {
             )
             if !json { FileHandle.standardError.write(Data("  done: \(label)\n".utf8)) }
         }
+        // Where the compressed index's time goes: the index file alone (no collection, no filter), per setting.
+        var stages: [StageRow] = []
+        if let status, status.error == nil {
+            let index = try CompressedIndex(path: status.file)
+            var allowed = [UInt64](repeating: 0, count: (index.documentCount + 63) / 64)
+            for document in 0..<index.documentCount { allowed[document >> 6] |= 1 << UInt64(document & 63) }
+            for probes in nprobe.split(separator: ",").compactMap({ Int($0) }) {
+                var parameters = CompressedSearchParameters.defaults(limit: 100)
+                parameters.probeCount = probes
+                parameters.imputationRank = imputationRank
+                var centroid: [Double] = []
+                var scoring: [Double] = []
+                var selection: [Double] = []
+                var total: [Double] = []
+                for query in rawQueries {
+                    let timings = index.timedSearch(
+                        query: query.values,
+                        queryTokenCount: query.tokens,
+                        parameters: parameters,
+                        allowed: allowed,
+                        threadCount: kernel.threadCount
+                    ).timings
+                    centroid.append(timings.centroidSeconds * 1000)
+                    scoring.append(timings.scoringSeconds * 1000)
+                    selection.append(timings.selectionSeconds * 1000)
+                    total.append((timings.centroidSeconds + timings.scoringSeconds + timings.selectionSeconds) * 1000)
+                }
+                stages.append(
+                    StageRow(
+                        probeCount: probes,
+                        centroidMilliseconds: percentile(centroid, 0.5),
+                        scoringMilliseconds: percentile(scoring, 0.5),
+                        selectionMilliseconds: percentile(selection, 0.5),
+                        totalMilliseconds: percentile(total, 0.5),
+                        indexResidentMegabytes: Double(index.residentByteCount() ?? 0) / 1_048_576,
+                        indexFileMegabytes: Double(index.fileByteCount) / 1_048_576
+                    )
+                )
+            }
+        }
+
         if json {
             struct Output: Codable {
                 var collection: String
@@ -157,6 +200,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 var encodeMillisecondsP50: Double
                 var compressed: CompressedSummary?
                 var rows: [Row]
+                var stages: [StageRow]
             }
             let output = Output(
                 collection: options.path,
@@ -164,7 +208,8 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 threads: kernel.threadCount,
                 encodeMillisecondsP50: percentile(encodeTimes, 0.5),
                 compressed: status.map(CompressedSummary.init(status:)),
-                rows: rows
+                rows: rows,
+                stages: stages
             )
             let encoderJSON = JSONEncoder()
             encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -206,6 +251,35 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 )
             )
         }
+        guard !stages.isEmpty else { return }
+        print()
+        print("Compressed index alone (no collection, no filter), median per query:")
+        print("| nprobe | centroid scores ms | cell scoring ms | selection ms | total ms | index resident MiB |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for stage in stages {
+            print(
+                String(
+                    format: "| %d | %.2f | %.2f | %.2f | %.2f | %.0f of %.0f |",
+                    stage.probeCount,
+                    stage.centroidMilliseconds,
+                    stage.scoringMilliseconds,
+                    stage.selectionMilliseconds,
+                    stage.totalMilliseconds,
+                    stage.indexResidentMegabytes,
+                    stage.indexFileMegabytes
+                )
+            )
+        }
+    }
+
+    struct StageRow: Codable {
+        var probeCount: Int
+        var centroidMilliseconds: Double
+        var scoringMilliseconds: Double
+        var selectionMilliseconds: Double
+        var totalMilliseconds: Double
+        var indexResidentMegabytes: Double
+        var indexFileMegabytes: Double
     }
 
     /// The process's resident set size (`VmRSS` in /proc/self/status), or `nil` where there is none.

@@ -207,6 +207,33 @@ struct CommandLineTests {
             // kernel lands near random ranking (below 0.1).
             #expect(ndcg >= 0.4)
             #expect(recall >= 0.8)
+
+            // The compressed index: built on the stored vectors, reported by info, used by eval alone and
+            // followed by an exact rerank.
+            let build = try tessera(["index", "cran", "--beir", slice, "--compressed", "--json"] + common, in: root)
+            guard succeeded(build, "compressed build") else { return }
+            let compressed = try #require(build.json()["compressed"] as? [String: Any])
+            #expect(try number(compressed, "tokens") == number(index.json(), "tokens"))
+            #expect(try number(compressed, "bytesPerToken") < 384 * 4 / 8, "at most an eighth of the f32 vectors")
+            let info = try tessera(["info", "cran"] + common, in: root)
+            guard succeeded(info, "info") else { return }
+            #expect(info.standardOutput.contains("compressed"), "\(info.standardOutput)")
+            let alone = try tessera(
+                ["eval", "cran", "--beir", slice, "--first-stage", "compressed", "--rerank", "none", "--json"] + common,
+                in: root
+            )
+            guard succeeded(alone, "compressed eval") else { return }
+            let aloneNDCG = try number(alone.json(), "ndcgAt10")
+            let reranked = try tessera(
+                ["eval", "cran", "--beir", slice, "--first-stage", "compressed", "--rerank", "exact", "--json"]
+                    + common,
+                in: root
+            )
+            guard succeeded(reranked, "reranked eval") else { return }
+            let rerankedNDCG = try number(reranked.json(), "ndcgAt10")
+            print("Cranfield slice, compressed: alone nDCG@10 \(aloneNDCG), reranked \(rerankedNDCG)")
+            #expect(aloneNDCG >= ndcg - 0.05)
+            #expect(abs(rerankedNDCG - ndcg) <= 0.01)
         }
     }
 
