@@ -193,7 +193,7 @@ struct FirstStageOptions: ParsableArguments {
     @Option(help: "After the compressed first stage: exact (rescore its candidates on stored vectors) or none.")
     var rerank = "none"
 
-    @Option(help: "Compressed: centroid cells probed per query token (default by --limit: 8, 16 or 32).")
+    @Option(help: "Compressed: cells probed per query token (default 8 up to --limit 100, 16 up to 1000, then 32).")
     var nprobe: Int?
 
     @Option(help: "Compressed: candidates passed to the rerank (default max(limit, 100)).")
