@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopenblas-dev python3-pip python3-venv
 RELEASE_BIN := .build/release/tessera
 
-.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir docs clean
+.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir bench-search bench-plaid-peer docs clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -53,6 +53,18 @@ bench-encoder-peers: model release
 # nDCG@10 and friends of exact search on BEIR data (../shared/ir-data by default; DATA=... to change it).
 eval-beir: model release
 	./Benchmarks/eval-beir.sh $(or $(DATA),../shared/ir-data) $(CONFIGS)
+
+# Exact search against the compressed index (alone and reranked) on SciFact and Cranfield, with build times.
+bench-search: model release
+	./Benchmarks/bench-search.sh $(or $(DATA),../shared/ir-data) $(DATASETS)
+
+# fast-plaid (PyPI) on the token vectors of the SciFact collection that bench-search built, exported by
+# tessera bench export, with our index's settings (2 bits, 4,096 centroids).
+bench-plaid-peer: release
+	$(RELEASE_BIN) bench export .build/eval-collections/scifact-f16-plain \
+		--beir $(or $(DATA),../shared/ir-data)/scifact --out .build/plaid-export
+	./Benchmarks/peers/run-plaid-peer.sh --export .build/plaid-export \
+		--qrels $(or $(DATA),../shared/ir-data)/scifact/qrels/test.tsv --nbits 2 --threads 2 --centroids 4096
 
 clean:
 	rm -rf .build
