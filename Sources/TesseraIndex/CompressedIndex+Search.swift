@@ -75,16 +75,22 @@ public struct CompressedSearchParameters: Sendable, Equatable, Codable {
     public var imputationRank: Int?
     /// How many documents, best first, the first stage returns (to an exact rerank, or cut to `limit`).
     public var candidateCount: Int
+    /// Choose cells (and imputed scores) in this many dimensions: query tokens and centroids projected onto
+    /// the centroids' principal directions (``CompressedIndex/probeProjection(dimension:)``); the scores of
+    /// probed cells stay exact. `nil` (or the full dimension) for no projection.
+    public var probeDimension: Int?
 
     /// Creates parameters.
     /// - Parameters:
     ///   - probeCount: Cells per query token.
     ///   - imputationRank: The rank of the centroid whose score is imputed; `nil` for `probeCount`.
     ///   - candidateCount: Documents returned.
-    public init(probeCount: Int, imputationRank: Int? = nil, candidateCount: Int) {
+    ///   - probeDimension: Dimensions in which cells are chosen; `nil` for all.
+    public init(probeCount: Int, imputationRank: Int? = nil, candidateCount: Int, probeDimension: Int? = nil) {
         self.probeCount = probeCount
         self.imputationRank = imputationRank
         self.candidateCount = candidateCount
+        self.probeDimension = probeDimension
     }
 
     /// The defaults for a result size: 8 cells per query token up to `limit` 100, 16 up to 1,000, 32 beyond;
@@ -173,29 +179,28 @@ extension CompressedIndex {
         let probeCount = max(1, min(parameters.probeCount, centroidCount))
         let imputationRank = min(max(parameters.imputationRank ?? probeCount, 0), centroidCount - 1)
 
-        // 1. Centroid scores [Lq, K].
+        // 1. Centroid scores [Lq, K]: exact, or in the projected space when asked.
+        let projection = parameters.probeDimension.flatMap { $0 < dimension ? probeProjection(dimension: $0) : nil }
         var centroidScoreMatrix = [Float](repeating: 0, count: queryTokenCount * centroidCount)
-        query.withUnsafeBufferPointer { q in
-            centroids.withUnsafeBufferPointer { c in
-                centroidScoreMatrix.withUnsafeMutableBufferPointer { s in
-                    cblas_sgemm(
-                        CblasRowMajor,
-                        CblasNoTrans,
-                        CblasTrans,
-                        Int32(queryTokenCount),
-                        Int32(centroidCount),
-                        Int32(dimension),
-                        1,
-                        q.baseAddress,
-                        Int32(dimension),
-                        c.baseAddress,
-                        Int32(dimension),
-                        0,
-                        s.baseAddress,
-                        Int32(centroidCount)
-                    )
-                }
-            }
+        if let projection {
+            let projected = projection.project(query, rowCount: queryTokenCount, inputDimension: dimension)
+            multiplyTransposed(
+                projected,
+                projection.centroids,
+                rows: queryTokenCount,
+                columns: centroidCount,
+                depth: projection.dimension,
+                into: &centroidScoreMatrix
+            )
+        } else {
+            multiplyTransposed(
+                query,
+                centroids,
+                rows: queryTokenCount,
+                columns: centroidCount,
+                depth: dimension,
+                into: &centroidScoreMatrix
+            )
         }
         // Per query token: probed cells (best first) and the imputed score.
         var probeLists = [[Int]](repeating: [], count: queryTokenCount)
@@ -206,6 +211,24 @@ extension CompressedIndex {
             let best = topIndices(row, count: selectCount)
             probeLists[token] = Array(best.prefix(probeCount))
             imputedScores[token] = row[row.startIndex + best[min(imputationRank, best.count - 1)]]
+        }
+        if projection != nil {
+            // The probed cells' base scores, exact.
+            query.withUnsafeBufferPointer { q in
+                centroids.withUnsafeBufferPointer { c in
+                    for token in 0..<queryTokenCount {
+                        for cell in probeLists[token] {
+                            centroidScoreMatrix[token * centroidCount + cell] = cblas_sdot(
+                                Int32(dimension),
+                                q.baseAddress! + token * dimension,
+                                1,
+                                c.baseAddress! + cell * dimension,
+                                1
+                            )
+                        }
+                    }
+                }
+            }
         }
 
         let probed = clock.now
@@ -382,4 +405,37 @@ func selectBest(_ hits: [CompressedHit], count: Int) -> [CompressedHit] {
         }
     }
     return heap.sorted { $0.score > $1.score || ($0.score == $1.score && $0.document < $1.document) }
+}
+
+/// `output[rows, columns] = a[rows, depth] · b[columns, depth]ᵀ` by `sgemm`.
+func multiplyTransposed(
+    _ a: [Float],
+    _ b: [Float],
+    rows: Int,
+    columns: Int,
+    depth: Int,
+    into output: inout [Float]
+) {
+    a.withUnsafeBufferPointer { left in
+        b.withUnsafeBufferPointer { right in
+            output.withUnsafeMutableBufferPointer { result in
+                cblas_sgemm(
+                    CblasRowMajor,
+                    CblasNoTrans,
+                    CblasTrans,
+                    Int32(rows),
+                    Int32(columns),
+                    Int32(depth),
+                    1,
+                    left.baseAddress,
+                    Int32(depth),
+                    right.baseAddress,
+                    Int32(depth),
+                    0,
+                    result.baseAddress,
+                    Int32(columns)
+                )
+            }
+        }
+    }
 }

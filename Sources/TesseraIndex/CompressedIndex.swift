@@ -37,6 +37,7 @@ public final class CompressedIndex: @unchecked Sendable {
     public var fileByteCount: Int { file.byteCount }
 
     let file: MappedFile
+    let probeProjections = ProbeProjectionCache()
     let cellOffsets: UnsafePointer<UInt64>
     let tokenDocuments: UnsafePointer<UInt32>
     let codes: UnsafePointer<UInt8>

@@ -40,6 +40,11 @@ struct BenchSearchCommand: AsyncParsableCommand {
     @Option(help: "Evaluate only the first N queries.")
     var limit: Int?
 
+    @Option(
+        help: "Also the first --nprobe setting with cells chosen in these many principal dimensions (comma-separated)."
+    )
+    var probeDimensions = ""
+
     @Flag(help: "Leave out the exact-search row (when only compressed settings are compared).")
     var noExact = false
 
@@ -90,6 +95,20 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 parameters.imputationRank = imputationRank
                 settings.append(
                     ("compressed nprobe \(probes)", .compressed(parameters, rerank: false), status.bytesPerToken)
+                )
+            }
+            let firstProbes = nprobe.split(separator: ",").compactMap({ Int($0) }).first ?? 8
+            for projected in probeDimensions.split(separator: ",").compactMap({ Int($0) }) {
+                var parameters = CompressedSearchParameters.defaults(limit: 100)
+                parameters.probeCount = firstProbes
+                parameters.imputationRank = imputationRank
+                parameters.probeDimension = projected
+                settings.append(
+                    (
+                        "compressed nprobe \(firstProbes), cells chosen in \(projected) dimensions",
+                        .compressed(parameters, rerank: false),
+                        status.bytesPerToken
+                    )
                 )
             }
             for pair in reranked.split(separator: ",") {
@@ -157,10 +176,14 @@ struct BenchSearchCommand: AsyncParsableCommand {
             let index = try CompressedIndex(path: status.file)
             var allowed = [UInt64](repeating: 0, count: (index.documentCount + 63) / 64)
             for document in 0..<index.documentCount { allowed[document >> 6] |= 1 << UInt64(document & 63) }
-            for probes in nprobe.split(separator: ",").compactMap({ Int($0) }) {
+            var stageSettings = nprobe.split(separator: ",").compactMap({ Int($0) }).map { ($0, nil as Int?) }
+            let firstProbes = stageSettings.first?.0 ?? 8
+            stageSettings += probeDimensions.split(separator: ",").compactMap({ Int($0) }).map { (firstProbes, $0) }
+            for (probes, projected) in stageSettings {
                 var parameters = CompressedSearchParameters.defaults(limit: 100)
                 parameters.probeCount = probes
                 parameters.imputationRank = imputationRank
+                parameters.probeDimension = projected
                 var centroid: [Double] = []
                 var scoring: [Double] = []
                 var selection: [Double] = []
@@ -181,6 +204,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 stages.append(
                     StageRow(
                         probeCount: probes,
+                        probeDimension: projected ?? index.dimension,
                         centroidMilliseconds: percentile(centroid, 0.5),
                         scoringMilliseconds: percentile(scoring, 0.5),
                         selectionMilliseconds: percentile(selection, 0.5),
@@ -254,13 +278,16 @@ struct BenchSearchCommand: AsyncParsableCommand {
         guard !stages.isEmpty else { return }
         print()
         print("Compressed index alone (no collection, no filter), median per query:")
-        print("| nprobe | centroid scores ms | cell scoring ms | selection ms | total ms | index resident MiB |")
-        print("|---:|---:|---:|---:|---:|---:|")
+        print(
+            "| nprobe | cell choice dims | centroid scores ms | cell scoring ms | selection ms | total ms | index resident MiB |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|")
         for stage in stages {
             print(
                 String(
-                    format: "| %d | %.2f | %.2f | %.2f | %.2f | %.0f of %.0f |",
+                    format: "| %d | %d | %.2f | %.2f | %.2f | %.2f | %.0f of %.0f |",
                     stage.probeCount,
+                    stage.probeDimension,
                     stage.centroidMilliseconds,
                     stage.scoringMilliseconds,
                     stage.selectionMilliseconds,
@@ -274,6 +301,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
 
     struct StageRow: Codable {
         var probeCount: Int
+        var probeDimension: Int
         var centroidMilliseconds: Double
         var scoringMilliseconds: Double
         var selectionMilliseconds: Double

@@ -202,6 +202,9 @@ struct FirstStageOptions: ParsableArguments {
     @Option(help: "Compressed: the rank of the centroid whose score is imputed for a missing token (default nprobe).")
     var imputationRank: Int?
 
+    @Option(help: "Compressed: choose cells in this many principal dimensions of the centroids (default: all).")
+    var probeDimension: Int?
+
     func validate() throws {
         guard ["exact", "compressed"].contains(firstStage) else {
             throw ValidationError("--first-stage is exact or compressed")
@@ -210,6 +213,7 @@ struct FirstStageOptions: ParsableArguments {
         if let nprobe, nprobe < 1 { throw ValidationError("--nprobe must be at least 1") }
         if let candidates, candidates < 1 { throw ValidationError("--candidates must be at least 1") }
         if let imputationRank, imputationRank < 0 { throw ValidationError("--imputation-rank must not be negative") }
+        if let probeDimension, probeDimension < 1 { throw ValidationError("--probe-dimension must be at least 1") }
     }
 
     /// The search method for a request wanting `limit` results.
@@ -219,6 +223,7 @@ struct FirstStageOptions: ParsableArguments {
         if let nprobe { parameters.probeCount = nprobe }
         if let candidates { parameters.candidateCount = candidates }
         if let imputationRank { parameters.imputationRank = imputationRank }
+        parameters.probeDimension = probeDimension
         return .compressed(parameters, rerank: rerank == "exact")
     }
 
@@ -226,6 +231,7 @@ struct FirstStageOptions: ParsableArguments {
     func label(limit: Int) -> String {
         guard case .compressed(let parameters?, let rerankExact) = method(limit: limit) else { return "exact" }
         return "compressed nprobe \(parameters.probeCount)"
+            + (parameters.probeDimension.map { ", cells chosen in \($0) dimensions" } ?? "")
             + (rerankExact ? " + exact rerank of \(parameters.candidateCount)" : "")
     }
 

@@ -250,6 +250,55 @@ struct CompressedIndexTests {
         #expect(throws: IndexError.self) { try CompressedIndex(path: path) }
     }
 
+    @Test("cells chosen in projected dimensions: orthonormal directions; probing every cell changes nothing")
+    func probeProjection() throws {
+        let (index, _) = try Self.buildIndex()
+        let projection = try #require(index.probeProjection(dimension: 16))
+        #expect(projection.dimension == 16)
+        #expect(projection.retainedEnergy > 0.5 && projection.retainedEnergy <= 1.0001)
+        for a in 0..<16 {
+            for b in 0..<16 {
+                var dot: Float = 0
+                for d in 0..<index.dimension {
+                    dot +=
+                        projection.components[a * index.dimension + d] * projection.components[b * index.dimension + d]
+                }
+                #expect(abs(dot - (a == b ? 1 : 0)) < 1e-4, "components \(a), \(b)")
+            }
+        }
+        #expect(index.probeProjection(dimension: index.dimension) == nil)
+        #expect(index.probeProjection(dimension: 0) == nil)
+        let all = allAllowed(index.documentCount)
+        for (number, query) in Self.corpus.queries.enumerated() {
+            let full = index.search(
+                query: query,
+                queryTokenCount: 4,
+                parameters: CompressedSearchParameters(probeCount: index.centroidCount, candidateCount: 10),
+                allowed: all
+            )
+            let projected = index.search(
+                query: query,
+                queryTokenCount: 4,
+                parameters: CompressedSearchParameters(
+                    probeCount: index.centroidCount,
+                    candidateCount: 10,
+                    probeDimension: 16
+                ),
+                allowed: all
+            )
+            #expect(projected.map(\.document) == full.map(\.document))
+            for (a, b) in zip(projected, full) { #expect(abs(a.score - b.score) < 1e-3) }
+            // A narrow probe in 16 dimensions still puts the planted document first.
+            let narrow = index.search(
+                query: query,
+                queryTokenCount: 4,
+                parameters: CompressedSearchParameters(probeCount: 4, candidateCount: 10, probeDimension: 16),
+                allowed: all
+            )
+            #expect(narrow.first?.document == Self.corpus.answers[number][0])
+        }
+    }
+
     @Test("documents added after the build are searchable through a delta segment")
     func deltaSegment() throws {
         let (index, _) = try Self.buildIndex()
