@@ -35,6 +35,7 @@ public final class CollectionStore: Sendable {
     let view: Mutex<ScoringView>
     /// The compressed index of each multivector field that has one, loaded at first use.
     let compressedStates = Mutex<[String: CompressedFieldState]>([:])
+    let textIndexes = TextIndexCache()
 
     static let databaseFileName = "collection.sqlite"
     static let schemaVersion = 1

@@ -26,6 +26,9 @@ public struct ScoringView: Sendable {
     public internal(set) var slotVersions: [UInt64] = []
     /// The version the next appended slot gets.
     public internal(set) var nextVersion: UInt64 = 1
+    /// Counts payload edits in place (which change no slot version), so that indexes of payload text know
+    /// to refresh.
+    public internal(set) var payloadEdits: UInt64 = 0
 
     init(configuration: CollectionConfiguration) {
         columns = Dictionary(uniqueKeysWithValues: configuration.fields.map { ($0.name, VectorColumn(field: $0)) })
@@ -101,7 +104,10 @@ public struct ScoringView: Sendable {
     }
 
     mutating func setPayload(_ payload: [String: JSONValue], id: PointID) {
-        if let slot = slotByID[id] { payloads[slot] = payload }
+        if let slot = slotByID[id] {
+            payloads[slot] = payload
+            payloadEdits += 1
+        }
     }
 
     /// Drops deleted slots when, in some column, more than `fraction` of the tokens belong to them.

@@ -187,11 +187,28 @@ func percentile(_ values: [Double], _ fraction: Double) -> Double {
 
 /// How `tessera search` and `tessera eval` find results: exact MaxSim, or the compressed index first.
 struct FirstStageOptions: ParsableArguments {
-    @Option(help: "exact (MaxSim over every token) or compressed (the collection's compressed index).")
+    @Option(
+        help:
+            "exact (MaxSim over every token), compressed (the collection's compressed index) or bm25 (BM25 over the payload's title and text)."
+    )
     var firstStage = "exact"
 
     @Option(help: "After the compressed first stage: exact (rescore its candidates on stored vectors) or none.")
     var rerank = "none"
+
+    @Option(help: "BM25: term-frequency saturation k1 (default 1.2).")
+    var k1: Float?
+
+    @Option(help: "BM25: length normalisation b, 0 to 1 (default 0.75).")
+    var b: Float?
+
+    /// BM25 settings from the options.
+    var bm25Parameters: BM25Parameters {
+        var parameters = BM25Parameters()
+        if let k1 { parameters.k1 = k1 }
+        if let b { parameters.b = b }
+        return parameters
+    }
 
     @Option(help: "Compressed: cells probed per query token (default 8 up to --limit 100, 16 up to 1000, then 32).")
     var nprobe: Int?
@@ -206,9 +223,11 @@ struct FirstStageOptions: ParsableArguments {
     var probeDimension: Int?
 
     func validate() throws {
-        guard ["exact", "compressed"].contains(firstStage) else {
-            throw ValidationError("--first-stage is exact or compressed")
+        guard ["exact", "compressed", "bm25"].contains(firstStage) else {
+            throw ValidationError("--first-stage is exact, compressed or bm25")
         }
+        if let k1, !(k1 >= 0) { throw ValidationError("--k1 must not be negative") }
+        if let b, !(b >= 0 && b <= 1) { throw ValidationError("--b must be between 0 and 1") }
         guard ["exact", "none"].contains(rerank) else { throw ValidationError("--rerank is exact or none") }
         if let nprobe, nprobe < 1 { throw ValidationError("--nprobe must be at least 1") }
         if let candidates, candidates < 1 { throw ValidationError("--candidates must be at least 1") }
@@ -229,6 +248,9 @@ struct FirstStageOptions: ParsableArguments {
 
     /// A short description for reports: `exact`, `compressed nprobe 8` or `compressed nprobe 8 + exact rerank 100`.
     func label(limit: Int) -> String {
+        if firstStage == "bm25" {
+            return String(format: "bm25 k1 %.2f b %.2f", Double(bm25Parameters.k1), Double(bm25Parameters.b))
+        }
         guard case .compressed(let parameters?, let rerankExact) = method(limit: limit) else { return "exact" }
         return "compressed nprobe \(parameters.probeCount)"
             + (parameters.probeDimension.map { ", cells chosen in \($0) dimensions" } ?? "")

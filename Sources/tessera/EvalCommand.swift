@@ -52,15 +52,20 @@ struct EvalCommand: AsyncParsableCommand {
             let encoded = try encoder.encodeQuery(query.text)
             encodeTimes.append(milliseconds(since: encodeStart))
             let searchStart = DispatchTime.now().uptimeNanoseconds
-            let results = try store.search(
-                SearchRequest(
-                    query: try Multivector(encoded.vectors, dimension: encoded.dimension),
-                    field: tokensField,
-                    limit: 100,
-                    method: firstStage.method(limit: 100)
-                ),
-                kernel: kernel
-            )
+            let results =
+                firstStage.firstStage == "bm25"
+                ? try store.textSearch(
+                    TextSearchRequest(text: query.text, parameters: firstStage.bm25Parameters, limit: 100)
+                )
+                : try store.search(
+                    SearchRequest(
+                        query: try Multivector(encoded.vectors, dimension: encoded.dimension),
+                        field: tokensField,
+                        limit: 100,
+                        method: firstStage.method(limit: 100)
+                    ),
+                    kernel: kernel
+                )
             searchTimes.append(milliseconds(since: searchStart))
             let ranking = results.map(documentID(of:))
             let relevant = dataset.judgements[query.id] ?? [:]

@@ -45,6 +45,9 @@ struct SearchCommand: AsyncParsableCommand {
     @OptionGroup var firstStage: FirstStageOptions
 
     func run() async throws {
+        if explain, firstStage.firstStage == "bm25" {
+            throw ValidationError("--explain shows token matches of a vector search; it does not apply to bm25")
+        }
         let store = try CollectionStore.open(at: options.path)
         try firstStage.warnIfUnavailable(store)
         let (encoder, _) = try loadEncoder(for: store, options: options)
@@ -63,7 +66,18 @@ struct SearchCommand: AsyncParsableCommand {
         )
         let searchStart = DispatchTime.now().uptimeNanoseconds
         let kernel = MaxSimKernel(threadCount: options.threads)
-        let results = try store.search(request, kernel: kernel)
+        let results =
+            firstStage.firstStage == "bm25"
+            ? try store.textSearch(
+                TextSearchRequest(
+                    text: query,
+                    parameters: firstStage.bm25Parameters,
+                    filter: request.filter,
+                    limit: limit,
+                    offset: offset
+                )
+            ).filter { hit in scoreThreshold.map { hit.score >= $0 } ?? true }
+            : try store.search(request, kernel: kernel)
         let searchMilliseconds = milliseconds(since: searchStart)
         var explanations: [[TokenMatch]] = []
         if explain {

@@ -1,0 +1,145 @@
+import Synchronization
+
+/// A BM25 search over text in the payload.
+public struct TextSearchRequest: Sendable {
+    /// The query text, analysed like the documents.
+    public var text: String
+    /// The payload fields whose string values (joined by spaces) are a point's text.
+    public var fields: [String]
+    /// How text becomes terms.
+    public var analyzer: TextAnalyzer
+    /// `k1` and `b`.
+    public var parameters: BM25Parameters
+    /// Only points matching this filter are returned.
+    public var filter: Filter?
+    /// How many results, after `offset`.
+    public var limit: Int
+    /// Results to skip.
+    public var offset: Int
+    /// Whether results carry their payload.
+    public var withPayload: Bool
+
+    /// Creates a request.
+    /// - Parameters:
+    ///   - text: The query.
+    ///   - fields: Payload fields holding the text (default `title` and `text`, BEIR's).
+    ///   - analyzer: The analyzer (default: folding, stop words, Porter stems).
+    ///   - parameters: BM25 settings (default k1 1.2, b 0.75).
+    ///   - filter: A payload filter.
+    ///   - limit: Results wanted.
+    ///   - offset: Results skipped.
+    ///   - withPayload: Whether to return payloads.
+    public init(
+        text: String,
+        fields: [String] = ["title", "text"],
+        analyzer: TextAnalyzer = TextAnalyzer(),
+        parameters: BM25Parameters = BM25Parameters(),
+        filter: Filter? = nil,
+        limit: Int,
+        offset: Int = 0,
+        withPayload: Bool = true
+    ) {
+        self.text = text
+        self.fields = fields
+        self.analyzer = analyzer
+        self.parameters = parameters
+        self.filter = filter
+        self.limit = limit
+        self.offset = offset
+        self.withPayload = withPayload
+    }
+}
+
+/// The BM25 index of one choice of fields and analyzer, kept in step with a collection's scoring view.
+struct TextIndexState: Sendable {
+    var index = BM25Index()
+    var indexedSlots: [Int] = []
+    var layoutGeneration: UInt64 = .max
+    var payloadEdits: UInt64 = .max
+    var synchronizedVersion: UInt64 = 0
+
+    /// Indexes what the view added since the last call and drops what it removed; rebuilds after a compaction
+    /// (slots renumbered) or a payload edit.
+    mutating func synchronize(with view: ScoringView, fields: [String], analyzer: TextAnalyzer) {
+        if view.layoutGeneration != layoutGeneration || view.payloadEdits != payloadEdits {
+            self = TextIndexState()
+            layoutGeneration = view.layoutGeneration
+            payloadEdits = view.payloadEdits
+        } else {
+            indexedSlots.removeAll { slot in
+                guard view.liveSlots.contains(slot) else {
+                    index.remove(document: slot)
+                    return true
+                }
+                return false
+            }
+        }
+        var slot = view.slotCount
+        while slot > 0, view.slotVersions[slot - 1] > synchronizedVersion { slot -= 1 }
+        for added in slot..<view.slotCount where view.liveSlots.contains(added) {
+            let payload = view.payload(ofSlot: added)
+            let text = fields.compactMap { field -> String? in
+                if case .string(let value) = payload[field] { return value }
+                return nil
+            }.joined(separator: " ")
+            index.add(document: added, terms: analyzer.terms(text))
+            indexedSlots.append(added)
+        }
+        synchronizedVersion = view.nextVersion - 1
+    }
+}
+
+/// Text indexes by fields and analyzer.
+final class TextIndexCache: Sendable {
+    let states = Mutex<[String: TextIndexState]>([:])
+}
+
+extension CollectionStore {
+    /// BM25 search over text in the payload (`fields`, joined), with an in-memory inverted index built from
+    /// the stored payloads on first use and kept in step with writes: the text is part of each point's
+    /// payload, so it commits in the point's own transaction.
+    /// - Parameter request: The query, fields, analyzer, BM25 settings, filter, limit.
+    /// - Returns: Up to `limit` points with a positive score, best first (ties to the earlier-stored point).
+    /// - Throws: ``TesseraError/Code/invalidArgument`` for a negative limit or offset or no fields.
+    public func textSearch(_ request: TextSearchRequest) throws(TesseraError) -> [ScoredPoint] {
+        guard request.limit >= 0, request.offset >= 0 else {
+            throw TesseraError(
+                .invalidArgument,
+                "limit and offset must not be negative (limit \(request.limit), offset \(request.offset))",
+                location: .init(field: request.limit < 0 ? "limit" : "offset")
+            )
+        }
+        guard !request.fields.isEmpty else {
+            throw TesseraError(
+                .invalidArgument,
+                "a text search needs at least one payload field",
+                location: .init(field: "fields")
+            )
+        }
+        let view = scoringView()
+        let allowed = request.filter.map { view.allowedSlots(filter: $0) }
+        let wanted = request.limit + request.offset
+        guard wanted > 0 else { return [] }
+        let key = request.fields.joined(separator: "\u{1F}") + "\u{1E}\(request.analyzer)"
+        let terms = request.analyzer.terms(request.text)
+        let hits = textIndexes.states.withLock { states in
+            var state = states[key] ?? TextIndexState()
+            state.synchronize(with: view, fields: request.fields, analyzer: request.analyzer)
+            defer { states[key] = state }
+            return state.index.search(
+                terms: terms,
+                parameters: request.parameters,
+                allowed: allowed.map { bitmap in { bitmap.contains($0) } },
+                limit: wanted
+            )
+        }
+        return hits.dropFirst(request.offset).map { hit in
+            ScoredPoint(
+                id: view.pointIDs[hit.document],
+                score: hit.score,
+                payload: request.withPayload ? view.payload(ofSlot: hit.document) : nil,
+                matchedTokens: nil
+            )
+        }
+    }
+}
