@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libopenblas-dev python3-pip python3-venv
+APT_PACKAGES := libopenblas-dev libhnswlib-dev python3-pip python3-venv
 RELEASE_BIN := .build/release/tessera
 
 .PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir bench-search bench-plaid-peer docs clean

@@ -29,8 +29,10 @@ let package = Package(
             ]
         ),
         .target(name: "TesseraEncoder", dependencies: ["CBLAS"]),
-        // The compressed multivector index: k-means, residual codec, centroid-grouped codes, WARP-style scoring.
-        .target(name: "TesseraIndex", dependencies: ["MaxSim", "CMaxSimKernels", "CBLAS"]),
+        // hnswlib (Debian's header-only libhnswlib-dev) behind a C interface, for the dense first stage.
+        .target(name: "CHNSW", cxxSettings: [.unsafeFlags(["-O3"])]),
+        // The compressed multivector index (k-means, residual codec, WARP-style scoring) and the dense HNSW index.
+        .target(name: "TesseraIndex", dependencies: ["MaxSim", "CMaxSimKernels", "CBLAS", "CHNSW"]),
         // Collections on disk: configuration, SQLite store (GRDB), filters, in-memory scoring columns.
         .target(
             name: "Tessera",
@@ -64,14 +66,15 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
 )
 
 // Shared Swift settings, applied once. None of them changes generated code:
 // - ExistentialAny: `any P` is spelled out, so existential costs are visible at the use site.
 // - MemberImportVisibility: a member is visible only where its module is imported.
 // - InternalImportsByDefault: a dependency's types leak into our API only through `public import`.
-for target in package.targets where target.type != .system && !["CMaxSimKernels", "CBLAS"].contains(target.name) {
+for target in package.targets where target.type != .system && !["CMaxSimKernels", "CBLAS", "CHNSW"].contains(target.name) {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
