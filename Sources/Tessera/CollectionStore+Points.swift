@@ -300,7 +300,9 @@ extension CollectionStore {
                     location: .init(field: "point \(point.id), vector '\(field.name)'")
                 )
             }
-            let (values, tokenCount) = try VectorCodec.validate(value, field: field, pointID: point.id)
+            var (values, tokenCount) = try VectorCodec.validate(value, field: field, pointID: point.id)
+            // Cosine fields store unit vectors (as Qdrant does), so that a dot product is the cosine.
+            if case .dense(.cosine) = field.kind { normalize(&values) }
             let data = VectorCodec.encode(
                 values,
                 tokenCount: tokenCount,

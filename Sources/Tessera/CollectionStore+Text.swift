@@ -120,26 +120,49 @@ extension CollectionStore {
         let allowed = request.filter.map { view.allowedSlots(filter: $0) }
         let wanted = request.limit + request.offset
         guard wanted > 0 else { return [] }
-        let key = request.fields.joined(separator: "\u{1F}") + "\u{1E}\(request.analyzer)"
-        let terms = request.analyzer.terms(request.text)
-        let hits = textIndexes.states.withLock { states in
-            var state = states[key] ?? TextIndexState()
-            state.synchronize(with: view, fields: request.fields, analyzer: request.analyzer)
-            defer { states[key] = state }
-            return state.index.search(
-                terms: terms,
-                parameters: request.parameters,
-                allowed: allowed.map { bitmap in { bitmap.contains($0) } },
-                limit: wanted
-            )
-        }
+        let hits = textHits(
+            request.text,
+            fields: request.fields,
+            analyzer: request.analyzer,
+            parameters: request.parameters,
+            view: view,
+            allowed: allowed,
+            limit: wanted
+        )
         return hits.dropFirst(request.offset).map { hit in
             ScoredPoint(
-                id: view.pointIDs[hit.document],
+                id: view.pointIDs[hit.slot],
                 score: hit.score,
-                payload: request.withPayload ? view.payload(ofSlot: hit.document) : nil,
+                payload: request.withPayload ? view.payload(ofSlot: hit.slot) : nil,
                 matchedTokens: nil
             )
         }
+    }
+
+    /// BM25 hits among `allowed` slots (all live ones when `nil`), best first, with a positive score.
+    func textHits(
+        _ text: String,
+        fields: [String],
+        analyzer: TextAnalyzer,
+        parameters: BM25Parameters,
+        view: ScoringView,
+        allowed: SlotBitmap?,
+        limit: Int
+    ) -> [(slot: Int, score: Float)] {
+        guard limit > 0 else { return [] }
+        let key = fields.joined(separator: "\u{1F}") + "\u{1E}\(analyzer)"
+        let terms = analyzer.terms(text)
+        let hits = textIndexes.states.withLock { states in
+            var state = states[key] ?? TextIndexState()
+            state.synchronize(with: view, fields: fields, analyzer: analyzer)
+            defer { states[key] = state }
+            return state.index.search(
+                terms: terms,
+                parameters: parameters,
+                allowed: allowed.map { bitmap in { bitmap.contains($0) } },
+                limit: limit
+            )
+        }
+        return hits.map { ($0.document, $0.score) }
     }
 }

@@ -36,6 +36,8 @@ public final class CollectionStore: Sendable {
     /// The compressed index of each multivector field that has one, loaded at first use.
     let compressedStates = Mutex<[String: CompressedFieldState]>([:])
     let textIndexes = TextIndexCache()
+    /// The HNSW graph of each dense field that has one, loaded at first use.
+    let denseStates = Mutex<[String: DenseFieldState]>([:])
 
     static let databaseFileName = "collection.sqlite"
     static let schemaVersion = 1

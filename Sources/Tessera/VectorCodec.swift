@@ -179,3 +179,12 @@ enum VectorCodec {
         }
     }
 }
+
+/// Scales a vector to unit length; a zero vector stays zero.
+func normalize(_ values: inout [Float]) {
+    var sum: Float = 0
+    for value in values { sum += value * value }
+    guard sum > 0 else { return }
+    let scale = 1 / sum.squareRoot()
+    for index in values.indices { values[index] *= scale }
+}

@@ -77,6 +77,8 @@ public struct ScoredPoint: Sendable, Equatable {
     /// For each query token, the index of the document token it matched (−1 for a document without
     /// tokens), when requested.
     public var matchedTokens: [Int32]?
+    /// The vector fields asked for (``QueryRequest/withVectors``), by name.
+    public var vectors: [String: VectorValue]? = nil
 }
 
 extension CollectionStore {

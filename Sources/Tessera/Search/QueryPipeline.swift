@@ -1,0 +1,624 @@
+import Foundation
+public import MaxSim
+public import TesseraIndex
+
+/// How a fusion node combines its prefetch lists.
+public enum FusionMethod: Sendable, Equatable {
+    /// Reciprocal rank fusion: `Σ weight / (k + rank)`, ranks from 1 (see ``Fusion/reciprocalRank(_:rankConstant:weights:)``).
+    case rrf(k: Int = Fusion.defaultRankConstant, weights: [Float]? = nil)
+    /// Distribution-based score fusion: each list scaled by its mean ± 3σ, then summed.
+    case dbsf(weights: [Float]? = nil)
+}
+
+/// What a query node asks for.
+public enum QueryInput: Sendable {
+    /// Late interaction (MaxSim) against a multivector field.
+    case multivector(Multivector)
+    /// A dense vector against a dense field (or a one-token multivector against a multivector field).
+    case dense([Float])
+    /// Text: BM25 over payload text when `using` is `nil` or `"bm25"`; otherwise encoded by the pipeline's
+    /// ``QueryTextEncoder`` for the vector field `using` names.
+    case text(String)
+    /// The stored vector of a point in the field `using` names; the point itself is left out of the results.
+    case point(PointID)
+    /// Fusion of the node's prefetch lists.
+    case fusion(FusionMethod)
+}
+
+/// Search settings of a node (Qdrant's `params`, with Tessera's own additions).
+public struct QueryParameters: Sendable, Equatable {
+    /// Score every allowed point instead of using an index (HNSW graph, compressed multivector index).
+    public var exact: Bool
+    /// The HNSW search breadth; `nil` for ``CollectionStore/defaultHNSWEf``.
+    public var hnswEf: Int?
+    /// Compressed index settings (`nprobe` and friends); `nil` for the defaults of the node's limit.
+    public var compressed: CompressedSearchParameters?
+    /// BM25's `k1` and `b`.
+    public var bm25: BM25Parameters
+    /// The payload fields whose text BM25 searches, joined with spaces.
+    public var textFields: [String]
+    /// How BM25 turns text into terms.
+    public var analyzer: TextAnalyzer
+
+    /// The payload fields BM25 searches unless told otherwise: BEIR's `title` and `text`.
+    public static let defaultTextFields = ["title", "text"]
+
+    /// Creates settings.
+    /// - Parameters:
+    ///   - exact: Score every allowed point.
+    ///   - hnswEf: HNSW search breadth.
+    ///   - compressed: Compressed index settings.
+    ///   - bm25: BM25's `k1` and `b`.
+    ///   - textFields: Payload fields for BM25.
+    ///   - analyzer: BM25's analyzer.
+    public init(
+        exact: Bool = false,
+        hnswEf: Int? = nil,
+        compressed: CompressedSearchParameters? = nil,
+        bm25: BM25Parameters = BM25Parameters(),
+        textFields: [String] = QueryParameters.defaultTextFields,
+        analyzer: TextAnalyzer = TextAnalyzer()
+    ) {
+        self.exact = exact
+        self.hnswEf = hnswEf
+        self.compressed = compressed
+        self.bm25 = bm25
+        self.textFields = textFields
+        self.analyzer = analyzer
+    }
+}
+
+/// One node of a query tree, in the shape of Qdrant's query API.
+///
+/// A node without `prefetch` (a leaf) searches the whole collection through the first stage of its field: the
+/// compressed index or exact MaxSim for a multivector field, the HNSW graph or an exact scan for a dense
+/// field, BM25 for text. A node with `prefetch` scores only the union of its children's results: exactly, by
+/// its own query (MaxSim on the stored vectors for a multivector query), or by fusing the children's ranked
+/// lists. A node's `filter` holds for it and for everything below it.
+public struct QueryNode: Sendable {
+    /// What the node asks for; `nil` passes its single prefetch's results through (or, for a leaf, lists
+    /// points in id order with score 0).
+    public var query: QueryInput?
+    /// The vector field the query is compared with (`nil`: the only field of the query's kind).
+    public var using: String?
+    /// Only points passing this filter (and every ancestor's) are scored and returned.
+    public var filter: Filter?
+    /// How many results the node passes up.
+    public var limit: Int
+    /// Drop results scoring below this (above it, for the distances of Euclid fields).
+    public var scoreThreshold: Float?
+    /// Search settings.
+    public var parameters: QueryParameters
+    /// Children whose results this node scores or fuses.
+    public var prefetch: [QueryNode]
+
+    /// Creates a node.
+    /// - Parameters:
+    ///   - query: What the node asks for.
+    ///   - using: The vector field.
+    ///   - filter: A payload filter.
+    ///   - limit: Results passed up.
+    ///   - scoreThreshold: Minimum score.
+    ///   - parameters: Search settings.
+    ///   - prefetch: Children.
+    public init(
+        query: QueryInput?,
+        using: String? = nil,
+        filter: Filter? = nil,
+        limit: Int = 10,
+        scoreThreshold: Float? = nil,
+        parameters: QueryParameters = QueryParameters(),
+        prefetch: [QueryNode] = []
+    ) {
+        self.query = query
+        self.using = using
+        self.filter = filter
+        self.limit = limit
+        self.scoreThreshold = scoreThreshold
+        self.parameters = parameters
+        self.prefetch = prefetch
+    }
+}
+
+/// A whole query: the root node and what to return with each result.
+public struct QueryRequest: Sendable {
+    /// The root of the query tree; its `limit` is the number of results.
+    public var root: QueryNode
+    /// How many of the root's best results to skip first (pagination).
+    public var offset: Int
+    /// Return each result's payload.
+    public var withPayload: Bool
+    /// Return these vector fields of each result (`[]`: none).
+    public var withVectors: [String]
+    /// Return every vector field of each result (overrides ``withVectors``).
+    public var withAllVectors = false
+    /// When set, return only these top-level payload keys.
+    public var payloadKeys: [String]?
+    /// Return, for each result of a multivector root query, the document token each query token matched.
+    public var withMatches: Bool
+
+    /// Creates a request.
+    /// - Parameters:
+    ///   - root: The query tree.
+    ///   - offset: Best results to skip.
+    ///   - withPayload: Include payloads.
+    ///   - withVectors: Vector fields to include.
+    ///   - withMatches: Include matched document tokens.
+    public init(
+        root: QueryNode,
+        offset: Int = 0,
+        withPayload: Bool = true,
+        withVectors: [String] = [],
+        withMatches: Bool = false
+    ) {
+        self.root = root
+        self.offset = offset
+        self.withPayload = withPayload
+        self.withVectors = withVectors
+        self.withMatches = withMatches
+    }
+}
+
+/// What one node of a query did, for per-stage timings and explanations.
+public struct QueryStage: Sendable, Equatable {
+    /// Where the node sits: `query`, `query.prefetch[0]`, `query.prefetch[0].prefetch[1]`, …
+    public var path: String
+    /// How it scored: `compressed`, `maxsim`, `maxsim rerank`, `hnsw`, `dense`, `dense rerank`, `bm25`,
+    /// `bm25 rerank`, `rrf`, `dbsf`, `passthrough`, `id order`.
+    public var method: String
+    /// Points it considered: the union of its children's results, or the points passing its filter for a leaf.
+    public var candidateCount: Int
+    /// Results it passed up.
+    public var resultCount: Int
+    /// Its own time (children excluded), in milliseconds.
+    public var milliseconds: Double
+}
+
+/// A query's results and how each stage produced them.
+public struct QueryResponse: Sendable {
+    /// The results, best first.
+    public var points: [ScoredPoint]
+    /// One entry per node, children before their parent.
+    public var stages: [QueryStage]
+}
+
+/// Encodes query text for a vector field (the collection's encoder), for ``QueryInput/text(_:)`` nodes that
+/// name a vector field.
+public protocol QueryTextEncoder: Sendable {
+    /// The field's vector for `text`: ``VectorValue/dense(_:)`` for a dense field, a multivector otherwise.
+    func encode(_ text: String, for field: VectorField) throws -> VectorValue
+}
+
+/// A scored slot of the scoring view.
+struct SlotHit {
+    var slot: Int
+    var score: Float
+}
+
+extension CollectionStore {
+    /// Runs a query tree: first stages at the leaves, exact scoring or fusion above them, filters at every level.
+    /// - Parameters:
+    ///   - request: The tree and what to return.
+    ///   - encoder: Encodes text queries that name a vector field.
+    ///   - kernel: The MaxSim kernel configuration (threads).
+    /// - Returns: The results and a record of each stage.
+    /// - Throws: ``TesseraError`` naming the node (`query.prefetch[1].limit`, …) for a bad limit, an unknown
+    ///   field or point, a query that does not fit its field, a fusion without prefetch, a text query without
+    ///   an encoder.
+    public func query(
+        _ request: QueryRequest,
+        encoder: (any QueryTextEncoder)? = nil,
+        kernel: MaxSimKernel = MaxSimKernel()
+    ) throws(TesseraError) -> QueryResponse {
+        guard request.offset >= 0 else {
+            throw TesseraError(
+                .invalidArgument,
+                "offset must not be negative (got \(request.offset))",
+                location: .init(field: "offset")
+            )
+        }
+        let vectorNames = request.withAllVectors ? configuration.fields.map(\.name) : request.withVectors
+        for name in vectorNames where configuration.field(named: name) == nil {
+            throw TesseraError(.notFound, "no vector field '\(name)'", location: .init(field: "with_vector"))
+        }
+        let view = scoringView()
+        var run = QueryRun(store: self, view: view, encoder: encoder, kernel: kernel)
+        var root = request.root
+        root.limit += request.offset
+        let hits = try run.evaluate(root, path: "query", allowed: view.liveSlots)
+        let page = Array(hits.dropFirst(request.offset))
+        var matches: [[Int32]] = []
+        if request.withMatches, !page.isEmpty, let (query, field) = try run.rootMultivector(request.root) {
+            matches = try run.matches(query: query, field: field, slots: page.map(\.slot))
+        }
+        let points = page.enumerated().map { position, hit in
+            var vectors: [String: VectorValue]?
+            if !vectorNames.isEmpty {
+                vectors = [:]
+                for name in vectorNames {
+                    guard let field = configuration.field(named: name), let column = view.column(named: name) else {
+                        continue
+                    }
+                    let values = column.floatValues(ofSlot: hit.slot)
+                    vectors![name] =
+                        field.isMultivector
+                        ? .flat(values: values, tokenCount: values.count / field.dimension) : .dense(values)
+                }
+            }
+            var payload: [String: JSONValue]?
+            if request.withPayload {
+                payload = view.payload(ofSlot: hit.slot)
+                if let keys = request.payloadKeys { payload = payload!.filter { keys.contains($0.key) } }
+            }
+            return ScoredPoint(
+                id: view.pointIDs[hit.slot],
+                score: hit.score,
+                payload: payload,
+                matchedTokens: matches.isEmpty ? nil : matches[position],
+                vectors: vectors
+            )
+        }
+        return QueryResponse(points: points, stages: run.stages)
+    }
+}
+
+/// The state of one query's evaluation.
+private struct QueryRun {
+    let store: CollectionStore
+    let view: ScoringView
+    let encoder: (any QueryTextEncoder)?
+    let kernel: MaxSimKernel
+    var stages: [QueryStage] = []
+
+    init(store: CollectionStore, view: ScoringView, encoder: (any QueryTextEncoder)?, kernel: MaxSimKernel) {
+        self.store = store
+        self.view = view
+        self.encoder = encoder
+        self.kernel = kernel
+    }
+
+    /// What a node's query resolves to, once text is encoded and point ids are looked up.
+    enum Resolved {
+        case multivector(Multivector, VectorField, excluding: Int?)
+        case dense([Float], VectorField, excluding: Int?)
+        case bm25(String)
+        case fusion(FusionMethod)
+        case none
+    }
+
+    mutating func evaluate(
+        _ node: QueryNode,
+        path: String,
+        allowed inherited: SlotBitmap
+    ) throws(TesseraError)
+        -> [SlotHit]
+    {
+        guard node.limit >= 0 else {
+            throw TesseraError(
+                .invalidArgument,
+                "limit must not be negative (got \(node.limit))",
+                location: .init(field: "\(path).limit")
+            )
+        }
+        let resolved = try resolve(node, path: path)
+        let filterStart = ContinuousClock.now
+        var allowed = inherited
+        if let filter = node.filter, !filter.isEmpty { allowed.formIntersection(view.allowedSlots(filter: filter)) }
+        let filterTime = ContinuousClock.now - filterStart
+        if node.prefetch.isEmpty {
+            let start = ContinuousClock.now
+            var (hits, method) = try leaf(resolved, node: node, path: path, allowed: allowed)
+            hits = threshold(hits, node: node, resolved: resolved)
+            record(path, method, allowed.count, hits.count, ContinuousClock.now - start + filterTime)
+            return hits
+        }
+        var lists: [[SlotHit]] = []
+        for (position, child) in node.prefetch.enumerated() {
+            lists.append(try evaluate(child, path: "\(path).prefetch[\(position)]", allowed: allowed))
+        }
+        let start = ContinuousClock.now
+        var union: [Int] = []
+        var seen = Set<Int>()
+        for list in lists { for hit in list where seen.insert(hit.slot).inserted { union.append(hit.slot) } }
+        var hits: [SlotHit]
+        let method: String
+        switch resolved {
+        case .fusion(let fusion):
+            let ranked = lists.map { list in
+                list.map { ScoredPoint(id: view.pointIDs[$0.slot], score: $0.score, payload: nil, matchedTokens: nil) }
+            }
+            let fused: [ScoredPoint]
+            switch fusion {
+            case .rrf(let k, let weights):
+                fused = try Fusion.reciprocalRank(ranked, rankConstant: k, weights: weights)
+                method = "rrf"
+            case .dbsf(let weights):
+                fused = try Fusion.distributionBased(ranked, weights: weights)
+                method = "dbsf"
+            }
+            hits = fused.prefix(node.limit).map { SlotHit(slot: view.slot(of: $0.id)!, score: $0.score) }
+        case .none:
+            guard lists.count == 1 else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "a node with \(lists.count) prefetches needs a query or a fusion to combine them",
+                    location: .init(field: "\(path).query")
+                )
+            }
+            hits = Array(lists[0].prefix(node.limit))
+            method = "passthrough"
+        case .multivector(let query, let field, let excluding):
+            let candidates = union.filter { $0 != excluding }.sorted()
+            hits = try maxSim(query, field: field, candidates: candidates, limit: node.limit)
+            method = "maxsim rerank"
+        case .dense(let query, let field, let excluding):
+            let candidates = union.filter { $0 != excluding }
+            hits = try store.exactDense(
+                field: field,
+                query: query,
+                view: view,
+                slots: candidates,
+                limit: node.limit,
+                kernel: kernel
+            ).map { SlotHit(slot: $0.slot, score: $0.score) }
+            method = "dense rerank"
+        case .bm25(let text):
+            var restricted = SlotBitmap(slotCount: view.slotCount)
+            for slot in union { restricted.insert(slot) }
+            hits = bm25(text, node: node, allowed: restricted)
+            method = "bm25 rerank"
+        }
+        hits = threshold(hits, node: node, resolved: resolved)
+        record(path, method, union.count, hits.count, ContinuousClock.now - start + filterTime)
+        return hits
+    }
+
+    private mutating func leaf(
+        _ resolved: Resolved,
+        node: QueryNode,
+        path: String,
+        allowed: SlotBitmap
+    )
+        throws(TesseraError) -> ([SlotHit], String)
+    {
+        let limit = node.limit
+        switch resolved {
+        case .fusion:
+            throw TesseraError(
+                .invalidArgument,
+                "a fusion query needs prefetch lists to fuse",
+                location: .init(field: "\(path).prefetch")
+            )
+        case .none:
+            let slots = allowed.slots.sorted { view.pointIDs[$0] < view.pointIDs[$1] }
+            return (slots.prefix(limit).map { SlotHit(slot: $0, score: 0) }, "id order")
+        case .bm25(let text):
+            return (bm25(text, node: node, allowed: allowed), "bm25")
+        case .dense(let query, let field, let excluding):
+            var allowed = allowed
+            if let excluding { allowed.remove(excluding) }
+            let (hits, method) = try store.denseCandidates(
+                field: field,
+                query: query,
+                view: view,
+                allowed: allowed,
+                limit: limit,
+                ef: node.parameters.hnswEf,
+                exact: node.parameters.exact,
+                kernel: kernel
+            )
+            return (hits.map { SlotHit(slot: $0.slot, score: $0.score) }, method == .hnsw ? "hnsw" : "dense")
+        case .multivector(let query, let field, let excluding):
+            var allowed = allowed
+            if let excluding { allowed.remove(excluding) }
+            if !node.parameters.exact, limit > 0 {
+                var settings = node.parameters.compressed ?? .defaults(limit: limit)
+                settings.candidateCount = limit
+                if let first = try store.compressedCandidates(
+                    field: field.name,
+                    query: query,
+                    view: view,
+                    allowed: allowed,
+                    parameters: settings,
+                    threadCount: kernel.threadCount
+                ) {
+                    return (first.prefix(limit).map { SlotHit(slot: $0.slot, score: $0.score) }, "compressed")
+                }
+            }
+            return (try maxSim(query, field: field, candidates: allowed.slots, limit: limit), "maxsim")
+        }
+    }
+
+    private func bm25(_ text: String, node: QueryNode, allowed: SlotBitmap) -> [SlotHit] {
+        store.textHits(
+            text,
+            fields: node.parameters.textFields,
+            analyzer: node.parameters.analyzer,
+            parameters: node.parameters.bm25,
+            view: view,
+            allowed: allowed,
+            limit: node.limit
+        ).map { SlotHit(slot: $0.slot, score: $0.score) }
+    }
+
+    private func maxSim(
+        _ query: Multivector,
+        field: VectorField,
+        candidates: [Int],
+        limit: Int
+    )
+        throws(TesseraError) -> [SlotHit]
+    {
+        guard let column = view.column(named: field.name) else {
+            throw TesseraError(.notFound, "no vector field '\(field.name)'", location: .init(field: "using"))
+        }
+        guard limit > 0, !candidates.isEmpty else { return [] }
+        do {
+            return try kernel.topK(limit, query: query, documents: column.multivectors(), candidates: candidates)
+                .map { SlotHit(slot: $0.index, score: $0.score) }
+        } catch {
+            throw TesseraError(.invalidArgument, "scoring failed: \(error)", location: .init(field: "query"))
+        }
+    }
+
+    private func threshold(_ hits: [SlotHit], node: QueryNode, resolved: Resolved) -> [SlotHit] {
+        guard let threshold = node.scoreThreshold else { return hits }
+        if case .dense(_, let field, _) = resolved, case .dense(.euclid) = field.kind {
+            return hits.filter { $0.score <= threshold }
+        }
+        return hits.filter { $0.score >= threshold }
+    }
+
+    private mutating func record(_ path: String, _ method: String, _ candidates: Int, _ results: Int, _ time: Duration)
+    {
+        let (seconds, attoseconds) = time.components
+        let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        stages.append(
+            QueryStage(
+                path: path,
+                method: method,
+                candidateCount: candidates,
+                resultCount: results,
+                milliseconds: milliseconds
+            )
+        )
+    }
+
+    /// The field a node's query goes to, and the query in the field's terms.
+    func resolve(_ node: QueryNode, path: String) throws(TesseraError) -> Resolved {
+        let location = TesseraError.Location(field: "\(path).using")
+        func field(named name: String?, multivector: Bool?) throws(TesseraError) -> VectorField {
+            if let name {
+                guard let field = store.configuration.field(named: name) else {
+                    throw TesseraError(
+                        .notFound,
+                        "no vector field '\(name)'; the collection's fields are "
+                            + store.configuration.fields.map(\.name).joined(separator: ", "),
+                        location: location
+                    )
+                }
+                return field
+            }
+            let candidates = store.configuration.fields.filter { multivector == nil || $0.isMultivector == multivector }
+            guard candidates.count == 1 else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "name the field to search in `using`: the collection has "
+                        + (candidates.isEmpty
+                            ? "no such field" : "fields " + candidates.map(\.name).joined(separator: ", ")),
+                    location: location
+                )
+            }
+            return candidates[0]
+        }
+        func vector(
+            _ values: [Float],
+            tokenCount: Int,
+            for field: VectorField,
+            excluding: Int?
+        ) throws(TesseraError)
+            -> Resolved
+        {
+            guard values.count == tokenCount * field.dimension, tokenCount >= 1 else {
+                throw TesseraError(
+                    .dimensionMismatch,
+                    "the query has \(tokenCount == 1 ? "\(values.count)" : "\(tokenCount) vectors of \(values.count / max(1, tokenCount))") "
+                        + "values but field '\(field.name)' has dimension \(field.dimension)",
+                    location: .init(field: "\(path).query")
+                )
+            }
+            guard values.allSatisfy(\.isFinite) else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "the query has a value that is not a finite number",
+                    location: .init(field: "\(path).query")
+                )
+            }
+            if field.isMultivector {
+                do {
+                    return .multivector(
+                        try Multivector(values, dimension: field.dimension),
+                        field,
+                        excluding: excluding
+                    )
+                } catch {
+                    throw TesseraError(.invalidArgument, "bad query: \(error)", location: .init(field: "\(path).query"))
+                }
+            }
+            guard tokenCount == 1 else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "field '\(field.name)' is a dense field; the query gives \(tokenCount) vectors",
+                    location: .init(field: "\(path).query")
+                )
+            }
+            var query = values
+            if case .dense(.cosine) = field.kind { normalize(&query) }
+            return .dense(query, field, excluding: excluding)
+        }
+        switch node.query {
+        case nil:
+            return .none
+        case .fusion(let method)?:
+            return .fusion(method)
+        case .multivector(let query)?:
+            let target = try field(named: node.using, multivector: true)
+            return try vector(floatValues(of: query), tokenCount: query.tokenCount, for: target, excluding: nil)
+        case .dense(let values)?:
+            let target = try field(named: node.using, multivector: node.using == nil ? false : nil)
+            return try vector(values, tokenCount: 1, for: target, excluding: nil)
+        case .text(let text)?:
+            guard let name = node.using, name != "bm25" else { return .bm25(text) }
+            let target = try field(named: name, multivector: nil)
+            guard let encoder else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "a text query for vector field '\(name)' needs the collection's encoder, which is not loaded",
+                    location: .init(field: "\(path).query")
+                )
+            }
+            let encoded: VectorValue
+            do {
+                encoded = try encoder.encode(text, for: target)
+            } catch {
+                throw TesseraError(
+                    .invalidArgument,
+                    "encoding the query failed: \(error)",
+                    location: .init(field: "\(path).query")
+                )
+            }
+            let (values, tokenCount) = encoded.flattened
+            return try vector(values, tokenCount: tokenCount, for: target, excluding: nil)
+        case .point(let id)?:
+            let target = try field(named: node.using, multivector: nil)
+            guard let slot = view.slot(of: id), let column = view.column(named: target.name) else {
+                throw TesseraError(.notFound, "no point \(id)", location: .init(field: "\(path).query"))
+            }
+            let values = column.floatValues(ofSlot: slot)
+            return try vector(values, tokenCount: values.count / target.dimension, for: target, excluding: slot)
+        }
+    }
+
+    /// The root's multivector query, when it is one (for matched tokens).
+    func rootMultivector(_ root: QueryNode) throws(TesseraError) -> (Multivector, VectorField)? {
+        if case .multivector(let query, let field, _) = try resolve(root, path: "query") { return (query, field) }
+        return nil
+    }
+
+    /// For each slot, the document token each query token matched.
+    func matches(query: Multivector, field: VectorField, slots: [Int]) throws(TesseraError) -> [[Int32]] {
+        guard let column = view.column(named: field.name) else { return [] }
+        do {
+            let queries = try Multivectors([query], dimension: query.dimension)
+            let explained = try kernel.scores(
+                queries: queries,
+                documents: column.multivectors(),
+                pairs: slots.map { MaxSimPair(query: 0, document: $0) },
+                withArgmax: true
+            )
+            return (0..<slots.count).map { Array(explained.matches![$0]) }
+        } catch {
+            throw TesseraError(.invalidArgument, "explaining failed: \(error)", location: .init(field: "query"))
+        }
+    }
+}
