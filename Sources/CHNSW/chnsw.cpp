@@ -56,6 +56,12 @@ chnsw_index *chnsw_load(const char *path, int space, size_t dimension, char *mes
         index->dimension = dimension;
         index->space = makeSpace(space, dimension);
         index->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(index->space.get(), std::string(path));
+        // hnswlib 0.6's loading constructor leaves the deleted count uninitialised: count the marks.
+        auto *graph = index->graph.get();
+        graph->num_deleted_ = 0;
+        for (hnswlib::tableint element = 0; element < graph->cur_element_count; element++) {
+            if (graph->isMarkedDeleted(element)) graph->num_deleted_ += 1;
+        }
         return index.release();
     } catch (const std::exception &error) {
         report(error.what(), message, message_capacity);
