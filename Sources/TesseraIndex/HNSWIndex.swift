@@ -55,7 +55,12 @@ public final class HNSWIndex: @unchecked Sendable {
     ///   - capacity: Vectors to reserve room for (the graph grows beyond it when needed).
     ///   - options: `m`, `efConstruction`, seed.
     /// - Throws: ``IndexError/Code/invalidArgument`` for a bad dimension or options.
-    public init(metric: HNSWMetric, dimension: Int, capacity: Int, options: HNSWOptions = HNSWOptions())
+    public init(
+        metric: HNSWMetric,
+        dimension: Int,
+        capacity: Int,
+        options: HNSWOptions = HNSWOptions()
+    )
         throws(IndexError)
     {
         guard dimension >= 1 else {
@@ -189,7 +194,9 @@ public enum HNSWFiles {
         do throws(IndexError) {
             let mapped = try MappedFile(path: temporary)
             graphBytes = mapped.byteCount
-            graphChecksum = IndexFileFormat.checksum(UnsafeRawBufferPointer(start: mapped.base, count: mapped.byteCount))
+            graphChecksum = IndexFileFormat.checksum(
+                UnsafeRawBufferPointer(start: mapped.base, count: mapped.byteCount)
+            )
             let descriptor = open(temporary, O_RDONLY)
             if descriptor < 0 || fsync(descriptor) != 0 {
                 if descriptor >= 0 { close(descriptor) }
@@ -235,7 +242,11 @@ public enum HNSWFiles {
     /// - Returns: The graph and its label keys.
     /// - Throws: ``IndexError/Code/corrupted`` for a missing, short, torn or mismatched file (with the byte
     ///   offset where it applies); ``IndexError/Code/io``.
-    public static func load(base: String, metric: HNSWMetric, dimension: Int) throws(IndexError) -> (
+    public static func load(
+        base: String,
+        metric: HNSWMetric,
+        dimension: Int
+    ) throws(IndexError) -> (
         index: HNSWIndex, keys: [[UInt8]]
     ) {
         let keysFile = keysPath(base)
@@ -298,8 +309,9 @@ public enum HNSWFiles {
                     offset: min(graph.byteCount, graphBytes)
                 )
             }
-            guard IndexFileFormat.checksum(UnsafeRawBufferPointer(start: graph.base, count: graph.byteCount))
-                == graphChecksum
+            guard
+                IndexFileFormat.checksum(UnsafeRawBufferPointer(start: graph.base, count: graph.byteCount))
+                    == graphChecksum
             else {
                 throw corrupted("the graph file's checksum does not match (a torn or altered file)", graphFile)
             }

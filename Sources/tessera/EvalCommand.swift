@@ -47,25 +47,18 @@ struct EvalCommand: AsyncParsableCommand {
         var encodeTimes: [Double] = []
         var searchTimes: [Double] = []
         var progress = ProgressBar(total: queries.count, unit: "queries")
+        let queryEncoder = QueryEncoderCache(encoder: encoder)
         for (index, query) in queries.enumerated() {
             let encodeStart = DispatchTime.now().uptimeNanoseconds
-            let encoded = try encoder.encodeQuery(query.text)
+            try queryEncoder.prepare(query.text)
             encodeTimes.append(milliseconds(since: encodeStart))
+            let root = try firstStage.root(text: query.text, store: store, filter: nil, limit: 100)
             let searchStart = DispatchTime.now().uptimeNanoseconds
-            let results =
-                firstStage.firstStage == "bm25"
-                ? try store.textSearch(
-                    TextSearchRequest(text: query.text, parameters: firstStage.bm25Parameters, limit: 100)
-                )
-                : try store.search(
-                    SearchRequest(
-                        query: try Multivector(encoded.vectors, dimension: encoded.dimension),
-                        field: tokensField,
-                        limit: 100,
-                        method: firstStage.method(limit: 100)
-                    ),
-                    kernel: kernel
-                )
+            let results = try store.query(
+                QueryRequest(root: root),
+                encoder: queryEncoder,
+                kernel: kernel
+            ).points
             searchTimes.append(milliseconds(since: searchStart))
             let ranking = results.map(documentID(of:))
             let relevant = dataset.judgements[query.id] ?? [:]

@@ -62,6 +62,15 @@ struct IndexCommand: AsyncParsableCommand {
     @Option(help: "Compressed index: k-means iterations.")
     var iterations = 8
 
+    @Flag(help: "Build (or rebuild) the HNSW graph of the pooled dense vectors.")
+    var hnsw = false
+
+    @Option(help: "HNSW: links per node.")
+    var m = 16
+
+    @Option(help: "HNSW: candidate list length while inserting.")
+    var efConstruction = 200
+
     func validate() throws {
         guard (beir == nil) != (jsonl == nil) else { throw ValidationError("give exactly one of --beir and --jsonl") }
         guard ["plain", "colbert"].contains(profile) else { throw ValidationError("--profile is plain or colbert") }
@@ -70,6 +79,8 @@ struct IndexCommand: AsyncParsableCommand {
         guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits is 1, 2 or 4") }
         if let centroids, centroids < 1 { throw ValidationError("--centroids must be at least 1") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        guard (2...512).contains(m) else { throw ValidationError("--m must be between 2 and 512") }
+        guard efConstruction >= 1 else { throw ValidationError("--ef-construction must be at least 1") }
     }
 
     func run() async throws {
@@ -154,6 +165,34 @@ struct IndexCommand: AsyncParsableCommand {
             tokensPerSecond: seconds > 0 ? Double(tokenCount) / seconds : 0
         )
         summary.compressed = try buildCompressedIfAsked(store)
+        if hnsw {
+            let start = Date()
+            let status = try store.buildDenseIndex(
+                field: pooledField,
+                options: HNSWOptions(m: m, efConstruction: efConstruction),
+                threadCount: options.threads ?? ProcessInfo.processInfo.activeProcessorCount
+            )
+            let seconds = Date().timeIntervalSince(start)
+            summary.hnsw = HNSWSummary(
+                file: (status.file as NSString).lastPathComponent,
+                points: status.graphCount,
+                m: status.m,
+                efConstruction: status.efConstruction,
+                seconds: seconds
+            )
+            if !json {
+                print(
+                    String(
+                        format: "HNSW graph of '%@': %d points, m %d, ef_construction %d, built in %.1f s",
+                        pooledField,
+                        status.graphCount,
+                        status.m,
+                        status.efConstruction,
+                        seconds
+                    )
+                )
+            }
+        }
         if json {
             let encoderJSON = JSONEncoder()
             encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -319,6 +358,15 @@ struct IndexSummary: Codable {
     var seconds: Double
     var tokensPerSecond: Double
     var compressed: CompressedSummary?
+    var hnsw: HNSWSummary?
+}
+
+struct HNSWSummary: Codable {
+    var file: String
+    var points: Int
+    var m: Int
+    var efConstruction: Int
+    var seconds: Double
 }
 
 struct CompressedSummary: Codable {

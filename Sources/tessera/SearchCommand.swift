@@ -9,7 +9,7 @@ import TesseraIndex
 struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Searches a collection with a text query (exact MaxSim over every stored token).",
+        abstract: "Searches a collection with a text query through the query pipeline (hybrid by default).",
         discussion: """
             --explain shows, for each query token, the document token it matched (from the kernel's argmax) and \
             its contribution q·d to the score; the contributions add up to the score.
@@ -45,46 +45,64 @@ struct SearchCommand: AsyncParsableCommand {
     @OptionGroup var firstStage: FirstStageOptions
 
     func run() async throws {
-        if explain, firstStage.firstStage == "bm25" {
-            throw ValidationError("--explain shows token matches of a vector search; it does not apply to bm25")
-        }
         let store = try CollectionStore.open(at: options.path)
         try firstStage.warnIfUnavailable(store)
         let (encoder, _) = try loadEncoder(for: store, options: options)
+        let queryEncoder = QueryEncoderCache(encoder: encoder)
         let encodeStart = DispatchTime.now().uptimeNanoseconds
-        let encoded = try encoder.encodeQuery(query)
+        let encoded = try queryEncoder.prepare(query)
         let encodeMilliseconds = milliseconds(since: encodeStart)
-        let request = SearchRequest(
-            query: try Multivector(encoded.vectors, dimension: encoded.dimension),
-            field: tokensField,
+        var root = try firstStage.root(
+            text: query,
+            store: store,
             filter: try filter.map { try Filter(json: $0) },
-            limit: limit,
-            offset: offset,
-            scoreThreshold: scoreThreshold,
-            withMatches: explain,
-            method: firstStage.method(limit: limit + offset)
+            limit: limit
         )
+        root.scoreThreshold = scoreThreshold
+        let request = QueryRequest(root: root, offset: offset, withMatches: explain)
         let searchStart = DispatchTime.now().uptimeNanoseconds
         let kernel = MaxSimKernel(threadCount: options.threads)
-        let results =
-            firstStage.firstStage == "bm25"
-            ? try store.textSearch(
-                TextSearchRequest(
-                    text: query,
-                    parameters: firstStage.bm25Parameters,
-                    filter: request.filter,
-                    limit: limit,
-                    offset: offset
-                )
-            ).filter { hit in scoreThreshold.map { hit.score >= $0 } ?? true }
-            : try store.search(request, kernel: kernel)
+        let response = try store.query(request, encoder: queryEncoder, kernel: kernel)
+        var results = response.points
+        // The MaxSim score of each result, and its token matches: from the ranking itself when its last stage
+        // is MaxSim, else from an exact MaxSim scoring of the results (a fused score is not a sum over tokens).
+        var maxSimScores = results.map { $0.matchedTokens == nil ? nil : $0.score }
+        if explain, results.contains(where: { $0.matchedTokens == nil }) {
+            let scored = try store.query(
+                QueryRequest(
+                    root: QueryNode(
+                        query: .text(query),
+                        using: tokensField,
+                        filter: Filter(must: [.hasID(Set(results.map(\.id)))]),
+                        limit: results.count,
+                        parameters: QueryParameters(exact: true)
+                    ),
+                    withPayload: false,
+                    withMatches: true
+                ),
+                encoder: queryEncoder,
+                kernel: kernel
+            ).points
+            let byID = Dictionary(uniqueKeysWithValues: scored.map { ($0.id, $0) })
+            for index in results.indices {
+                results[index].matchedTokens = byID[results[index].id]?.matchedTokens
+                maxSimScores[index] = byID[results[index].id]?.score
+            }
+        }
         let searchMilliseconds = milliseconds(since: searchStart)
         var explanations: [[TokenMatch]] = []
         if explain {
             explanations = try results.map { try explainResult($0, query: encoded, store: store, encoder: encoder) }
         }
         if json {
-            try printJSON(results, explanations: explanations, encode: encodeMilliseconds, search: searchMilliseconds)
+            try printJSON(
+                results,
+                maxSimScores: maxSimScores,
+                explanations: explanations,
+                stages: response.stages,
+                encode: encodeMilliseconds,
+                search: searchMilliseconds
+            )
             return
         }
         print(
@@ -116,7 +134,12 @@ struct SearchCommand: AsyncParsableCommand {
                     print(match.context.isEmpty ? line : line + "  …" + match.context + "…")
                 }
                 let total = explanations[rank].reduce(0) { $0 + $1.contribution }
-                print(String(format: "      sum of contributions %.4f (score %.4f)\n", total, result.score))
+                let maxSim = maxSimScores[rank] ?? result.score
+                print(
+                    maxSim == result.score
+                        ? String(format: "      sum of contributions %.4f (score %.4f)\n", total, result.score)
+                        : String(format: "      sum of contributions %.4f (MaxSim score %.4f)\n", total, maxSim)
+                )
             }
         }
     }
@@ -182,10 +205,25 @@ struct SearchCommand: AsyncParsableCommand {
         return output
     }
 
-    func printJSON(_ results: [ScoredPoint], explanations: [[TokenMatch]], encode: Double, search: Double) throws {
+    func printJSON(
+        _ results: [ScoredPoint],
+        maxSimScores: [Float?],
+        explanations: [[TokenMatch]],
+        stages: [QueryStage],
+        encode: Double,
+        search: Double
+    ) throws {
+        struct Stage: Codable {
+            var path: String
+            var method: String
+            var candidates: Int
+            var results: Int
+            var milliseconds: Double
+        }
         struct Hit: Codable {
             var id: String
             var score: Float
+            var maxsimScore: Float?
             var payload: [String: JSONValue]?
             var explanation: [TokenMatch]?
         }
@@ -193,19 +231,35 @@ struct SearchCommand: AsyncParsableCommand {
             var query: String
             var encodeMilliseconds: Double
             var searchMilliseconds: Double
+            var stages: [Stage]
             var results: [Hit]
         }
         let hits = results.enumerated().map { index, result in
             Hit(
                 id: documentID(of: result),
                 score: result.score,
+                maxsimScore: maxSimScores[index],
                 payload: result.payload,
                 explanation: explanations.isEmpty ? nil : explanations[index]
             )
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let output = Output(query: query, encodeMilliseconds: encode, searchMilliseconds: search, results: hits)
+        let output = Output(
+            query: query,
+            encodeMilliseconds: encode,
+            searchMilliseconds: search,
+            stages: stages.map {
+                Stage(
+                    path: $0.path,
+                    method: $0.method,
+                    candidates: $0.candidateCount,
+                    results: $0.resultCount,
+                    milliseconds: $0.milliseconds
+                )
+            },
+            results: hits
+        )
         print(String(decoding: try encoder.encode(output), as: UTF8.self))
     }
 }

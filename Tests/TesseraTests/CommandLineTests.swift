@@ -122,8 +122,13 @@ struct CommandLineTests {
             #expect(scores == scores.sorted(by: >))
             // The explanation's contributions (recomputed from the stored vectors) add up to the kernel's score.
             let explanation = try #require(best["explanation"] as? [[String: Any]])
+            // The default search fuses MaxSim with BM25 and dense lists; the explanation adds up to the MaxSim score.
             let total = try explanation.map { try number($0, "contribution") }.reduce(0, +)
-            #expect(abs(total - scores[0]) <= 1e-3 * max(1, abs(scores[0])))
+            let maxSim = try number(best, "maxsimScore")
+            #expect(abs(total - maxSim) <= 1e-3 * max(1, abs(maxSim)))
+            let stages = try #require(search.json()["stages"] as? [[String: Any]])
+            #expect(stages.last?["method"] as? String == "dbsf")
+            #expect(stages.contains { $0["method"] as? String == "maxsim rerank" })
             #expect(explanation.allSatisfy { ($0["documentTokenIndex"] as? Int ?? -1) >= 0 })
 
             let filter = #"{"must":[{"key":"topic","match":{"value":"cooking"}}]}"#
@@ -195,7 +200,10 @@ struct CommandLineTests {
             #expect(hits.count == 5)
             #expect(hits.allSatisfy { documentIDs.contains($0["id"] as? String ?? "") })
 
-            let eval = try tessera(["eval", "cran", "--beir", slice, "--json"] + common, in: root)
+            let eval = try tessera(
+                ["eval", "cran", "--beir", slice, "--first-stage", "exact", "--json"] + common,
+                in: root
+            )
             guard succeeded(eval, "eval") else { return }
             let report = try eval.json()
             #expect(try number(report, "queries") == Double(judgedQueries))
@@ -234,6 +242,47 @@ struct CommandLineTests {
             print("Cranfield slice, compressed: alone nDCG@10 \(aloneNDCG), reranked \(rerankedNDCG)")
             #expect(aloneNDCG >= ndcg - 0.05)
             #expect(abs(rerankedNDCG - ndcg) <= 0.01)
+
+            // The HNSW graph of the pooled vectors, dense search, the hybrid default and a pipeline file.
+            let graph = try tessera(["index", "cran", "--beir", slice, "--hnsw", "--json"] + common, in: root)
+            guard succeeded(graph, "hnsw build") else { return }
+            let hnsw = try #require(graph.json()["hnsw"] as? [String: Any])
+            #expect(try number(hnsw, "points") == 200)
+            let dense = try tessera(
+                ["eval", "cran", "--beir", slice, "--first-stage", "dense", "--json"] + common,
+                in: root
+            )
+            guard succeeded(dense, "dense eval") else { return }
+            let denseNDCG = try number(dense.json(), "ndcgAt10")
+            let hybrid = try tessera(["eval", "cran", "--beir", slice, "--json"] + common, in: root)
+            guard succeeded(hybrid, "hybrid eval") else { return }
+            let hybridNDCG = try number(hybrid.json(), "ndcgAt10")
+            let pipelineFile = root + "/pipeline.json"
+            try #"""
+            {"prefetch": [{"query": {"text": "$query"}, "using": "pooled", "limit": 100}],
+             "query": {"text": "$query"}, "using": "tokens", "limit": 100}
+            """#.write(toFile: pipelineFile, atomically: true, encoding: .utf8)
+            let piped = try tessera(
+                ["eval", "cran", "--beir", slice, "--pipeline", pipelineFile, "--json"] + common,
+                in: root
+            )
+            guard succeeded(piped, "pipeline eval") else { return }
+            let pipedNDCG = try number(piped.json(), "ndcgAt10")
+            let same = try tessera(
+                [
+                    "eval", "cran", "--beir", slice, "--first-stage", "dense", "--rerank", "exact", "--candidates",
+                    "50",
+                    "--json",
+                ] + common,
+                in: root
+            )
+            guard succeeded(same, "dense + rerank eval") else { return }
+            print("Cranfield slice: dense \(denseNDCG), hybrid \(hybridNDCG), dense → MaxSim pipeline \(pipedNDCG)")
+            // The pipeline file and the equivalent options build the same tree.
+            #expect(try number(same.json(), "ndcgAt10") == pipedNDCG)
+            #expect(denseNDCG >= 0.3)
+            // Fusing MaxSim with BM25 and dense evidence does not lose to MaxSim alone here.
+            #expect(hybridNDCG >= ndcg - 0.02)
         }
     }
 
