@@ -48,6 +48,16 @@ struct BenchSearchCommand: AsyncParsableCommand {
     @Flag(help: "Leave out the exact-search row (when only compressed settings are compared).")
     var noExact = false
 
+    @Option(
+        help: """
+            Query pipelines, one row each (comma-separated): bm25, dense, dense-rerank (dense 100 → MaxSim),             union (BM25 ∪ dense ∪ compressed → MaxSim), hybrid-rrf, hybrid (the default of tessera search), or a             pipeline JSON file. Empty for none.
+            """
+    )
+    var pipelines = "bm25,dense,dense-rerank,union,hybrid-rrf,hybrid"
+
+    @Flag(help: "Leave out the compressed index rows (when only pipelines are compared).")
+    var noCompressed = false
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -88,7 +98,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
         if let error = status?.error { throw error }
 
         var settings: [(String, SearchMethod, Double)] = noExact ? [] : [("exact", .exact, storedBytesPerToken)]
-        if let status {
+        if let status, !noCompressed {
             for probes in nprobe.split(separator: ",").compactMap({ Int($0) }) {
                 var parameters = CompressedSearchParameters.defaults(limit: 100)
                 parameters.probeCount = probes
@@ -127,7 +137,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
                     )
                 )
             }
-        } else if !json {
+        } else if !json, status == nil {
             print("(no compressed index: build one with `tessera index \(options.collection) … --compressed`)")
         }
 
@@ -170,6 +180,58 @@ struct BenchSearchCommand: AsyncParsableCommand {
             )
             if !json { FileHandle.standardError.write(Data("  done: \(label)\n".utf8)) }
         }
+        let prepared = PreparedQueries(encoder: encoder)
+        for query in queries { try prepared.prepare(query.text) }
+        for entry in pipelines.split(separator: ",").map(String.init) where !entry.isEmpty {
+            let arguments: [String]
+            switch entry {
+            case "bm25": arguments = ["--first-stage", "bm25"]
+            case "dense": arguments = ["--first-stage", "dense"]
+            case "dense-rerank": arguments = ["--first-stage", "dense", "--rerank", "exact"]
+            case "union": arguments = ["--first-stage", "hybrid", "--fusion", "none"]
+            case "hybrid-rrf": arguments = ["--first-stage", "hybrid", "--fusion", "rrf"]
+            case "hybrid": arguments = ["--first-stage", "hybrid"]
+            default: arguments = ["--pipeline", entry]
+            }
+            let plan = try FirstStageOptions.parse(arguments)
+            let label = plan.label(limit: 100)
+            _ = try store.query(
+                QueryRequest(root: try plan.root(text: queries[0].text, store: store, filter: nil, limit: 100)),
+                encoder: prepared,
+                kernel: kernel
+            )
+            var times: [Double] = []
+            var ndcg = 0.0
+            var recall = 0.0
+            var mrr = 0.0
+            for query in queries {
+                let root = try plan.root(text: query.text, store: store, filter: nil, limit: 100)
+                let start = DispatchTime.now().uptimeNanoseconds
+                let results = try store.query(QueryRequest(root: root), encoder: prepared, kernel: kernel).points
+                times.append(milliseconds(since: start))
+                let ranking = results.map(documentID(of:))
+                let relevant = dataset.judgements[query.id] ?? [:]
+                ndcg += RetrievalMetrics.ndcg(ranking: ranking, relevant: relevant, cutoff: 10)
+                recall += RetrievalMetrics.recall(ranking: ranking, relevant: relevant, cutoff: 100)
+                mrr += RetrievalMetrics.reciprocalRank(ranking: ranking, relevant: relevant, cutoff: 10)
+            }
+            let count = Double(queries.count)
+            rows.append(
+                Row(
+                    method: label,
+                    ndcgAt10: ndcg / count,
+                    recallAt100: recall / count,
+                    mrrAt10: mrr / count,
+                    p50: percentile(times, 0.5),
+                    p95: percentile(times, 0.95),
+                    bytesPerToken: 0,
+                    residentMegabytes: Double(Self.residentBytes() ?? 0) / 1_048_576
+                )
+            )
+            if !json { FileHandle.standardError.write(Data("  done: \(label)\n".utf8)) }
+        }
+        let graph = try denseGraphCheck(store: store, queries: queries.map(\.text), prepared: prepared, kernel: kernel)
+
         // Where the compressed index's time goes: the index file alone (no collection, no filter), per setting.
         var stages: [StageRow] = []
         if let status, status.error == nil {
@@ -223,6 +285,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 var threads: Int
                 var encodeMillisecondsP50: Double
                 var compressed: CompressedSummary?
+                var hnsw: GraphCheck?
                 var rows: [Row]
                 var stages: [StageRow]
             }
@@ -232,6 +295,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 threads: kernel.threadCount,
                 encodeMillisecondsP50: percentile(encodeTimes, 0.5),
                 compressed: status.map(CompressedSummary.init(status:)),
+                hnsw: graph,
                 rows: rows,
                 stages: stages
             )
@@ -258,19 +322,34 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 )
             )
         }
+        if let graph {
+            print(
+                String(
+                    format: "HNSW graph of '%@' (%d points, m %d, ef %d): recall@10 against exact dense search %.4f; "
+                        + "p50 %.2f ms (exact %.2f ms)",
+                    pooledField,
+                    graph.points,
+                    graph.m,
+                    graph.ef,
+                    graph.recallAt10,
+                    graph.hnswMillisecondsP50,
+                    graph.exactMillisecondsP50
+                )
+            )
+        }
         print("| method | nDCG@10 | Recall@100 | MRR@10 | p50 ms | p95 ms | bytes/token | RSS MiB |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows {
             print(
                 String(
-                    format: "| %@ | %.4f | %.4f | %.4f | %.2f | %.2f | %.0f | %.0f |",
+                    format: "| %@ | %.4f | %.4f | %.4f | %.2f | %.2f | %@ | %.0f |",
                     row.method,
                     row.ndcgAt10,
                     row.recallAt100,
                     row.mrrAt10,
                     row.p50,
                     row.p95,
-                    row.bytesPerToken,
+                    row.bytesPerToken > 0 ? String(format: "%.0f", row.bytesPerToken) : "–",
                     row.residentMegabytes
                 )
             )
@@ -297,6 +376,65 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 )
             )
         }
+    }
+
+    struct GraphCheck: Codable {
+        var points: Int
+        var m: Int
+        var ef: Int
+        var recallAt10: Double
+        var hnswMillisecondsP50: Double
+        var exactMillisecondsP50: Double
+    }
+
+    /// Recall@10 of the pooled field's HNSW graph against exact dense search, and both latencies.
+    func denseGraphCheck(
+        store: CollectionStore,
+        queries: [String],
+        prepared: PreparedQueries,
+        kernel: MaxSimKernel
+    )
+        throws -> GraphCheck?
+    {
+        guard store.configuration.field(named: pooledField) != nil,
+            let status = try store.denseIndexStatus(field: pooledField), status.error == nil
+        else { return nil }
+        var found = 0
+        var total = 0
+        var graphTimes: [Double] = []
+        var exactTimes: [Double] = []
+        for text in queries {
+            func run(exact: Bool) throws -> ([PointID], Double) {
+                let node = QueryNode(
+                    query: .text(text),
+                    using: pooledField,
+                    limit: 10,
+                    parameters: QueryParameters(exact: exact)
+                )
+                let start = DispatchTime.now().uptimeNanoseconds
+                let points = try store.query(
+                    QueryRequest(root: node, withPayload: false),
+                    encoder: prepared,
+                    kernel: kernel
+                )
+                .points
+                return (points.map(\.id), milliseconds(since: start))
+            }
+            let (truth, exactTime) = try run(exact: true)
+            let (answer, graphTime) = try run(exact: false)
+            found += Set(truth).intersection(answer).count
+            total += truth.count
+            exactTimes.append(exactTime)
+            graphTimes.append(graphTime)
+        }
+        return GraphCheck(
+            points: status.graphCount,
+            m: status.m,
+            ef: CollectionStore.defaultHNSWEf,
+            recallAt10: total > 0 ? Double(found) / Double(total) : 0,
+            hnswMillisecondsP50: percentile(graphTimes, 0.5),
+            exactMillisecondsP50: percentile(exactTimes, 0.5)
+        )
     }
 
     struct StageRow: Codable {

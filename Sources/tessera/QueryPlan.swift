@@ -238,7 +238,7 @@ struct FirstStageOptions: ParsableArguments {
 
     /// A short description for reports.
     func label(limit: Int) -> String {
-        if let pipeline { return "pipeline \(pipeline)" }
+        if let pipeline { return "pipeline " + (pipeline as NSString).lastPathComponent }
         let pool = candidateCount(limit: limit)
         let rerankText = rerank == "exact" ? " → MaxSim rerank of \(pool)" : ""
         switch firstStage {
@@ -303,5 +303,26 @@ final class QueryEncoderCache: QueryTextEncoder {
         let encoded = try prepare(text)
         if case .dense = field.kind { return .dense(encoded.pooled) }
         return .flat(values: encoded.vectors, tokenCount: encoded.tokenCount)
+    }
+}
+
+/// Every query of a benchmark encoded up front, so that timed searches exclude encoding.
+final class PreparedQueries: QueryTextEncoder {
+    let encoder: TokenEncoder
+    private let encoded = Mutex<[String: EncodedText]>([:])
+
+    init(encoder: TokenEncoder) { self.encoder = encoder }
+
+    func prepare(_ text: String) throws {
+        if encoded.withLock({ $0[text] }) != nil { return }
+        let value = try encoder.encodeQuery(text)
+        encoded.withLock { $0[text] = value }
+    }
+
+    func encode(_ text: String, for field: VectorField) throws -> VectorValue {
+        try prepare(text)
+        let value = encoded.withLock { $0[text]! }
+        if case .dense = field.kind { return .dense(value.pooled) }
+        return .flat(values: value.vectors, tokenCount: value.tokenCount)
     }
 }

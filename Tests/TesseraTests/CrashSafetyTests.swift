@@ -32,7 +32,7 @@ private enum ProbePoints {
 
 @Suite("Crash safety")
 struct CrashSafetyTests {
-    @Test("points acknowledged before SIGKILL survive, intact, and the collection opens cleanly")
+    @Test("points acknowledged before SIGKILL survive, intact, the collection opens cleanly, text and vectors agree")
     func killDuringIngest() throws {
         let probe = try #require(
             packageExecutable(named: "tessera-crash-probe", environment: "TESSERA_CRASH_PROBE"),
@@ -96,8 +96,32 @@ struct CrashSafetyTests {
                     )
                     let summary = storedValues(record, "summary")
                     let expectedSummary = expected.vectors["summary"]!.flattened.values
-                    #expect(summary == expectedSummary.map { Float(Float16($0)) }, "summary of \(id)")
+                    // A cosine field stores the unit vector.
+                    let norm = expectedSummary.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+                    let unit = expectedSummary.map { $0 * (1 / norm) }
+                    #expect(summary == unit.map { Float(Float16($0)) }, "summary of \(id)")
                 }
+                // The BM25 index (rebuilt from the stored payloads) agrees with the stored points: a text query for
+                // a tag finds exactly the live points carrying it.
+                let tag = "p\(kills % 7)"
+                let byText = try store.query(
+                    QueryRequest(
+                        root: QueryNode(
+                            query: .text(tag),
+                            limit: 1_000_000,
+                            parameters: QueryParameters(textFields: ["tag"])
+                        ),
+                        withPayload: false
+                    )
+                ).points.map(\.id)
+                let byFilter = store.count(
+                    filter: try Filter(json: #"{"must": [{"key": "tag", "match": {"value": "\#(tag)"}}]}"#)
+                )
+                #expect(Set(byText).count == byText.count)
+                #expect(
+                    byText.count == byFilter,
+                    "BM25 finds \(byText.count) points tagged \(tag), the filter \(byFilter)"
+                )
                 // Unacknowledged points of a killed batch may or may not be there, but must be whole.
                 #expect(store.scoringView().liveCount >= acknowledged.count)
                 try store.close()

@@ -13,7 +13,7 @@ struct DenseSearchTests {
     static func makeStore(path: String, count: Int, seed: UInt64) throws -> (CollectionStore, [[Float]]) {
         let store = try CollectionStore.create(
             at: path,
-            configuration: CollectionConfiguration(fields: [denseField(dimension: dimension)])
+            configuration: CollectionConfiguration(fields: [denseField(dimension: dimension, distance: .cosine)])
         )
         var random = SeededRandom(seed: seed)
         var vectors: [[Float]] = []

@@ -17,7 +17,7 @@ private struct SmallCollection {
     init(path: String, seed: UInt64 = 3) throws {
         store = try CollectionStore.create(
             at: path,
-            configuration: CollectionConfiguration(fields: [multivectorField(), denseField()])
+            configuration: CollectionConfiguration(fields: [multivectorField(), denseField(distance: .cosine)])
         )
         var random = SeededRandom(seed: seed)
         var points: [Point] = []

@@ -42,8 +42,15 @@ func multivectorField(_ name: String = "tokens", dimension: Int = 4, _ type: Ele
     VectorField(name: name, dimension: dimension, kind: .multivector(comparator: .maxSim), elementType: type)
 }
 
-func denseField(_ name: String = "dense", dimension: Int = 3, _ type: ElementType = .float32) -> VectorField {
-    VectorField(name: name, dimension: dimension, kind: .dense(distance: .cosine), elementType: type)
+/// A dense field; dot product by default, so that stored values read back as given (cosine fields store unit
+/// vectors).
+func denseField(
+    _ name: String = "dense",
+    dimension: Int = 3,
+    _ type: ElementType = .float32,
+    distance: Distance = .dot
+) -> VectorField {
+    VectorField(name: name, dimension: dimension, kind: .dense(distance: distance), elementType: type)
 }
 
 /// Random token rows with values in [-1, 1].
