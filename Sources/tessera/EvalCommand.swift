@@ -165,6 +165,19 @@ struct InfoCommand: AsyncParsableCommand {
             return total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         }
         print(String(format: "  on disk     %.1f MB", Double(bytes) / 1e6))
+        if store.configuration.field(named: pooledField) != nil,
+            let status = try store.denseIndexStatus(field: pooledField)
+        {
+            if let error = status.error {
+                print("  hnsw        unusable: \(error)")
+            } else {
+                print(
+                    "  hnsw        '\(pooledField)': \(status.graphCount) points (m \(status.m), ef_construction "
+                        + "\(status.efConstruction)), \(status.deletedCount) marked deleted, "
+                        + "\(status.pendingPointCount) written since the build"
+                )
+            }
+        }
         if let status = try store.compressedIndexStatus(field: tokensField) {
             if let error = status.error {
                 print("  compressed  unusable: \(error)")
