@@ -31,6 +31,7 @@ demo: model release
 test: model release
 	$(SWIFT) build --build-tests
 	TESSERA_CLI=$(CURDIR)/$(RELEASE_BIN) $(SWIFT) test --skip-build
+	./Tests/compat/run-qdrant-client.sh $(CURDIR)/$(RELEASE_BIN)
 
 lint:
 	$(SWIFT) format lint --strict --parallel --recursive Sources Tests

@@ -15,6 +15,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C hot loops only: ISA variants chosen at run time, no allocation, no strings.
@@ -38,6 +45,22 @@ let package = Package(
             name: "Tessera",
             dependencies: ["MaxSim", "TesseraIndex", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // `tessera serve`: a Qdrant-compatible REST subset over the query pipeline (Hummingbird 2).
+        .target(
+            name: "TesseraServer",
+            dependencies: [
+                "Tessera",
+                "TesseraEncoder",
+                "MaxSim",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         // Used only by TesseraTests' crash test: ingests into a collection until it is killed.
         .executableTarget(
             name: "tessera-crash-probe",
@@ -54,11 +77,16 @@ let package = Package(
                 "TesseraEncoder",
                 "TesseraIndex",
                 "TesseraTestSupport",
+                "TesseraServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "MaxSimTests", dependencies: ["MaxSim", "CMaxSimKernels", "TesseraTestSupport"]),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera", "TesseraIndex", "MaxSim", "TesseraTestSupport"]),
+        .testTarget(
+            name: "TesseraServerTests",
+            dependencies: ["TesseraServer", "Tessera", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
         .testTarget(name: "TesseraIndexTests", dependencies: ["TesseraIndex", "MaxSim", "TesseraTestSupport"]),
         .testTarget(
             name: "TesseraEncoderTests",

@@ -117,6 +117,19 @@ struct FirstStageOptions: ParsableArguments {
     /// - Returns: The root node.
     /// - Throws: `ValidationError` for an unreadable pipeline file; `TesseraError` from the collection.
     func root(text: String, store: CollectionStore, filter: Filter?, limit: Int) throws -> QueryNode {
+        var node = try tree(text: text, store: store, filter: filter, limit: limit)
+        if let filter { Self.apply(filter, to: &node) }
+        return node
+    }
+
+    /// Puts a filter on every node of a tree (a node's filter does not reach its children), so that it holds at
+    /// every stage.
+    static func apply(_ filter: Filter, to node: inout QueryNode) {
+        node.filter = node.filter.map { Filter(must: [.filter($0), .filter(filter)]) } ?? filter
+        for index in node.prefetch.indices { apply(filter, to: &node.prefetch[index]) }
+    }
+
+    private func tree(text: String, store: CollectionStore, filter: Filter?, limit: Int) throws -> QueryNode {
         if let pipeline {
             var request = try pipelineRequest(path: pipeline, text: text)
             request.root.limit = limit

@@ -7,7 +7,7 @@ struct TesseraCommand: AsyncParsableCommand {
         abstract: "Late-interaction (multi-vector) search: index, search, evaluate, benchmark, serve.",
         subcommands: [
             DemoCommand.self, IndexCommand.self, SearchCommand.self, EvalCommand.self, InfoCommand.self,
-            BenchCommand.self,
+            BenchCommand.self, ServeCommand.self, QueryCommand.self,
         ]
     )
 }

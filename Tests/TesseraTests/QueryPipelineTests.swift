@@ -151,30 +151,52 @@ struct QueryPipelineTests {
         }
     }
 
-    @Test("filters hold at every level: a parent's filter constrains its children, a child's narrows further")
+    @Test("a node's filter restricts what it scores, as in Qdrant; a filter on every node holds at every stage")
     func filtersAtEveryLevel() throws {
         try withCollectionPath { path in
             let collection = try SmallCollection(path: path)
             let highIDs = Filter(must: [.hasID(Set((9...16).map { PointID.integer(UInt64($0)) }))])
+            let children = [
+                QueryNode(query: .dense(denseQuery), limit: 6),
+                QueryNode(query: .multivector(try multivector(query)), filter: highIDs, limit: 6),
+            ]
             let root = QueryNode(
                 query: .multivector(try multivector(query)),
                 filter: evenFilter,
                 limit: 10,
-                prefetch: [
-                    QueryNode(query: .dense(denseQuery), limit: 16),
-                    QueryNode(query: .multivector(try multivector(query)), filter: highIDs, limit: 16),
-                ]
+                prefetch: children
             )
             let response = try collection.store.query(QueryRequest(root: root))
-            #expect(!ids(response).isEmpty)
-            #expect(ids(response).allSatisfy { $0 % 2 == 0 })
-            #expect(response.stages[0].candidateCount == 8)  // the root's filter reached the dense leaf
-            #expect(response.stages[1].candidateCount == 4)  // even ∩ 9...16
-            #expect(
-                ids(response)
-                    == SmallCollection.ranked([2, 4, 6, 8, 10, 12, 14, 16]) { collection.maxSim(query, $0) }.prefix(10)
-                    .map { $0 }
+            // The children search unfiltered by the root (the dense leaf sees all 16 points; the other its own 8).
+            #expect(response.stages[0].candidateCount == 16)
+            #expect(response.stages[1].candidateCount == 8)
+            let denseTop = SmallCollection.ranked(Array(1...16)) { collection.cosine(denseQuery, $0) }.prefix(6)
+            let lateTop = SmallCollection.ranked(Array(9...16)) { collection.maxSim(query, $0) }.prefix(6)
+            let union = Set(denseTop).union(lateTop).filter { $0 % 2 == 0 }
+            #expect(ids(response) == SmallCollection.ranked(Array(union)) { collection.maxSim(query, $0) })
+            #expect(response.stages[2].candidateCount == union.count)
+
+            // The same filter on every node: every stage sees only even points.
+            var everywhere = root
+            everywhere.prefetch = children.map { child in
+                var child = child
+                child.filter = child.filter.map { Filter(must: [.filter($0), .filter(evenFilter)]) } ?? evenFilter
+                return child
+            }
+            let filtered = try collection.store.query(QueryRequest(root: everywhere))
+            #expect(filtered.stages[0].candidateCount == 8)
+            #expect(filtered.stages[1].candidateCount == 4)  // even ∩ 9...16
+            #expect(ids(filtered).allSatisfy { $0 % 2 == 0 })
+            let evenDense = SmallCollection.ranked([2, 4, 6, 8, 10, 12, 14, 16]) { collection.cosine(denseQuery, $0) }
+            let expected = Set(evenDense.prefix(6)).union([10, 12, 14, 16])
+            #expect(ids(filtered) == SmallCollection.ranked(Array(expected)) { collection.maxSim(query, $0) })
+
+            // A fusion node's filter holds for the fused list.
+            let fused = try collection.store.query(
+                QueryRequest(root: QueryNode(query: .fusion(.rrf()), filter: evenFilter, limit: 16, prefetch: children))
             )
+            #expect(!fused.points.isEmpty)
+            #expect(ids(fused).allSatisfy { $0 % 2 == 0 })
         }
     }
 

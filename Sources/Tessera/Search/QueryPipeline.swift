@@ -74,14 +74,16 @@ public struct QueryParameters: Sendable, Equatable {
 /// compressed index or exact MaxSim for a multivector field, the HNSW graph or an exact scan for a dense
 /// field, BM25 for text. A node with `prefetch` scores only the union of its children's results: exactly, by
 /// its own query (MaxSim on the stored vectors for a multivector query), or by fusing the children's ranked
-/// lists. A node's `filter` holds for it and for everything below it.
+/// lists. A node's `filter` restricts what that node scores and passes up: a leaf searches only the points
+/// passing it, an inner node scores only the children's results passing it. As in Qdrant, it does not reach the
+/// children: to filter every stage, give every node the filter (the command line does).
 public struct QueryNode: Sendable {
     /// What the node asks for; `nil` passes its single prefetch's results through (or, for a leaf, lists
     /// points in id order with score 0).
     public var query: QueryInput?
     /// The vector field the query is compared with (`nil`: the only field of the query's kind).
     public var using: String?
-    /// Only points passing this filter (and every ancestor's) are scored and returned.
+    /// Only points passing this filter are scored and returned by this node (children apply their own).
     public var filter: Filter?
     /// How many results the node passes up.
     public var limit: Int
@@ -196,7 +198,8 @@ struct SlotHit {
 }
 
 extension CollectionStore {
-    /// Runs a query tree: first stages at the leaves, exact scoring or fusion above them, filters at every level.
+    /// Runs a query tree: first stages at the leaves, exact scoring or fusion above them, each node's filter on
+    /// what that node scores.
     /// - Parameters:
     ///   - request: The tree and what to return.
     ///   - encoder: Encodes text queries that name a vector field.
@@ -289,7 +292,7 @@ private struct QueryRun {
     mutating func evaluate(
         _ node: QueryNode,
         path: String,
-        allowed inherited: SlotBitmap
+        allowed live: SlotBitmap
     ) throws(TesseraError)
         -> [SlotHit]
     {
@@ -302,7 +305,7 @@ private struct QueryRun {
         }
         let resolved = try resolve(node, path: path)
         let filterStart = ContinuousClock.now
-        var allowed = inherited
+        var allowed = live
         if let filter = node.filter, !filter.isEmpty { allowed.formIntersection(view.allowedSlots(filter: filter)) }
         let filterTime = ContinuousClock.now - filterStart
         if node.prefetch.isEmpty {
@@ -314,9 +317,11 @@ private struct QueryRun {
         }
         var lists: [[SlotHit]] = []
         for (position, child) in node.prefetch.enumerated() {
-            lists.append(try evaluate(child, path: "\(path).prefetch[\(position)]", allowed: allowed))
+            lists.append(try evaluate(child, path: "\(path).prefetch[\(position)]", allowed: view.liveSlots))
         }
         let start = ContinuousClock.now
+        // The node's filter restricts what it scores and passes up: its children's results that pass it.
+        lists = lists.map { list in list.filter { allowed.contains($0.slot) } }
         var union: [Int] = []
         var seen = Set<Int>()
         for list in lists { for hit in list where seen.insert(hit.slot).inserted { union.append(hit.slot) } }

@@ -21,7 +21,8 @@ extension QueryRequest {
         }
         let root = try QueryJSON.node(object, path: "", isRoot: true)
         let offset = try QueryJSON.integer(object["offset"], path: "offset") ?? 0
-        var withPayload = true
+        // Qdrant returns no payload unless asked.
+        var withPayload = false
         var payloadKeys: [String]?
         switch object["with_payload"] {
         case nil, .null: break

@@ -1,0 +1,149 @@
+import Foundation
+import HTTPTypes
+import Tessera
+
+/// Reading and writing Qdrant's JSON shapes.
+enum QdrantJSON {
+    static func object(_ value: JSONValue?, _ what: String) throws(APIError) -> [String: JSONValue] {
+        guard case .object(let object)? = value else {
+            throw APIError(.badRequest, "Format error in JSON body: \(what) must be a JSON object")
+        }
+        return object
+    }
+
+    static func pointID(_ value: JSONValue, _ path: String) throws(APIError) -> PointID {
+        switch value {
+        case .integer(let number) where number >= 0: return .integer(UInt64(number))
+        case .string(let text):
+            do { return try PointID(parsing: text) } catch {
+                throw APIError(.badRequest, "Format error in JSON body: \(path): '\(text)' is not a valid point id")
+            }
+        default:
+            throw APIError(
+                .badRequest,
+                "Format error in JSON body: \(path): a point id is an unsigned integer or a UUID string"
+            )
+        }
+    }
+
+    static func pointIDs(_ value: JSONValue?, _ path: String) throws(APIError) -> [PointID] {
+        guard case .array(let items)? = value else {
+            throw APIError(.badRequest, "Format error in JSON body: \(path) must be a list of point ids")
+        }
+        var ids: [PointID] = []
+        for (index, item) in items.enumerated() { ids.append(try pointID(item, "\(path)[\(index)]")) }
+        return ids
+    }
+
+    static func json(_ id: PointID) -> JSONValue {
+        switch id {
+        case .integer(let value): .integer(Int64(bitPattern: value))
+        case .uuid: .string(id.description)
+        }
+    }
+
+    static func floats(_ value: JSONValue, _ path: String) throws(APIError) -> [Float] {
+        guard case .array(let items) = value else {
+            throw APIError(.badRequest, "Format error in JSON body: \(path) must be a list of numbers")
+        }
+        var result: [Float] = []
+        result.reserveCapacity(items.count)
+        for item in items {
+            switch item {
+            case .integer(let number): result.append(Float(number))
+            case .double(let number): result.append(Float(number))
+            default: throw APIError(.badRequest, "Format error in JSON body: \(path) must be a list of numbers")
+            }
+        }
+        return result
+    }
+
+    /// A vector of a point for a field: a dense list or a multivector (list of lists); cosine multivectors get unit
+    /// token vectors.
+    static func vector(
+        _ value: JSONValue,
+        field: String,
+        parameters: VectorParameters,
+        path: String
+    ) throws(APIError)
+        -> VectorValue
+    {
+        if parameters.multivector {
+            guard case .array(let rows) = value, rows.allSatisfy({ if case .array = $0 { true } else { false } }) else {
+                throw APIError(
+                    .badRequest,
+                    "Wrong input: vector '\(field)' is a multivector field; \(path) must be a list of vectors"
+                )
+            }
+            var matrix: [[Float]] = []
+            for (index, row) in rows.enumerated() {
+                var values = try floats(row, "\(path)[\(index)]")
+                if parameters.distance == .cosine { normalize(&values) }
+                matrix.append(values)
+            }
+            return .multivector(matrix)
+        }
+        return .dense(try floats(value, path))
+    }
+
+    static func normalize(_ values: inout [Float]) {
+        var sum: Float = 0
+        for value in values { sum += value * value }
+        guard sum > 0 else { return }
+        let scale = 1 / sum.squareRoot()
+        for index in values.indices { values[index] *= scale }
+    }
+
+    static func json(_ vector: VectorValue, dimension: Int) -> JSONValue {
+        switch vector {
+        case .dense(let values): return .array(values.map { .double(Double($0)) })
+        case .multivector(let rows): return .array(rows.map { .array($0.map { .double(Double($0)) }) })
+        case .flat(let values, let tokenCount):
+            let width = tokenCount > 0 ? values.count / tokenCount : dimension
+            return .array(
+                (0..<tokenCount).map { row in
+                    .array(values[(row * width)..<((row + 1) * width)].map { .double(Double($0)) })
+                }
+            )
+        }
+    }
+
+    static func payloadJSON(_ payload: [String: JSONValue]?, keys: [String]?) -> JSONValue {
+        guard var payload else { return .null }
+        if let keys { payload = payload.filter { keys.contains($0.key) } }
+        return .object(payload)
+    }
+
+    /// `with_payload`: a bool or a list of keys (or `{"include": [...]}`).
+    static func payloadSelection(_ value: JSONValue?, default fallback: Bool) -> (Bool, [String]?) {
+        switch value {
+        case .bool(let flag)?: return (flag, nil)
+        case .array(let keys)?: return (true, keys.compactMap { if case .string(let key) = $0 { key } else { nil } })
+        case .object(let object)?:
+            if case .array(let keys)? = object["include"] {
+                return (true, keys.compactMap { if case .string(let key) = $0 { key } else { nil } })
+            }
+            return (true, nil)
+        default: return (fallback, nil)
+        }
+    }
+
+    /// `with_vector`: a bool or a list of field names.
+    static func vectorSelection(_ value: JSONValue?) -> [String]? {
+        switch value {
+        case .bool(true)?: return []
+        case .array(let names)?: return names.compactMap { if case .string(let name) = $0 { name } else { nil } }
+        default: return nil
+        }
+    }
+
+    static func filter(_ value: JSONValue?, _ path: String) throws(APIError) -> Filter? {
+        guard let value, value != .null else { return nil }
+        do {
+            return try Filter(json: value.jsonText)
+        } catch {
+            let field = error.location.field.map { "\(path).\($0)" } ?? path
+            throw APIError(.badRequest, "Format error in JSON body: \(field): \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+import MaxSim
+import Metrics
+import NIOCore
+import Prometheus
+import Synchronization
+public import Tessera
+
+extension APIError: HTTPResponseError {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        ServerResponse.json(
+            .object(["status": .object(["error": .string(message)]), "time": .double(0)]),
+            status: status
+        )
+    }
+}
+
+/// JSON responses in Qdrant's envelope.
+enum ServerResponse {
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        var buffer = ByteBuffer()
+        buffer.writeBytes(data)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+
+    static func ok(_ result: JSONValue, since start: ContinuousClock.Instant) -> Response {
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return json(.object(["result": result, "status": .string("ok"), "time": .double(seconds)]))
+    }
+
+    static let completed: JSONValue = .object(["operation_id": .integer(0), "status": .string("completed")])
+}
+
+/// What `tessera serve` needs.
+public struct ServerOptions: Sendable {
+    /// The data directory: one subdirectory per collection.
+    public var dataDirectory: String
+    /// The address to listen on.
+    public var host: String
+    /// The port (0: any free port).
+    public var port: Int
+    /// Requests must carry this in the `api-key` header (or `Authorization: Bearer …`) when set.
+    public var apiKey: String?
+    /// The largest request body accepted (larger: 413).
+    public var maximumBodyBytes: Int
+    /// Threads for MaxSim scoring per query.
+    public var threadCount: Int
+    /// Encodes `{"text": …}` queries for vector fields.
+    public var encoder: (any QueryTextEncoder)?
+
+    /// Creates options.
+    public init(
+        dataDirectory: String,
+        host: String = "127.0.0.1",
+        port: Int = 6333,
+        apiKey: String? = nil,
+        maximumBodyBytes: Int = 32 << 20,
+        threadCount: Int = 1,
+        encoder: (any QueryTextEncoder)? = nil
+    ) {
+        self.dataDirectory = dataDirectory
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+        self.maximumBodyBytes = maximumBodyBytes
+        self.threadCount = threadCount
+        self.encoder = encoder
+    }
+}
+
+/// Metrics are bootstrapped once per process into one Prometheus registry.
+enum ServerMetrics {
+    static let registry = PrometheusCollectorRegistry()
+    private static let bootstrapped = Mutex(false)
+
+    static func bootstrap() {
+        bootstrapped.withLock { done in
+            guard !done else { return }
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            done = true
+        }
+    }
+}
+
+/// Requires the API key on every route but the health checks.
+struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let key: String
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        let path = request.uri.path
+        if path == "/healthz" || path == "/readyz" || path == "/livez" { return try await next(request, context) }
+        let given =
+            request.headers[HTTPField.Name("api-key")!]
+            ?? request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        guard given == key else {
+            throw APIError(.unauthorized, "Must provide an API key or an Authorization bearer token")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Builds the router of the Qdrant-compatible REST subset.
+/// - Parameters:
+///   - registry: The collections.
+///   - options: API key, body limit, threads, encoder.
+/// - Returns: The router.
+public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> Router<BasicRequestContext> {
+    ServerMetrics.bootstrap()
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
+    let handlers = Handlers(registry: registry, options: options)
+
+    router.get("/") { _, _ in
+        ServerResponse.json(
+            .object(["title": .string("tessera - vector search engine"), "version": .string("1.15.0")])
+        )
+    }
+    router.get("/healthz") { _, _ in "healthz check passed" }
+    router.get("/livez") { _, _ in "healthz check passed" }
+    router.get("/readyz") { _, _ in "all shards are ready" }
+    router.get("/metrics") { _, _ in
+        var buffer = ByteBuffer()
+        buffer.writeString(ServerMetrics.registry.emitToString())
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: buffer)
+        )
+    }
+    router.get("/collections") { _, _ in handlers.listCollections() }
+    router.put("/collections/:name") { request, context in
+        try handlers.createCollection(try await handlers.body(request), context)
+    }
+    router.get("/collections/:name") { _, context in try handlers.collectionInfo(context) }
+    router.delete("/collections/:name") { _, context in try handlers.deleteCollection(context) }
+    router.get("/collections/:name/exists") { _, context in try handlers.collectionExists(context) }
+    router.put("/collections/:name/points") { request, context in
+        try handlers.upsert(try await handlers.body(request), context)
+    }
+    router.post("/collections/:name/points") { request, context in
+        try handlers.getPoints(try await handlers.body(request), context)
+    }
+    router.get("/collections/:name/points/:id") { request, context in try handlers.getPoint(context) }
+    router.post("/collections/:name/points/delete") { request, context in
+        try handlers.deletePoints(try await handlers.body(request), context)
+    }
+    router.post("/collections/:name/points/scroll") { request, context in
+        try handlers.scroll(try await handlers.body(request), context)
+    }
+    router.post("/collections/:name/points/count") { request, context in
+        try handlers.count(try await handlers.body(request), context)
+    }
+    router.post("/collections/:name/points/payload") { request, context in
+        try handlers.payload(try await handlers.body(request), context, overwrite: false)
+    }
+    router.put("/collections/:name/points/payload") { request, context in
+        try handlers.payload(try await handlers.body(request), context, overwrite: true)
+    }
+    router.post("/collections/:name/points/query") { request, context in
+        try handlers.query(try await handlers.body(request), context)
+    }
+    router.post("/collections/:name/points/query/batch") { request, context in
+        try handlers.queryBatch(try await handlers.body(request), context)
+    }
+    return router
+}
+
+/// The routes served, as `METHOD path` (the OpenAPI description is checked against this list).
+public let servedRoutes: [String] = [
+    "GET /", "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics", "GET /collections",
+    "PUT /collections/{collection_name}", "GET /collections/{collection_name}",
+    "DELETE /collections/{collection_name}", "GET /collections/{collection_name}/exists",
+    "PUT /collections/{collection_name}/points", "POST /collections/{collection_name}/points",
+    "GET /collections/{collection_name}/points/{id}", "POST /collections/{collection_name}/points/delete",
+    "POST /collections/{collection_name}/points/scroll", "POST /collections/{collection_name}/points/count",
+    "POST /collections/{collection_name}/points/payload", "PUT /collections/{collection_name}/points/payload",
+    "POST /collections/{collection_name}/points/query", "POST /collections/{collection_name}/points/query/batch",
+]
+
+/// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.
+/// - Parameters:
+///   - options: Where and how to serve.
+///   - logger: Structured logs.
+///   - onRunning: Called with the bound port once the server listens.
+/// - Throws: ``TesseraError`` when the data directory cannot be created; the server's own errors (a port in use).
+public func runServer(
+    options: ServerOptions,
+    logger: Logger,
+    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws {
+    let registry = try CollectionRegistry(directory: options.dataDirectory)
+    let router = makeRouter(registry: registry, options: options)
+    let application = Application(
+        router: router,
+        configuration: .init(address: .hostname(options.host, port: options.port), serverName: "tessera"),
+        onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) },
+        logger: logger
+    )
+    try await application.runService()
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import MaxSim
+import Tessera
+import TesseraServer
+
+/// `tessera query`: runs a query body in the JSON of the server's `/points/query` against a collection, through
+/// the same pipeline, and prints the results as the server would.
+struct QueryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Runs a /points/query JSON body (vectors, prefetch, fusion, filter) against a collection."
+    )
+
+    @Argument(help: "The collection's name (a folder under --data) or a path containing a '/'.")
+    var collection: String
+
+    @Option(help: "The folder holding collections.")
+    var data = "collections"
+
+    @Option(help: "The query body: a file, or '-' for standard input.")
+    var body = "-"
+
+    @Option(help: "Threads for MaxSim scoring.")
+    var threads = 1
+
+    func run() async throws {
+        let data =
+            body == "-"
+            ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: body)
+        guard let data else { throw ValidationError("cannot read \(body)") }
+        let json = try JSONValue.parse(String(decoding: data, as: UTF8.self))
+        let registry: CollectionRegistry
+        let name: String
+        if collection.contains("/") {
+            let url = URL(fileURLWithPath: collection)
+            registry = try CollectionRegistry(directory: url.deletingLastPathComponent().path)
+            name = url.lastPathComponent
+        } else {
+            registry = try CollectionRegistry(directory: self.data)
+            name = collection
+        }
+        let result = try QueryRunner(registry: registry, threadCount: threads).run(json, collection: name)
+        print(result.jsonText)
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Tessera
+import TesseraEncoder
+import TesseraServer
+
+/// `tessera serve`: the Qdrant-compatible REST subset over the collections in a data directory.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serves the collections in --data over a Qdrant-compatible REST API.",
+        discussion: """
+            Prints 'listening on HOST:PORT' once it accepts connections. SIGINT or SIGTERM stop it after the \
+            requests in flight. With --model, {"text": …} queries for vector fields are encoded by that model.
+            """
+    )
+
+    @Option(help: "The folder holding collections (one subfolder each).")
+    var data = "collections"
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port (0: any free port).")
+    var port = 6333
+
+    @Option(help: "Require this key in the api-key header (or Authorization: Bearer).")
+    var apiKey: String?
+
+    @Option(help: "The largest request body, in MiB.")
+    var maxBodyMib = 32
+
+    @Option(help: "Threads for MaxSim scoring per query.")
+    var threads = 1
+
+    @Option(help: "A model folder for text queries (Hugging Face layout).")
+    var model: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port is 0...65535") }
+        guard maxBodyMib >= 1 else { throw ValidationError("--max-body-mib must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "tessera.serve")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var encoder: (any QueryTextEncoder)?
+        if let model {
+            encoder = QueryEncoderCache(
+                encoder: try TokenEncoder(modelDirectory: model, profile: .plain(), threadCount: threads)
+            )
+        }
+        let options = ServerOptions(
+            dataDirectory: data,
+            host: host,
+            port: port,
+            apiKey: apiKey,
+            maximumBodyBytes: maxBodyMib << 20,
+            threadCount: threads,
+            encoder: encoder
+        )
+        let host = self.host
+        try await runServer(options: options, logger: logger) { port in
+            FileHandle.standardOutput.write(Data("listening on \(host):\(port)\n".utf8))
+        }
+    }
+}

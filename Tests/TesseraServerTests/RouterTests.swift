@@ -1,0 +1,429 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Tessera
+import Testing
+
+@testable import TesseraServer
+
+/// A fresh data directory, removed afterwards.
+func withDataDirectory<R>(_ body: (String) async throws -> R) async throws -> R {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-server-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+struct Reply {
+    var status: HTTPResponse.Status
+    var json: JSONValue
+    var text: String
+
+    subscript(_ key: String) -> JSONValue? {
+        if case .object(let object) = json { return object[key] }
+        return nil
+    }
+
+    var result: JSONValue? { self["result"] }
+
+    var error: String {
+        if case .object(let status)? = self["status"], case .string(let message)? = status["error"] { return message }
+        return ""
+    }
+}
+
+func call(
+    _ client: some TestClientProtocol,
+    _ method: HTTPRequest.Method,
+    _ uri: String,
+    _ body: String? = nil,
+    headers: HTTPFields = [:]
+) async throws -> Reply {
+    try await client.execute(
+        uri: uri,
+        method: method,
+        headers: headers,
+        body: body.map { ByteBuffer(string: $0) }
+    ) { response in
+        let text = String(buffer: response.body)
+        let json = (try? JSONValue.parse(text)) ?? .null
+        return Reply(status: response.status, json: json, text: text)
+    }
+}
+
+func application(
+    _ directory: String,
+    apiKey: String? = nil,
+    maximumBodyBytes: Int = 1 << 20
+) throws
+    -> some ApplicationProtocol
+{
+    let registry = try CollectionRegistry(directory: directory)
+    let router = makeRouter(
+        registry: registry,
+        options: ServerOptions(dataDirectory: directory, apiKey: apiKey, maximumBodyBytes: maximumBodyBytes)
+    )
+    return Application(router: router)
+}
+
+let createBody = """
+    {"vectors": {"dense": {"size": 3, "distance": "Cosine"},
+                 "colbert": {"size": 2, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"},
+                             "hnsw_config": {"m": 0}}}}
+    """
+
+let pointsBody = """
+    {"points": [
+      {"id": 1, "vector": {"dense": [1, 0, 0], "colbert": [[1, 0], [0, 1]]}, "payload": {"group": "a", "n": 1}},
+      {"id": 2, "vector": {"dense": [0, 1, 0], "colbert": [[1, 1]]}, "payload": {"group": "b", "n": 2}},
+      {"id": "6f1c3b9e-2a4d-4c1e-9f0a-1b2c3d4e5f60", "vector": {"dense": [0, 0, 1], "colbert": [[0, 2]]},
+       "payload": {"group": "a", "n": 3}}
+    ]}
+    """
+
+func numbers(_ value: JSONValue?) -> [Double] {
+    guard case .array(let items)? = value else { return [] }
+    return items.compactMap {
+        switch $0 {
+        case .integer(let number): Double(number)
+        case .double(let number): number
+        default: nil
+        }
+    }
+}
+
+func resultPoints(_ reply: Reply) -> [JSONValue] {
+    if case .object(let result)? = reply.result, case .array(let points)? = result["points"] { return points }
+    if case .array(let points)? = reply.result { return points }
+    return []
+}
+
+func ids(_ items: [JSONValue]) -> [String] {
+    items.compactMap { item in
+        guard case .object(let object) = item else { return nil }
+        switch object["id"] {
+        case .integer(let id)?: return String(id)
+        case .string(let id)?: return id
+        default: return nil
+        }
+    }
+}
+
+@Suite("Server: Qdrant-compatible routes, in process")
+struct RouterTests {
+    @Test("collections: create, conflict, list, exists, info, delete, then 404")
+    func collections() async throws {
+        try await withDataDirectory { directory in
+            try await application(directory).test(.router) { client in
+                let created = try await call(client, .put, "/collections/docs", createBody)
+                #expect(created.status == .ok)
+                #expect(created.result == .bool(true))
+                #expect(created["status"] == .string("ok"))
+                let again = try await call(client, .put, "/collections/docs", createBody)
+                #expect(again.status == .conflict)
+                #expect(again.error.contains("already exists"))
+                let list = try await call(client, .get, "/collections")
+                #expect(list.result == .object(["collections": .array([.object(["name": .string("docs")])])]))
+                #expect(
+                    try await call(client, .get, "/collections/docs/exists").result == .object(["exists": .bool(true)])
+                )
+                #expect(
+                    try await call(client, .get, "/collections/nope/exists").result == .object(["exists": .bool(false)])
+                )
+                _ = try await call(client, .put, "/collections/docs/points?wait=true", pointsBody)
+                let info = try await call(client, .get, "/collections/docs")
+                guard case .object(let result)? = info.result else {
+                    Issue.record("no info")
+                    return
+                }
+                #expect(result["points_count"] == .integer(3))
+                guard case .object(let config)? = result["config"], case .object(let params)? = config["params"],
+                    case .object(let vectors)? = params["vectors"], case .object(let colbert)? = vectors["colbert"]
+                else {
+                    Issue.record("no vectors in info: \(info.text)")
+                    return
+                }
+                #expect(colbert["multivector_config"] == .object(["comparator": .string("max_sim")]))
+                #expect(colbert["distance"] == .string("Cosine"))
+                #expect(colbert["hnsw_config"] == .object(["m": .integer(0)]))
+                #expect(try await call(client, .delete, "/collections/docs").result == .bool(true))
+                let gone = try await call(client, .get, "/collections/docs")
+                #expect(gone.status == .notFound)
+                #expect(gone.error == "Not found: Collection `docs` doesn't exist!")
+                #expect(try await call(client, .delete, "/collections/docs").result == .bool(false))
+                let badName = try await call(client, .put, "/collections/..%2Fescape", createBody)
+                #expect(badName.status == .badRequest || badName.status == .notFound)
+            }
+        }
+    }
+
+    @Test("points: upsert (list and batch), get, scroll pages, count, payload edits, deletes")
+    func pointRoutes() async throws {
+        try await withDataDirectory { directory in
+            try await application(directory).test(.router) { client in
+                _ = try await call(client, .put, "/collections/docs", createBody)
+                let upsert = try await call(client, .put, "/collections/docs/points?wait=true", pointsBody)
+                #expect(upsert.result == .object(["operation_id": .integer(0), "status": .string("completed")]))
+                let batch = try await call(
+                    client,
+                    .put,
+                    "/collections/docs/points",
+                    #"{"batch": {"ids": [10, 11], "vectors": {"dense": [[1, 1, 0], [0, 1, 1]], "colbert": [[[3, 4]], [[1, 0]]]}, "payloads": [{"group": "b"}, {"group": "a"}]}}"#
+                )
+                #expect(batch.status == .ok)
+                let one = try await call(client, .get, "/collections/docs/points/10")
+                guard case .object(let record)? = one.result, case .object(let vector)? = record["vector"] else {
+                    Issue.record("no record: \(one.text)")
+                    return
+                }
+                #expect(record["payload"] == .object(["group": .string("b")]))
+                // Cosine fields store unit vectors, token by token for multivectors (as Qdrant does).
+                guard case .array(let rows)? = vector["colbert"] else {
+                    Issue.record("no colbert vector")
+                    return
+                }
+                #expect(numbers(rows.first).map { ($0 * 1000).rounded() } == [600, 800])
+                #expect(numbers(vector["dense"]).map { ($0 * 1000).rounded() } == [707, 707, 0])
+                let many = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points",
+                    #"{"ids": [2, 1, 99], "with_payload": ["n"]}"#
+                )
+                #expect(Set(ids(resultPoints(many))) == ["1", "2"])
+                #expect(
+                    resultPoints(many).allSatisfy { item in
+                        if case .object(let object) = item, case .object(let payload)? = object["payload"] {
+                            return Array(payload.keys) == ["n"]
+                        }
+                        return false
+                    }
+                )
+                let missing = try await call(client, .get, "/collections/docs/points/99")
+                #expect(missing.status == .notFound)
+
+                var seen: [String] = []
+                var offset: JSONValue = .null
+                repeat {
+                    let page = try await call(
+                        client,
+                        .post,
+                        "/collections/docs/points/scroll",
+                        JSONValue.object(["limit": .integer(2), "offset": offset]).jsonText
+                    )
+                    seen += ids(resultPoints(page))
+                    guard case .object(let result)? = page.result else { break }
+                    offset = result["next_page_offset"] ?? .null
+                } while offset != .null
+                #expect(seen == ["1", "2", "10", "11", "6f1c3b9e-2a4d-4c1e-9f0a-1b2c3d4e5f60"])
+
+                let groupA = #"{"must": [{"key": "group", "match": {"value": "a"}}]}"#
+                let count = try await call(client, .post, "/collections/docs/points/count", #"{"filter": \#(groupA)}"#)
+                #expect(count.result == .object(["count": .integer(3)]))
+
+                _ = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/payload",
+                    #"{"payload": {"x": 1}, "points": [1]}"#
+                )
+                _ = try await call(
+                    client,
+                    .put,
+                    "/collections/docs/points/payload",
+                    #"{"payload": {"y": 2}, "points": [2]}"#
+                )
+                let edited = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points",
+                    #"{"ids": [1, 2], "with_payload": true}"#
+                )
+                let payloads = resultPoints(edited).compactMap { item -> JSONValue? in
+                    if case .object(let object) = item { return object["payload"] }
+                    return nil
+                }
+                #expect(payloads.contains(.object(["group": .string("a"), "n": .integer(1), "x": .integer(1)])))
+                #expect(payloads.contains(.object(["y": .integer(2)])))
+
+                _ = try await call(client, .post, "/collections/docs/points/delete", #"{"points": [10]}"#)
+                _ = try await call(client, .post, "/collections/docs/points/delete", #"{"filter": \#(groupA)}"#)
+                let left = try await call(client, .post, "/collections/docs/points/count", "{}")
+                #expect(left.result == .object(["count": .integer(1)]))
+            }
+        }
+    }
+
+    @Test("query: prefetch → multivector rerank, fusion, batch and explain equal the pipeline run directly")
+    func queryRoutes() async throws {
+        try await withDataDirectory { directory in
+            try await application(directory).test(.router) { client in
+                _ = try await call(client, .put, "/collections/docs", createBody)
+                _ = try await call(client, .put, "/collections/docs/points", pointsBody)
+                let body = """
+                    {"prefetch": {"query": [1, 0.2, 0.1], "using": "dense", "limit": 3},
+                     "query": [[1, 0], [0, 1]], "using": "colbert", "limit": 2, "with_payload": true,
+                     "filter": {"must": [{"key": "group", "match": {"value": "a"}}]}}
+                    """
+                let served = try await call(client, .post, "/collections/docs/points/query", body)
+                #expect(served.status == .ok)
+                let registry = try CollectionRegistry(directory: directory)
+                let direct = try QueryRunner(registry: registry).run(try JSONValue.parse(body), collection: "docs")
+                #expect(served.result == (try JSONValue.parse(direct.jsonText)))
+                #expect(ids(resultPoints(served)) == ["1", "6f1c3b9e-2a4d-4c1e-9f0a-1b2c3d4e5f60"])
+
+                let fused = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"prefetch": [{"query": [1, 0, 0], "using": "dense"}, {"query": [[0, 1]], "using": "colbert"}], "query": {"rrf": {"k": 2}}, "limit": 3}"#
+                )
+                let fusedPoints = resultPoints(fused)
+                #expect(fusedPoints.count == 3)
+                guard case .object(let first)? = fusedPoints.first else { return }
+                // Point 1 is first in the dense list and second in the multivector list: 1/2 + 1/3.
+                #expect(first["id"] == .integer(1))
+                if case .double(let score)? = first["score"] { #expect(abs(score - (0.5 + 1.0 / 3.0)) < 1e-6) }
+
+                let batch = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query/batch",
+                    #"{"searches": [{"query": [1, 0, 0], "using": "dense", "limit": 1}, {"query": 2, "using": "dense", "limit": 1}]}"#
+                )
+                guard case .array(let results)? = batch.result, results.count == 2 else {
+                    Issue.record("batch: \(batch.text)")
+                    return
+                }
+                let explained = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"query": [[1, 0], [0, 1]], "using": "colbert", "limit": 1, "explain": true}"#
+                )
+                guard case .object(let top)? = resultPoints(explained).first else { return }
+                #expect(top["matched_tokens"] == .array([.integer(0), .integer(1)]))
+            }
+        }
+    }
+
+    @Test("bad requests: each the right status and message, and nothing stored changes")
+    func errors() async throws {
+        try await withDataDirectory { directory in
+            try await application(directory, maximumBodyBytes: 4096).test(.router) { client in
+                _ = try await call(client, .put, "/collections/docs", createBody)
+                _ = try await call(client, .put, "/collections/docs/points", pointsBody)
+                let cases: [(HTTPRequest.Method, String, String, HTTPResponse.Status, String)] = [
+                    (.put, "/collections/docs/points", "{bad json", .badRequest, "Format error in JSON body"),
+                    (
+                        .put, "/collections/docs/points",
+                        #"{"points": [{"id": 5, "vector": {"dense": [1, 0], "colbert": [[1, 0]]}}]}"#, .badRequest,
+                        "dimension"
+                    ),
+                    (
+                        .put, "/collections/docs/points",
+                        #"{"points": [{"id": 5, "vector": {"sparse": [1, 0, 0]}}]}"#, .badRequest,
+                        "Not existing vector name error: sparse"
+                    ),
+                    (.put, "/collections/nope/points", pointsBody, .notFound, "Collection `nope` doesn't exist"),
+                    (
+                        .post, "/collections/docs/points/query", #"{"query": [1, 0, 0], "using": "sparse"}"#,
+                        .notFound, "no vector field 'sparse'"
+                    ),
+                    (
+                        .post, "/collections/docs/points/query", #"{"query": [1, 0], "using": "dense"}"#,
+                        .badRequest, "dimension"
+                    ),
+                    (
+                        .post, "/collections/docs/points/count", #"{"filter": {"must": [{"key": "group"}]}}"#,
+                        .badRequest, "filter"
+                    ),
+                    (
+                        .post, "/collections/docs/points/query", #"{"query": {"fusion": "max"}, "prefetch": []}"#,
+                        .badRequest, "fusion"
+                    ),
+                    (
+                        .post, "/collections/docs/points/delete", #"{"filter": {"should": 3}}"#, .badRequest,
+                        "filter"
+                    ),
+                    (
+                        .put, "/collections/docs/points",
+                        #"{"points": [{"id": 7, "vector": {"dense": [1, 0, 0], "colbert": [[1, 0]]}, "payload": {"pad": ""#
+                            + String(repeating: "x", count: 5000) + #""}}]}"#,
+                        .contentTooLarge, "Payload too large"
+                    ),
+                    (
+                        .put, "/collections/new", #"{"vectors": {"v": {"size": 0, "distance": "Cosine"}}}"#,
+                        .badRequest, "size"
+                    ),
+                    (
+                        .put, "/collections/new2", #"{"vectors": {"v": {"size": 3, "distance": "Manhattan"}}}"#,
+                        .badRequest, "distance"
+                    ),
+                ]
+                for (method, uri, body, status, message) in cases {
+                    let reply = try await call(client, method, uri, body)
+                    #expect(reply.status == status, "\(method) \(uri): \(reply.text)")
+                    #expect(reply.error.contains(message), "\(method) \(uri): \(reply.error)")
+                    #expect(reply["status"] != .string("ok"))
+                }
+                let count = try await call(client, .post, "/collections/docs/points/count", "{}")
+                #expect(count.result == .object(["count": .integer(3)]))
+                let list = try await call(client, .get, "/collections")
+                #expect(list.result == .object(["collections": .array([.object(["name": .string("docs")])])]))
+            }
+        }
+    }
+
+    @Test("api key: refused without it (401), accepted with either header; health checks stay open; metrics count")
+    func apiKeyAndOperation() async throws {
+        try await withDataDirectory { directory in
+            try await application(directory, apiKey: "s3cret").test(.router) { client in
+                let refused = try await call(client, .get, "/collections")
+                #expect(refused.status == .unauthorized)
+                #expect(refused.error.contains("API key"))
+                let wrong = try await call(client, .get, "/collections", headers: [HTTPField.Name("api-key")!: "nope"])
+                #expect(wrong.status == .unauthorized)
+                let ok = try await call(client, .get, "/collections", headers: [HTTPField.Name("api-key")!: "s3cret"])
+                #expect(ok.status == .ok)
+                let bearer = try await call(client, .get, "/collections", headers: [.authorization: "Bearer s3cret"])
+                #expect(bearer.status == .ok)
+                #expect(try await call(client, .get, "/healthz").status == .ok)
+                #expect(try await call(client, .get, "/readyz").status == .ok)
+                let metrics = try await call(client, .get, "/metrics", headers: [.authorization: "Bearer s3cret"])
+                #expect(metrics.text.contains("hb_requests"))
+                #expect(metrics.text.contains("http_response_status_code=\"401\""))
+            }
+        }
+    }
+
+    @Test("the OpenAPI description lists exactly the routes served, and every listed route is routed")
+    func openAPI() async throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/openapi.json")
+        let document = try JSONValue.parse(String(contentsOf: file, encoding: .utf8))
+        guard case .object(let root) = document, case .object(let paths)? = root["paths"] else {
+            Issue.record("docs/openapi.json has no paths")
+            return
+        }
+        var described: [String] = []
+        for (path, operations) in paths {
+            guard case .object(let methods) = operations else { continue }
+            for method in methods.keys { described.append("\(method.uppercased()) \(path)") }
+        }
+        #expect(described.sorted() == servedRoutes.sorted())
+        try await withDataDirectory { directory in
+            try await application(directory).test(.router) { client in
+                for route in servedRoutes {
+                    let parts = route.split(separator: " ")
+                    let uri = parts[1].replacingOccurrences(of: "{collection_name}", with: "absent")
+                        .replacingOccurrences(of: "{id}", with: "1")
+                    let reply = try await call(client, HTTPRequest.Method(String(parts[0]))!, uri, "{}")
+                    // Unrouted requests get the router's bare 404; ours always answer with a body.
+                    #expect(!reply.text.isEmpty, "\(route) is not routed")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+"""Runs Qdrant's late-interaction recipe through the real qdrant-client against `tessera serve`, and checks
+every answer twice: against the client's local mode (QdrantClient(":memory:"), a Python statement of Qdrant's
+semantics) and against Tessera's own pipeline run outside the server (`tessera query`). Exits non-zero on the
+first difference."""
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+
+from qdrant_client import QdrantClient, models
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--url", required=True)
+parser.add_argument("--tessera", required=True)
+parser.add_argument("--data", required=True)
+args = parser.parse_args()
+
+remote = QdrantClient(url=args.url, prefer_grpc=False, timeout=30)
+local = QdrantClient(":memory:")
+NAME = "late"
+checks = 0
+
+
+def fail(message):
+    print(f"compat: FAILED: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def same_points(what, ours, theirs, tolerance=1e-4):
+    global checks
+    ours_ids = [p.id for p in ours]
+    theirs_ids = [p.id for p in theirs]
+    if ours_ids != theirs_ids:
+        fail(f"{what}: ids {ours_ids} != local mode {theirs_ids}")
+    for a, b in zip(ours, theirs):
+        if abs(a.score - b.score) > tolerance * max(1.0, abs(b.score)):
+            fail(f"{what}: score of {a.id} {a.score} != local mode {b.score}")
+        if a.payload != b.payload:
+            fail(f"{what}: payload of {a.id} {a.payload} != local mode {b.payload}")
+    checks += 1
+
+
+def both(call):
+    return call(remote), call(local)
+
+
+# Collection: a dense field and a multivector field, as in Qdrant's late-interaction guide.
+for client in (remote, local):
+    if client.collection_exists(NAME):
+        client.delete_collection(NAME)
+    client.create_collection(
+        NAME,
+        vectors_config={
+            "dense": models.VectorParams(size=8, distance=models.Distance.COSINE),
+            "colbert": models.VectorParams(
+                size=4,
+                distance=models.Distance.COSINE,
+                multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+                hnsw_config=models.HnswConfigDiff(m=0),
+            ),
+        },
+    )
+if not remote.collection_exists(NAME) or remote.collection_exists("missing"):
+    fail("collection_exists")
+if NAME not in [c.name for c in remote.get_collections().collections]:
+    fail("get_collections does not list the collection")
+
+rng = random.Random(7)
+
+
+def vector(size):
+    return [rng.uniform(-1, 1) for _ in range(size)]
+
+
+points = []
+for i in range(80):
+    points.append(
+        models.PointStruct(
+            id=i,
+            vector={"dense": vector(8), "colbert": [vector(4) for _ in range(rng.randint(1, 6))]},
+            payload={"group": i % 3, "title": f"document {i}", "even": i % 2 == 0},
+        )
+    )
+for client in (remote, local):
+    client.upsert(NAME, points=points[:50], wait=True)
+    client.upsert(
+        NAME,
+        points=models.Batch(
+            ids=[p.id for p in points[50:]],
+            vectors={
+                "dense": [p.vector["dense"] for p in points[50:]],
+                "colbert": [p.vector["colbert"] for p in points[50:]],
+            },
+            payloads=[p.payload for p in points[50:]],
+        ),
+        wait=True,
+    )
+if remote.count(NAME, exact=True).count != 80:
+    fail("count after upsert")
+
+group_one = models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value=1))])
+queries = []
+for q in range(5):
+    dense_query = vector(8)
+    token_query = [vector(4) for _ in range(3)]
+    # Dense prefetch, then the multivector rerank, with a filter (Qdrant's recipe).
+    rerank = dict(
+        prefetch=models.Prefetch(query=dense_query, using="dense", limit=20),
+        query=token_query,
+        using="colbert",
+        query_filter=group_one,
+        limit=5,
+        with_payload=True,
+    )
+    ours, theirs = both(lambda c: c.query_points(NAME, **rerank).points)
+    same_points(f"prefetch → rerank {q}", ours, theirs)
+    if not all(p.payload["group"] == 1 for p in ours):
+        fail("the filter did not hold")
+    queries.append(("rerank", rerank))
+    # Fusion of a dense and a multivector list.
+    for fusion in (models.Fusion.RRF, models.Fusion.DBSF):
+        fused = dict(
+            prefetch=[
+                models.Prefetch(query=dense_query, using="dense", limit=15),
+                models.Prefetch(query=token_query, using="colbert", limit=15),
+            ],
+            query=models.FusionQuery(fusion=fusion),
+            limit=10,
+            with_payload=True,
+        )
+        ours, theirs = both(lambda c: c.query_points(NAME, **fused).points)
+        same_points(f"{fusion} {q}", ours, theirs)
+    # A plain dense and a plain multivector query, with offset and a score threshold.
+    ours, theirs = both(lambda c: c.query_points(NAME, query=dense_query, using="dense", limit=7, offset=2).points)
+    same_points(f"dense {q}", ours, theirs)
+    threshold = ours[3].score
+    ours, theirs = both(
+        lambda c: c.query_points(NAME, query=token_query, using="colbert", limit=30, score_threshold=threshold).points
+    )
+    same_points(f"multivector threshold {q}", ours, theirs)
+
+# By point id: the point's own vector, the point itself left out.
+ours, theirs = both(lambda c: c.query_points(NAME, query=5, using="dense", limit=4).points)
+same_points("query by id", ours, theirs)
+
+# Batch.
+requests = [models.QueryRequest(query=vector(8), using="dense", limit=3) for _ in range(3)]
+ours, theirs = both(lambda c: c.query_batch_points(NAME, requests=requests))
+for a, b in zip(ours, theirs):
+    same_points("batch", a.points, b.points)
+
+# Retrieve with vectors: cosine fields store unit vectors, as in Qdrant.
+ours, theirs = both(lambda c: c.retrieve(NAME, ids=[3, 4, 77], with_vectors=True))
+for a, b in zip(sorted(ours, key=lambda p: p.id), sorted(theirs, key=lambda p: p.id)):
+    for field in ("dense", "colbert"):
+        mine = a.vector[field]
+        reference = b.vector[field]
+        flat_mine = [x for row in mine for x in row] if field == "colbert" else mine
+        flat_reference = [x for row in reference for x in row] if field == "colbert" else reference
+        if len(flat_mine) != len(flat_reference) or any(abs(x - y) > 1e-5 for x, y in zip(flat_mine, flat_reference)):
+            fail(f"retrieve: vector {field} of {a.id} differs")
+    if a.payload != b.payload:
+        fail("retrieve: payload differs")
+checks += 1
+
+# Scroll: id order, pages of 7, next_page_offset.
+def scroll_all(client):
+    ids, offset = [], None
+    while True:
+        records, offset = client.scroll(NAME, scroll_filter=group_one, limit=7, offset=offset, with_payload=True)
+        ids += [r.id for r in records]
+        if offset is None:
+            return ids
+
+
+ours, theirs = both(scroll_all)
+if ours != theirs:
+    fail(f"scroll: {ours} != local mode {theirs}")
+checks += 1
+
+# Payload edits, deletes by id and by filter, counts.
+for client in (remote, local):
+    client.set_payload(NAME, payload={"flag": "x"}, points=[1, 2, 3], wait=True)
+    client.overwrite_payload(NAME, payload={"only": 1}, points=[4], wait=True)
+    client.delete(NAME, points_selector=models.PointIdsList(points=[0, 10, 20]), wait=True)
+    client.delete(
+        NAME,
+        points_selector=models.FilterSelector(
+            filter=models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value=2))])
+        ),
+        wait=True,
+    )
+ours, theirs = both(lambda c: c.retrieve(NAME, ids=[1, 2, 3, 4]))
+if sorted((p.id, json.dumps(p.payload, sort_keys=True)) for p in ours) != sorted(
+    (p.id, json.dumps(p.payload, sort_keys=True)) for p in theirs
+):
+    fail("payload edits differ")
+ours, theirs = both(lambda c: c.count(NAME, exact=True).count)
+if ours != theirs:
+    fail(f"count after deletes {ours} != local mode {theirs}")
+ours, theirs = both(lambda c: c.count(NAME, count_filter=group_one, exact=True).count)
+if ours != theirs:
+    fail(f"filtered count {ours} != local mode {theirs}")
+checks += 2
+
+# Every query again, through Tessera's own pipeline outside the server (`tessera query`), after the edits.
+for kind, request in queries:
+    body = {
+        "prefetch": {"query": request["prefetch"].query, "using": "dense", "limit": 20},
+        "query": request["query"],
+        "using": "colbert",
+        "filter": {"must": [{"key": "group", "match": {"value": 1}}]},
+        "limit": 5,
+    }
+    served = remote.query_points(NAME, **request).points
+    output = subprocess.run(
+        [args.tessera, "query", NAME, "--data", args.data],
+        input=json.dumps(body).encode(),
+        capture_output=True,
+        check=True,
+    )
+    direct = json.loads(output.stdout)["points"]
+    if [p.id for p in served] != [p["id"] for p in direct]:
+        fail(f"server {[p.id for p in served]} != tessera query {[p['id'] for p in direct]}")
+    if any(abs(p.score - d["score"]) > 1e-6 for p, d in zip(served, direct)):
+        fail("server scores differ from tessera query")
+    checks += 1
+
+# Errors reach the client as Qdrant's.
+try:
+    remote.query_points(NAME, query=vector(5), using="dense")
+    fail("a wrong dimension was accepted")
+except Exception as error:  # qdrant_client raises UnexpectedResponse with the status
+    if "400" not in str(error):
+        fail(f"wrong dimension: {error}")
+try:
+    remote.query_points("missing", query=vector(8), using="dense")
+    fail("an unknown collection was accepted")
+except Exception as error:
+    if "404" not in str(error):
+        fail(f"unknown collection: {error}")
+checks += 2
+
+remote.delete_collection(NAME)
+if remote.collection_exists(NAME):
+    fail("delete_collection")
+print(f"compat: qdrant-client against tessera serve: {checks} checks passed, all equal to local mode and tessera query")
