@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compatibility with the real qdrant-client: creates its own virtual environment (cached in
 # .build/compat-venv), starts `tessera serve` on a free loopback port over a fresh data directory, and runs
-# Tests/compat/qdrant_client_compat.py against it. Fails loudly when anything cannot run.
+# Tests/compat/qdrant_client_compat.py against it, then the load test (Tests/compat/load_test.py). Fails
+# loudly when anything cannot run.
 # Usage: Tests/compat/run-qdrant-client.sh [TESSERA_BINARY]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -27,6 +28,8 @@ done
 [ -n "$port" ] || { echo "compat: the server did not start:" >&2; cat "$log" >&2; exit 1; }
 NO_PROXY='*' no_proxy='*' "$venv/bin/python" "$root/Tests/compat/qdrant_client_compat.py" \
     --url "http://127.0.0.1:$port" --tessera "$bin" --data "$data/collections"
+# A bounded load test from a second process: queries and upserts together for 30 s.
+NO_PROXY='*' no_proxy='*' "$venv/bin/python" "$root/Tests/compat/load_test.py" --port "$port" --seconds "${LOAD_SECONDS:-30}"
 # Graceful shutdown: SIGTERM ends the server with status 0.
 kill -TERM "$server"
 if wait "$server"; then echo "compat: server stopped cleanly on SIGTERM"; else
