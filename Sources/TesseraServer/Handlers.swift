@@ -180,6 +180,26 @@ struct Handlers: Sendable {
         return ServerResponse.ok(ServerResponse.completed, since: start)
     }
 
+    /// A vector for a document given as text (Tessera's extension `{"text": …}`), from the server's encoder.
+    func encodeDocument(_ text: String, field: String, parameters: VectorParameters) throws -> VectorValue {
+        guard let encoder = options.documentEncoder else {
+            throw APIError(
+                .badRequest,
+                "Wrong input: vector '\(field)' is given as text, but the server has no model (start it with --model)"
+            )
+        }
+        let description = VectorField(
+            name: field,
+            dimension: parameters.size,
+            kind: parameters.multivector ? .multivector(comparator: .maxSim) : .dense(distance: parameters.distance)
+        )
+        do {
+            return try encoder.encodeDocument(text, for: description)
+        } catch {
+            throw APIError(.badRequest, "Wrong input: encoding the text of vector '\(field)' failed: \(error)")
+        }
+    }
+
     /// The points of an upsert body: `{"points": [...]}` or `{"batch": {...}}`.
     func parsePoints(
         _ object: [String: JSONValue],
@@ -200,6 +220,10 @@ struct Handlers: Sendable {
                             "Wrong input: Not existing vector name error: \(field) (collection `\(name)` has "
                                 + parameters.keys.sorted().joined(separator: ", ") + ")"
                         )
+                    }
+                    if case .object(let document) = vector, case .string(let text)? = document["text"] {
+                        result[field] = try encodeDocument(text, field: field, parameters: fieldParameters)
+                        continue
                     }
                     result[field] = try QdrantJSON.vector(
                         vector,

@@ -37,6 +37,13 @@ enum ServerResponse {
     static let completed: JSONValue = .object(["operation_id": .integer(0), "status": .string("completed")])
 }
 
+/// Encodes document text for a vector field (Tessera's `{"text": …}` in an upsert): a multivector of token
+/// vectors, or a dense pooled vector.
+public protocol DocumentTextEncoder: Sendable {
+    /// The field's vector for a document's text.
+    func encodeDocument(_ text: String, for field: VectorField) throws -> VectorValue
+}
+
 /// What `tessera serve` needs.
 public struct ServerOptions: Sendable {
     /// The data directory: one subdirectory per collection.
@@ -53,6 +60,8 @@ public struct ServerOptions: Sendable {
     public var threadCount: Int
     /// Encodes `{"text": …}` queries for vector fields.
     public var encoder: (any QueryTextEncoder)?
+    /// Encodes documents upserted as `{"text": …}` for a vector field.
+    public var documentEncoder: (any DocumentTextEncoder)?
 
     /// Creates options.
     public init(
@@ -62,7 +71,8 @@ public struct ServerOptions: Sendable {
         apiKey: String? = nil,
         maximumBodyBytes: Int = 32 << 20,
         threadCount: Int = 1,
-        encoder: (any QueryTextEncoder)? = nil
+        encoder: (any QueryTextEncoder)? = nil,
+        documentEncoder: (any DocumentTextEncoder)? = nil
     ) {
         self.dataDirectory = dataDirectory
         self.host = host
@@ -71,6 +81,7 @@ public struct ServerOptions: Sendable {
         self.maximumBodyBytes = maximumBodyBytes
         self.threadCount = threadCount
         self.encoder = encoder
+        self.documentEncoder = documentEncoder
     }
 }
 

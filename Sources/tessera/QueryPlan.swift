@@ -5,6 +5,7 @@ import Synchronization
 import Tessera
 import TesseraEncoder
 import TesseraIndex
+import TesseraServer
 
 /// The name of the pooled dense field that `tessera index` creates.
 let pooledField = "pooled"
@@ -314,6 +315,16 @@ final class QueryEncoderCache: QueryTextEncoder {
 
     func encode(_ text: String, for field: VectorField) throws -> VectorValue {
         let encoded = try prepare(text)
+        if case .dense = field.kind { return .dense(encoded.pooled) }
+        return .flat(values: encoded.vectors, tokenCount: encoded.tokenCount)
+    }
+}
+
+extension QueryEncoderCache: DocumentTextEncoder {
+    func encodeDocument(_ text: String, for field: VectorField) throws -> VectorValue {
+        guard let encoded = try encoder.encodeDocuments([text]).first else {
+            throw ValidationError("the encoder returned nothing for a document")
+        }
         if case .dense = field.kind { return .dense(encoded.pooled) }
         return .flat(values: encoded.vectors, tokenCount: encoded.tokenCount)
     }

@@ -49,7 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "tessera.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        var encoder: (any QueryTextEncoder)?
+        var encoder: QueryEncoderCache?
         if let model {
             encoder = QueryEncoderCache(
                 encoder: try TokenEncoder(modelDirectory: model, profile: .plain(), threadCount: threads)
@@ -62,7 +62,8 @@ struct ServeCommand: AsyncParsableCommand {
             apiKey: apiKey,
             maximumBodyBytes: maxBodyMib << 20,
             threadCount: threads,
-            encoder: encoder
+            encoder: encoder,
+            documentEncoder: encoder
         )
         let host = self.host
         try await runServer(options: options, logger: logger) { port in

@@ -427,3 +427,78 @@ struct RouterTests {
         }
     }
 }
+
+/// A deterministic stand-in for the model: one unit vector per word (from the word's hash), pooled by sum.
+struct WordEncoder: QueryTextEncoder, DocumentTextEncoder {
+    func rows(_ text: String, dimension: Int) -> [[Float]] {
+        text.lowercased().split(separator: " ").map { word in
+            var state = UInt64(word.utf8.reduce(5381) { ($0 &* 33) &+ UInt64($1) })
+            return (0..<dimension).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407  // LCG step.
+                return Float(Int64(bitPattern: state >> 11) % 1000) / 1000
+            }
+        }
+    }
+
+    func encode(_ text: String, for field: VectorField) throws -> VectorValue {
+        let rows = rows(text, dimension: field.dimension)
+        if case .dense = field.kind { return .dense((0..<field.dimension).map { i in rows.reduce(0) { $0 + $1[i] } }) }
+        return .multivector(rows)
+    }
+
+    func encodeDocument(_ text: String, for field: VectorField) throws -> VectorValue {
+        try encode(text, for: field)
+    }
+}
+
+@Suite("Server: text extensions")
+struct TextExtensionTests {
+    @Test("documents upserted as text and text queries go through the server's encoder; without one, a clear 400")
+    func textDocumentsAndQueries() async throws {
+        try await withDataDirectory { directory in
+            let registry = try CollectionRegistry(directory: directory)
+            let encoder = WordEncoder()
+            let router = makeRouter(
+                registry: registry,
+                options: ServerOptions(dataDirectory: directory, encoder: encoder, documentEncoder: encoder)
+            )
+            try await Application(router: router).test(.router) { client in
+                _ = try await call(client, .put, "/collections/docs", createBody)
+                let upsert = try await call(
+                    client,
+                    .put,
+                    "/collections/docs/points",
+                    #"{"points": [{"id": 1, "vector": {"dense": {"text": "red apple"}, "colbert": {"text": "red apple"}}, "payload": {"text": "red apple"}}, {"id": 2, "vector": {"dense": {"text": "blue sky"}, "colbert": {"text": "blue sky"}}, "payload": {"text": "blue sky"}}]}"#
+                )
+                #expect(upsert.status == .ok, "\(upsert.text)")
+                let byTokens = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"query": {"text": "apple"}, "using": "colbert", "limit": 2}"#
+                )
+                #expect(ids(resultPoints(byTokens)) == ["1", "2"], "\(byTokens.text)")
+                let byBM25 = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"query": {"text": "sky"}, "limit": 2, "params": {"text_fields": ["text"]}}"#
+                )
+                #expect(ids(resultPoints(byBM25)) == ["2"], "\(byBM25.text)")
+            }
+            let plain = makeRouter(registry: registry, options: ServerOptions(dataDirectory: directory))
+            try await Application(router: plain).test(.router) { client in
+                let refused = try await call(
+                    client,
+                    .put,
+                    "/collections/docs/points",
+                    #"{"points": [{"id": 3, "vector": {"dense": {"text": "x"}, "colbert": [[1, 0]]}}]}"#
+                )
+                #expect(refused.status == .badRequest)
+                #expect(refused.error.contains("--model"))
+                let count = try await call(client, .post, "/collections/docs/points/count", "{}")
+                #expect(count.result == .object(["count": .integer(2)]))
+            }
+        }
+    }
+}
