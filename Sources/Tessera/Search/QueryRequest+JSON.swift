@@ -6,7 +6,7 @@ extension QueryRequest {
     /// `tessera search --pipeline` and the server both accept.
     ///
     /// Fields: `query`, `using`, `prefetch` (an object or a list, nested), `filter`, `limit` (default 10, also in
-    /// each prefetch), `offset`, `score_threshold`, `params`, `with_payload` (a bool or a list of keys),
+    /// each prefetch), `offset`, `score_threshold`, `params`, `with_payload` (a bool or a list of keys; none by default, as in Qdrant),
     /// `with_vector` (a bool or a list of fields), and Tessera's `explain` (matched tokens). A `query` is a dense
     /// vector (`[0.1, …]`), a multivector (`[[…], …]`), a point id (an integer or a UUID string),
     /// `{"nearest": …}` of one of those, `{"fusion": "rrf" | "dbsf"}`, `{"rrf": {"k": …, "weights": […]}}`, or
@@ -28,6 +28,7 @@ extension QueryRequest {
         case nil, .null: break
         case .bool(let value)?: withPayload = value
         case .array(let keys)?:
+            withPayload = true
             payloadKeys = try keys.enumerated().map { index, key throws(TesseraError) in
                 guard case .string(let name) = key else {
                     throw TesseraError(
@@ -39,6 +40,7 @@ extension QueryRequest {
                 return name
             }
         case .object(let selector)?:
+            withPayload = true
             if case .array(let keys)? = selector["include"] {
                 payloadKeys = keys.compactMap { if case .string(let name) = $0 { name } else { nil } }
             }
