@@ -10,6 +10,9 @@ struct VectorParameters: Sendable, Equatable {
     var distance: Distance
     var multivector: Bool
     var hnswM: Int?
+    /// Created as Qdrant's single unnamed vector (`"vectors": {"size": …}`), stored as the field `default` and
+    /// written bare in answers.
+    var unnamed = false
 
     var json: JSONValue {
         var object: [String: JSONValue] = ["size": .integer(Int64(size)), "distance": .string(distance.rawValue)]
@@ -114,6 +117,7 @@ public final class CollectionRegistry: Sendable {
                 if case .object(let hnsw)? = object["hnsw_config"], case .integer(let m)? = hnsw["m"] {
                     known.hnswM = Int(m)
                 }
+                known.unnamed = object["unnamed"] == .bool(true)
                 result[field] = known
             }
         }
@@ -143,7 +147,13 @@ public final class CollectionRegistry: Sendable {
         let store: CollectionStore
         do {
             store = try CollectionStore.create(at: path(name), configuration: configuration)
-            let object = JSONValue.object(fields.mapValues(\.json))
+            let object = JSONValue.object(
+                fields.mapValues { field in
+                    guard field.unnamed, case .object(var object) = field.json else { return field.json }
+                    object["unnamed"] = .bool(true)
+                    return .object(object)
+                }
+            )
             let data = try JSONEncoder().encode(object)
             try data.write(
                 to: URL(fileURLWithPath: (path(name) as NSString).appendingPathComponent(Self.parametersFile))

@@ -114,7 +114,8 @@ struct Handlers: Sendable {
                 size: Int(size),
                 distance: distance,
                 multivector: multivector,
-                hnswM: hnswM
+                hnswM: hnswM,
+                unnamed: named["size"] != nil
             )
         }
         try registry.create(name, fields: fields)
@@ -126,7 +127,10 @@ struct Handlers: Sendable {
         let (name, store) = try store(context)
         let parameters = try registry.vectorParameters(name)
         let count = store.count()
-        let vectors = JSONValue.object(parameters.mapValues(\.json))
+        // An unnamed vector is described bare, as Qdrant does; named vectors as a map.
+        let vectors =
+            parameters.count == 1 && parameters.first!.value.unnamed
+            ? parameters.first!.value.json : JSONValue.object(parameters.mapValues(\.json))
         let result: JSONValue = .object([
             "status": .string("green"),
             "optimizer_status": .string("ok"),
@@ -295,7 +299,7 @@ struct Handlers: Sendable {
         return points
     }
 
-    func record(_ record: Record, store: CollectionStore, payloadKeys: [String]?) -> JSONValue {
+    func record(_ record: Record, parameters: [String: VectorParameters], payloadKeys: [String]?) -> JSONValue {
         var object: [String: JSONValue] = [
             "id": QdrantJSON.json(record.id),
             "payload": QdrantJSON.payloadJSON(record.payload, keys: payloadKeys),
@@ -304,16 +308,15 @@ struct Handlers: Sendable {
             "order_value": .null,
         ]
         if let vectors = record.vectors {
-            object["vector"] = .object(
-                vectors.mapValues { QdrantJSON.json($0, dimension: 0) }
-            )
+            object["vector"] = QdrantJSON.json(vectors, parameters: parameters)
         }
         return .object(object)
     }
 
     func getPoints(_ json: JSONValue, _ context: BasicRequestContext) throws -> Response {
         let start = ContinuousClock.now
-        let (_, store) = try store(context)
+        let (name, store) = try store(context)
+        let parameters = try registry.vectorParameters(name)
         let object = try QdrantJSON.object(json, "the request body")
         let ids = try QdrantJSON.pointIDs(object["ids"], "ids")
         let (withPayload, keys) = QdrantJSON.payloadSelection(object["with_payload"], default: true)
@@ -322,7 +325,7 @@ struct Handlers: Sendable {
             try store.get(ids: ids, withPayload: withPayload, withVectors: vectorNames != nil)
         }
         return ServerResponse.ok(
-            .array(records.map { self.record(filtered($0, vectorNames), store: store, payloadKeys: keys) }),
+            .array(records.map { self.record(filtered($0, vectorNames), parameters: parameters, payloadKeys: keys) }),
             since: start
         )
     }
@@ -336,7 +339,8 @@ struct Handlers: Sendable {
 
     func getPoint(_ context: BasicRequestContext) throws -> Response {
         let start = ContinuousClock.now
-        let (_, store) = try store(context)
+        let (name, store) = try store(context)
+        let parameters = try registry.vectorParameters(name)
         guard let text = context.parameters.get("id") else { throw APIError(.badRequest, "missing point id") }
         let id = try QdrantJSON.pointID(UInt64(text).map { .integer(Int64(bitPattern: $0)) } ?? .string(text), "id")
         let records = try run { () throws(TesseraError) in
@@ -345,7 +349,7 @@ struct Handlers: Sendable {
         guard let found = records.first else {
             throw APIError(.notFound, "Not found: Point with id \(id) does not exists!")
         }
-        return ServerResponse.ok(record(found, store: store, payloadKeys: nil), since: start)
+        return ServerResponse.ok(record(found, parameters: parameters, payloadKeys: nil), since: start)
     }
 
     func deletePoints(_ json: JSONValue, _ context: BasicRequestContext) throws -> Response {
@@ -365,7 +369,8 @@ struct Handlers: Sendable {
 
     func scroll(_ json: JSONValue, _ context: BasicRequestContext) throws -> Response {
         let start = ContinuousClock.now
-        let (_, store) = try store(context)
+        let (name, store) = try store(context)
+        let parameters = try registry.vectorParameters(name)
         let object = try QdrantJSON.object(json, "the request body")
         let filter = try QdrantJSON.filter(object["filter"], "filter")
         var limit = 10
@@ -383,7 +388,9 @@ struct Handlers: Sendable {
             )
         }
         let result: JSONValue = .object([
-            "points": .array(page.records.map { record(filtered($0, vectorNames), store: store, payloadKeys: keys) }),
+            "points": .array(
+                page.records.map { record(filtered($0, vectorNames), parameters: parameters, payloadKeys: keys) }
+            ),
             "next_page_offset": page.nextPageOffset.map(QdrantJSON.json) ?? .null,
         ])
         return ServerResponse.ok(result, since: start)
@@ -460,7 +467,12 @@ struct Handlers: Sendable {
 
     func runQuery(_ body: JSONValue, name: String, store: CollectionStore) throws -> JSONValue {
         var request = try run { () throws(TesseraError) in try QueryRequest(json: body) }
-        normalizeQueries(&request.root, parameters: try registry.vectorParameters(name))
+        let parameters = try registry.vectorParameters(name)
+        try QdrantJSON.validate(request.root, parameters: parameters, path: "")
+        for field in request.withVectors where parameters[field] == nil {
+            throw APIError(.badRequest, "Wrong input: Not existing vector name error: \(field)")
+        }
+        normalizeQueries(&request.root, parameters: parameters)
         let kernel = MaxSimKernel(threadCount: options.threadCount)
         let response = try run { () throws(TesseraError) in
             try store.query(request, encoder: options.encoder, kernel: kernel)
@@ -476,7 +488,7 @@ struct Handlers: Sendable {
                 "order_value": .null,
             ]
             if let vectors = point.vectors {
-                object["vector"] = .object(vectors.mapValues { QdrantJSON.json($0, dimension: 0) })
+                object["vector"] = QdrantJSON.json(vectors, parameters: parameters)
             }
             if let matches = point.matchedTokens {
                 object["matched_tokens"] = .array(matches.map { .integer(Int64($0)) })

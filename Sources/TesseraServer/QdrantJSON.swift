@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import MaxSim
 import Tessera
 
 /// Reading and writing Qdrant's JSON shapes.
@@ -78,12 +79,49 @@ enum QdrantJSON {
             var matrix: [[Float]] = []
             for (index, row) in rows.enumerated() {
                 var values = try floats(row, "\(path)[\(index)]")
+                try checkDimension(values.count, parameters)
                 if parameters.distance == .cosine { normalize(&values) }
                 matrix.append(values)
             }
             return .multivector(matrix)
         }
-        return .dense(try floats(value, path))
+        let values = try floats(value, path)
+        try checkDimension(values.count, parameters)
+        return .dense(values)
+    }
+
+    /// Qdrant's refusal of a vector of the wrong length.
+    static func checkDimension(_ dimension: Int, _ parameters: VectorParameters) throws(APIError) {
+        guard dimension == parameters.size else {
+            throw APIError(
+                .badRequest,
+                "Wrong input: Vector dimension error: expected dim: \(parameters.size), got \(dimension)"
+            )
+        }
+    }
+
+    /// Checks the vector names and the dimensions of a query tree's vectors as Qdrant does, with its messages,
+    /// before the pipeline runs (which checks everything else). `using: "bm25"` names Tessera's text search.
+    static func validate(_ node: QueryNode, parameters: [String: VectorParameters], path: String) throws(APIError) {
+        var field: VectorParameters?
+        if let using = node.using {
+            field = parameters[using]
+            var isText = false
+            if case .text? = node.query { isText = using == "bm25" }
+            guard field != nil || isText else {
+                throw APIError(.badRequest, "Wrong input: Not existing vector name error: \(using)")
+            }
+        } else if parameters.count == 1 {
+            field = parameters.first?.value
+        }
+        if let field {
+            switch node.query {
+            case .dense(let values)?: try checkDimension(values.count, field)
+            case .multivector(let query)?: try checkDimension(query.dimension, field)
+            default: break
+            }
+        }
+        for child in node.prefetch { try validate(child, parameters: parameters, path: path + ".prefetch") }
     }
 
     static func normalize(_ values: inout [Float]) {
@@ -92,6 +130,14 @@ enum QdrantJSON {
         guard sum > 0 else { return }
         let scale = 1 / sum.squareRoot()
         for index in values.indices { values[index] *= scale }
+    }
+
+    /// A point's vectors: a map by field name, or the bare vector of a collection with one unnamed vector.
+    static func json(_ vectors: [String: VectorValue], parameters: [String: VectorParameters]) -> JSONValue {
+        if parameters.count == 1, let (name, field) = parameters.first, field.unnamed {
+            return vectors[name].map { json($0, dimension: field.size) } ?? .null
+        }
+        return .object(vectors.mapValues { json($0, dimension: 0) })
     }
 
     static func json(_ vector: VectorValue, dimension: Int) -> JSONValue {

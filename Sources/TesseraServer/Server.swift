@@ -11,10 +11,7 @@ public import Tessera
 
 extension APIError: HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        ServerResponse.json(
-            .object(["status": .object(["error": .string(message)]), "time": .double(0)]),
-            status: status
-        )
+        ServerResponse.error(self, since: nil)
     }
 }
 
@@ -29,9 +26,23 @@ enum ServerResponse {
     }
 
     static func ok(_ result: JSONValue, since start: ContinuousClock.Instant) -> Response {
+        json(.object(["result": result, "status": .string("ok"), "time": .double(seconds(since: start))]))
+    }
+
+    /// Qdrant's error envelope: `{"status": {"error": "…"}, "time": seconds}`.
+    static func error(_ error: APIError, since start: ContinuousClock.Instant?) -> Response {
+        json(
+            .object([
+                "status": .object(["error": .string(error.message)]),
+                "time": .double(start.map(seconds(since:)) ?? 0),
+            ]),
+            status: error.status
+        )
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return json(.object(["result": result, "status": .string("ok"), "time": .double(seconds)]))
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
     static let completed: JSONValue = .object(["operation_id": .integer(0), "status": .string("completed")])
@@ -130,8 +141,9 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
 public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> Router<BasicRequestContext> {
     ServerMetrics.bootstrap()
     let router = Router(context: BasicRequestContext.self)
+    // Outermost first: errors become Qdrant's envelope after the metrics have counted them by status.
+    router.add(middleware: QdrantErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.debug))
     if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
     let handlers = Handlers(registry: registry, options: options)
 

@@ -308,70 +308,243 @@ struct RouterTests {
         }
     }
 
+    /// Everything stored, as the API shows it: every point with payload and vectors, and the collections.
+    func snapshot(_ client: some TestClientProtocol) async throws -> [JSONValue] {
+        let points = try await call(
+            client,
+            .post,
+            "/collections/docs/points/scroll",
+            #"{"limit": 100, "with_payload": true, "with_vector": true}"#
+        )
+        let list = try await call(client, .get, "/collections")
+        return [points.result ?? .null, list.result ?? .null]
+    }
+
     @Test("bad requests: each the right status and message, and nothing stored changes")
     func errors() async throws {
+        let docs = "/collections/docs"
+        let groupFilter = #"{"must": [{"key": "group", "match": {"value": "a"}}]}"#
+        let badFilters = [
+            #"{"must": [{"key": "group"}]}"#, #"{"should": 3}"#, #"{"must": [{"key": "n", "range": {"gt": "x"}}]}"#,
+        ]
+        var cases: [(HTTPRequest.Method, String, String, HTTPResponse.Status, String)] = [
+            // Wrong dimensions, in every place a vector goes.
+            (
+                .put, "\(docs)/points", #"{"points": [{"id": 5, "vector": {"dense": [1, 0], "colbert": [[1, 0]]}}]}"#,
+                .badRequest, "Wrong input: Vector dimension error: expected dim: 3, got 2"
+            ),
+            (
+                .put, "\(docs)/points",
+                #"{"points": [{"id": 5, "vector": {"dense": [1, 0, 0], "colbert": [[1, 0, 1]]}}]}"#,
+                .badRequest, "Wrong input: Vector dimension error: expected dim: 2, got 3"
+            ),
+            (
+                .put, "\(docs)/points",
+                #"{"batch": {"ids": [5, 6], "vectors": {"dense": [[1, 0, 0], [1, 0, 0, 0]], "colbert": [[[1, 0]], [[1, 0]]]}}}"#,
+                .badRequest, "expected dim: 3, got 4"
+            ),
+            (
+                .post, "\(docs)/points/query", #"{"query": [1, 0], "using": "dense"}"#, .badRequest,
+                "Wrong input: Vector dimension error: expected dim: 3, got 2"
+            ),
+            (
+                .post, "\(docs)/points/query", #"{"query": [[1, 0, 0]], "using": "colbert"}"#, .badRequest,
+                "expected dim: 2, got 3"
+            ),
+            (
+                .post, "\(docs)/points/query",
+                #"{"prefetch": {"query": [1, 0, 0, 0], "using": "dense"}, "query": [[1, 0]], "using": "colbert"}"#,
+                .badRequest, "expected dim: 3, got 4"
+            ),
+            // Unknown vector fields.
+            (
+                .put, "\(docs)/points", #"{"points": [{"id": 5, "vector": {"sparse": [1, 0, 0]}}]}"#, .badRequest,
+                "Wrong input: Not existing vector name error: sparse"
+            ),
+            (
+                .post, "\(docs)/points/query", #"{"query": [1, 0, 0], "using": "sparse"}"#, .badRequest,
+                "Wrong input: Not existing vector name error: sparse"
+            ),
+            (
+                .post, "\(docs)/points/query",
+                #"{"prefetch": [{"query": [1, 0, 0], "using": "dense"}, {"query": [1], "using": "nope"}], "query": {"fusion": "rrf"}}"#,
+                .badRequest, "Not existing vector name error: nope"
+            ),
+            (
+                .post, "\(docs)/points/query", #"{"query": [1, 0, 0], "using": "dense", "with_vector": ["nope"]}"#,
+                .badRequest, "Not existing vector name error: nope"
+            ),
+            // Bad queries.
+            (.post, "\(docs)/points/query", #"{"query": {"fusion": "max"}, "prefetch": []}"#, .badRequest, "fusion"),
+            (
+                .post, "\(docs)/points/query", #"{"query": [1, 0, 0], "using": "dense", "limit": -1}"#, .badRequest,
+                "limit"
+            ),
+            (
+                .post, "\(docs)/points/query", #"{"query": [1, 0, 0], "using": "dense", "group_by": "n"}"#, .badRequest,
+                "group_by"
+            ),
+            (.post, "\(docs)/points/query/batch", #"{"searches": 3}"#, .badRequest, "searches"),
+            (
+                .post, "\(docs)/points/query/batch",
+                #"{"searches": [{"query": [1, 0, 0], "using": "dense"}, {"query": [1, 0], "using": "dense"}]}"#,
+                .badRequest, "expected dim: 3, got 2"
+            ),
+            // Bad point ids and bodies.
+            (.post, "\(docs)/points", #"{"ids": [-1]}"#, .badRequest, "ids[0]"),
+            (.post, "\(docs)/points", #"{"ids": ["not-a-uuid"]}"#, .badRequest, "not a valid point id"),
+            (.get, "\(docs)/points/not-a-uuid", "", .badRequest, "not a valid point id"),
+            (.get, "\(docs)/points/99", "", .notFound, "Not found: Point with id 99 does not exists!"),
+            (.post, "\(docs)/points/delete", #"{"points": [1.5]}"#, .badRequest, "points[0]"),
+            (.post, "\(docs)/points/delete", "{}", .badRequest, "expected `points` (ids) or `filter`"),
+            (.put, "\(docs)/points", #"{"points": [{"vector": {"dense": [1, 0, 0]}}]}"#, .badRequest, "id is missing"),
+            (.put, "\(docs)/points", #"{"ids": [1]}"#, .badRequest, "expected `points` (a list) or `batch`"),
+            (
+                .post, "\(docs)/points/payload", #"{"payload": 3, "points": [1]}"#, .badRequest,
+                "payload must be an object"
+            ),
+            (.post, "\(docs)/points/scroll", #"{"offset": "nope"}"#, .badRequest, "not a valid point id"),
+            (
+                .put, "\(docs)/points",
+                #"{"points": [{"id": 7, "vector": {"dense": [1, 0, 0], "colbert": [[1, 0]]}, "payload": {"pad": ""#
+                    + String(repeating: "x", count: 5000) + #""}}]}"#,
+                .contentTooLarge, "Payload too large"
+            ),
+            // Collections.
+            (.put, "/collections/new", #"{"vectors": {"v": {"size": 0, "distance": "Cosine"}}}"#, .badRequest, "size"),
+            (
+                .put, "/collections/new", #"{"vectors": {"v": {"size": 3, "distance": "Manhattan"}}}"#, .badRequest,
+                "distance"
+            ),
+            (
+                .put, "/collections/new",
+                #"{"vectors": {"v": {"size": 3, "distance": "Dot", "multivector_config": {"comparator": "sum"}}}}"#,
+                .badRequest, "max_sim"
+            ),
+            (
+                .put, "/collections/new",
+                #"{"vectors": {"v": {"size": 3, "distance": "Euclid", "multivector_config": {"comparator": "max_sim"}}}}"#,
+                .badRequest, "Cosine and Dot only"
+            ),
+            (.put, "/collections/new", #"{"shard_number": 1}"#, .badRequest, "vectors"),
+            (.put, "/collections/bad%20name", createBody, .badRequest, "may contain only"),
+            (.put, docs, createBody, .conflict, "Collection `docs` already exists!"),
+            // Routes that do not exist answer in the same envelope.
+            (
+                .get, "/collections/docs/points/1/extra", "", .notFound,
+                "no route for GET /collections/docs/points/1/extra"
+            ),
+            (.patch, docs, "{}", .notFound, "no route for PATCH"),
+        ]
+        // Every body-taking route: malformed JSON and, for filters, bad filters.
+        let bodyRoutes: [(HTTPRequest.Method, String)] = [
+            (.put, docs), (.put, "\(docs)/points"), (.post, "\(docs)/points"), (.post, "\(docs)/points/delete"),
+            (.post, "\(docs)/points/scroll"), (.post, "\(docs)/points/count"), (.post, "\(docs)/points/payload"),
+            (.put, "\(docs)/points/payload"), (.post, "\(docs)/points/query"), (.post, "\(docs)/points/query/batch"),
+        ]
+        for (method, uri) in bodyRoutes {
+            cases.append((method, uri, "{bad json", .badRequest, "Format error in JSON body"))
+            cases.append((method, uri, "[1, 2]", .badRequest, "JSON object"))
+        }
+        for filter in badFilters {
+            cases.append((.post, "\(docs)/points/count", #"{"filter": \#(filter)}"#, .badRequest, "filter"))
+            cases.append((.post, "\(docs)/points/scroll", #"{"filter": \#(filter)}"#, .badRequest, "filter"))
+            cases.append((.post, "\(docs)/points/delete", #"{"filter": \#(filter)}"#, .badRequest, "filter"))
+            cases.append(
+                (
+                    .post, "\(docs)/points/payload", #"{"payload": {"x": 1}, "filter": \#(filter)}"#, .badRequest,
+                    "filter"
+                )
+            )
+            cases.append(
+                (
+                    .post, "\(docs)/points/query", #"{"query": [1, 0, 0], "using": "dense", "filter": \#(filter)}"#,
+                    .badRequest, "filter"
+                )
+            )
+        }
+        // Every collection route on a collection that does not exist.
+        let missing = "Not found: Collection `nope` doesn't exist!"
+        let collectionRoutes: [(HTTPRequest.Method, String, String)] = [
+            (.get, "/collections/nope", ""), (.put, "/collections/nope/points", pointsBody),
+            (.post, "/collections/nope/points", #"{"ids": [1]}"#), (.get, "/collections/nope/points/1", ""),
+            (.post, "/collections/nope/points/delete", #"{"points": [1]}"#),
+            (.post, "/collections/nope/points/scroll", "{}"), (.post, "/collections/nope/points/count", "{}"),
+            (.post, "/collections/nope/points/payload", #"{"payload": {"x": 1}, "points": [1]}"#),
+            (.put, "/collections/nope/points/payload", #"{"payload": {"x": 1}, "points": [1]}"#),
+            (.post, "/collections/nope/points/query", #"{"query": [1, 0, 0]}"#),
+            (.post, "/collections/nope/points/query/batch", #"{"searches": []}"#),
+        ]
+        for (method, uri, body) in collectionRoutes { cases.append((method, uri, body, .notFound, missing)) }
+        let allCases = cases
+
         try await withDataDirectory { directory in
             try await application(directory, maximumBodyBytes: 4096).test(.router) { client in
-                _ = try await call(client, .put, "/collections/docs", createBody)
-                _ = try await call(client, .put, "/collections/docs/points", pointsBody)
-                let cases: [(HTTPRequest.Method, String, String, HTTPResponse.Status, String)] = [
-                    (.put, "/collections/docs/points", "{bad json", .badRequest, "Format error in JSON body"),
-                    (
-                        .put, "/collections/docs/points",
-                        #"{"points": [{"id": 5, "vector": {"dense": [1, 0], "colbert": [[1, 0]]}}]}"#, .badRequest,
-                        "dimension"
-                    ),
-                    (
-                        .put, "/collections/docs/points",
-                        #"{"points": [{"id": 5, "vector": {"sparse": [1, 0, 0]}}]}"#, .badRequest,
-                        "Not existing vector name error: sparse"
-                    ),
-                    (.put, "/collections/nope/points", pointsBody, .notFound, "Collection `nope` doesn't exist"),
-                    (
-                        .post, "/collections/docs/points/query", #"{"query": [1, 0, 0], "using": "sparse"}"#,
-                        .notFound, "no vector field 'sparse'"
-                    ),
-                    (
-                        .post, "/collections/docs/points/query", #"{"query": [1, 0], "using": "dense"}"#,
-                        .badRequest, "dimension"
-                    ),
-                    (
-                        .post, "/collections/docs/points/count", #"{"filter": {"must": [{"key": "group"}]}}"#,
-                        .badRequest, "filter"
-                    ),
-                    (
-                        .post, "/collections/docs/points/query", #"{"query": {"fusion": "max"}, "prefetch": []}"#,
-                        .badRequest, "fusion"
-                    ),
-                    (
-                        .post, "/collections/docs/points/delete", #"{"filter": {"should": 3}}"#, .badRequest,
-                        "filter"
-                    ),
-                    (
-                        .put, "/collections/docs/points",
-                        #"{"points": [{"id": 7, "vector": {"dense": [1, 0, 0], "colbert": [[1, 0]]}, "payload": {"pad": ""#
-                            + String(repeating: "x", count: 5000) + #""}}]}"#,
-                        .contentTooLarge, "Payload too large"
-                    ),
-                    (
-                        .put, "/collections/new", #"{"vectors": {"v": {"size": 0, "distance": "Cosine"}}}"#,
-                        .badRequest, "size"
-                    ),
-                    (
-                        .put, "/collections/new2", #"{"vectors": {"v": {"size": 3, "distance": "Manhattan"}}}"#,
-                        .badRequest, "distance"
-                    ),
-                ]
-                for (method, uri, body, status, message) in cases {
-                    let reply = try await call(client, method, uri, body)
-                    #expect(reply.status == status, "\(method) \(uri): \(reply.text)")
-                    #expect(reply.error.contains(message), "\(method) \(uri): \(reply.error)")
-                    #expect(reply["status"] != .string("ok"))
+                _ = try await call(client, .put, docs, createBody)
+                _ = try await call(client, .put, "\(docs)/points", pointsBody)
+                let before = try await snapshot(client)
+                for (method, uri, body, status, message) in allCases {
+                    let reply = try await call(client, method, uri, body.isEmpty ? nil : body)
+                    #expect(reply.status == status, "\(method) \(uri) \(body.prefix(80)): \(reply.text)")
+                    #expect(reply.error.contains(message), "\(method) \(uri) \(body.prefix(80)): \(reply.error)")
+                    if case .double(let seconds)? = reply["time"] {
+                        #expect(seconds >= 0)
+                    } else {
+                        Issue.record("\(method) \(uri): no time in \(reply.text)")
+                    }
                 }
-                let count = try await call(client, .post, "/collections/docs/points/count", "{}")
-                #expect(count.result == .object(["count": .integer(3)]))
-                let list = try await call(client, .get, "/collections")
-                #expect(list.result == .object(["collections": .array([.object(["name": .string("docs")])])]))
+                #expect(try await snapshot(client) == before)
+                let count = try await call(client, .post, "\(docs)/points/count", #"{"filter": \#(groupFilter)}"#)
+                #expect(count.result == .object(["count": .integer(2)]))
+                #expect(
+                    try await call(client, .get, "/collections/new/exists").result == .object(["exists": .bool(false)])
+                )
+            }
+        }
+    }
+
+    @Test("an unnamed vector: described, upserted, returned and queried bare, as Qdrant's single vector")
+    func unnamedVector() async throws {
+        try await withDataDirectory { directory in
+            try await application(directory).test(.router) { client in
+                let created = try await call(
+                    client,
+                    .put,
+                    "/collections/plain",
+                    #"{"vectors": {"size": 2, "distance": "Dot"}}"#
+                )
+                #expect(created.status == .ok, "\(created.text)")
+                let upsert = try await call(
+                    client,
+                    .put,
+                    "/collections/plain/points",
+                    #"{"points": [{"id": 1, "vector": [1, 0]}, {"id": 2, "vector": [0.5, 0.5]}]}"#
+                )
+                #expect(upsert.status == .ok, "\(upsert.text)")
+                let info = try await call(client, .get, "/collections/plain")
+                guard case .object(let result)? = info.result, case .object(let config)? = result["config"],
+                    case .object(let params)? = config["params"]
+                else {
+                    Issue.record("no info: \(info.text)")
+                    return
+                }
+                #expect(params["vectors"] == .object(["size": .integer(2), "distance": .string("Dot")]))
+                let point = try await call(client, .get, "/collections/plain/points/2")
+                guard case .object(let record)? = point.result else {
+                    Issue.record("no point: \(point.text)")
+                    return
+                }
+                #expect(numbers(record["vector"]) == [0.5, 0.5])
+                let query = try await call(
+                    client,
+                    .post,
+                    "/collections/plain/points/query",
+                    #"{"query": [0, 1], "limit": 2, "with_vector": true}"#
+                )
+                #expect(ids(resultPoints(query)) == ["2", "1"], "\(query.text)")
+                guard case .object(let top)? = resultPoints(query).first else { return }
+                #expect(numbers(top["vector"]) == [0.5, 0.5])
+                #expect(top["score"] == .double(0.5))
             }
         }
     }
@@ -394,6 +567,9 @@ struct RouterTests {
                 let metrics = try await call(client, .get, "/metrics", headers: [.authorization: "Bearer s3cret"])
                 #expect(metrics.text.contains("hb_requests"))
                 #expect(metrics.text.contains("http_response_status_code=\"401\""))
+                // Latency histograms by route: buckets, sum and count.
+                #expect(metrics.text.contains("http_server_request_duration_bucket{"))
+                #expect(metrics.text.contains("http_route=\"/collections\""))
             }
         }
     }
@@ -420,8 +596,8 @@ struct RouterTests {
                     let uri = parts[1].replacingOccurrences(of: "{collection_name}", with: "absent")
                         .replacingOccurrences(of: "{id}", with: "1")
                     let reply = try await call(client, HTTPRequest.Method(String(parts[0]))!, uri, "{}")
-                    // Unrouted requests get the router's bare 404; ours always answer with a body.
-                    #expect(!reply.text.isEmpty, "\(route) is not routed")
+                    // Requests no route matches are answered "no route for …"; every served route is matched.
+                    #expect(!reply.error.contains("no route for"), "\(route) is not routed")
                 }
             }
         }
