@@ -66,6 +66,16 @@ if not remote.collection_exists(NAME) or remote.collection_exists("missing"):
     fail("collection_exists")
 if NAME not in [c.name for c in remote.get_collections().collections]:
     fail("get_collections does not list the collection")
+# Collection info parses into the client's models, with the vector parameters as created.
+info = remote.get_collection(NAME)
+vectors = info.config.params.vectors
+if set(vectors) != {"dense", "colbert"} or vectors["dense"].size != 8 or vectors["colbert"].size != 4:
+    fail(f"get_collection: vectors {vectors}")
+if vectors["colbert"].multivector_config.comparator != models.MultiVectorComparator.MAX_SIM:
+    fail("get_collection: the multivector field lost its comparator")
+if vectors["dense"].distance != models.Distance.COSINE or vectors["colbert"].hnsw_config.m != 0:
+    fail("get_collection: distance or hnsw_config differs")
+checks += 1
 
 rng = random.Random(7)
 
@@ -99,6 +109,8 @@ for client in (remote, local):
     )
 if remote.count(NAME, exact=True).count != 80:
     fail("count after upsert")
+if remote.get_collection(NAME).points_count != 80:
+    fail("points_count after upsert")
 
 group_one = models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value=1))])
 queries = []
@@ -140,6 +152,16 @@ for q in range(5):
         lambda c: c.query_points(NAME, query=token_query, using="colbert", limit=30, score_threshold=threshold).points
     )
     same_points(f"multivector threshold {q}", ours, theirs)
+
+# Vectors with the results: the stored (unit) vectors of the fields asked for.
+probe = vector(8)
+ours, theirs = both(lambda c: c.query_points(NAME, query=probe, using="dense", limit=3, with_vectors=["colbert"]).points)
+same_points("with_vectors", ours, theirs)
+for a, b in zip(ours, theirs):
+    if set(a.vector) != {"colbert"} or len(a.vector["colbert"]) != len(b.vector["colbert"]):
+        fail(f"with_vectors: {a.vector} != local mode {b.vector}")
+    if any(abs(x - y) > 1e-5 for r, s in zip(a.vector["colbert"], b.vector["colbert"]) for x, y in zip(r, s)):
+        fail("with_vectors: the returned token vectors differ")
 
 # By point id: the point's own vector, the point itself left out.
 ours, theirs = both(lambda c: c.query_points(NAME, query=5, using="dense", limit=4).points)
