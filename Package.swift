@@ -85,7 +85,9 @@ let package = Package(
         .testTarget(name: "TesseraTests", dependencies: ["Tessera", "TesseraIndex", "MaxSim", "TesseraTestSupport"]),
         .testTarget(
             name: "TesseraServerTests",
-            dependencies: ["TesseraServer", "Tessera", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: [
+                "TesseraServer", "Tessera", "TesseraIndex", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(name: "TesseraIndexTests", dependencies: ["TesseraIndex", "MaxSim", "TesseraTestSupport"]),
         .testTarget(

@@ -495,7 +495,19 @@ struct Handlers: Sendable {
             }
             return .object(object)
         }
-        return .object(["points": .array(points)])
+        guard request.withMatches else { return .object(["points": .array(points)]) }
+        // `explain: true` (Tessera's extension): what each node of the tree did — the first stage that served
+        // it (exact MaxSim, the compressed index, HNSW, exact dense, BM25), its fusion or rerank, and the time.
+        let stages: [JSONValue] = response.stages.map { stage in
+            .object([
+                "path": .string(stage.path.isEmpty ? "query" : "query" + stage.path),
+                "method": .string(stage.method),
+                "candidates": .integer(Int64(stage.candidateCount)),
+                "results": .integer(Int64(stage.resultCount)),
+                "milliseconds": .double(stage.milliseconds),
+            ])
+        }
+        return .object(["points": .array(points), "stages": .array(stages)])
     }
 
     func query(_ json: JSONValue, _ context: BasicRequestContext) throws -> Response {

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Tessera
+import TesseraIndex
 import Testing
 
 @testable import TesseraServer
@@ -545,6 +546,101 @@ struct RouterTests {
                 guard case .object(let top)? = resultPoints(query).first else { return }
                 #expect(numbers(top["vector"]) == [0.5, 0.5])
                 #expect(top["score"] == .double(0.5))
+            }
+        }
+    }
+
+    /// The `method` of each stage an `explain: true` answer lists, in order.
+    func stageMethods(_ reply: Reply) -> [String] {
+        guard case .object(let result)? = reply.result, case .array(let stages)? = result["stages"] else { return [] }
+        return stages.compactMap { stage in
+            if case .object(let object) = stage, case .string(let method)? = object["method"] { return method }
+            return nil
+        }
+    }
+
+    @Test("the compressed index serves multivector queries unless params ask for exact; explain lists the stages")
+    func compressedIndexServes() async throws {
+        try await withDataDirectory { directory in
+            let registry = try CollectionRegistry(directory: directory)
+            let router = makeRouter(registry: registry, options: ServerOptions(dataDirectory: directory))
+            try await Application(router: router).test(.router) { client in
+                _ = try await call(
+                    client,
+                    .put,
+                    "/collections/docs",
+                    #"{"vectors": {"dense": {"size": 4, "distance": "Dot"}, "tokens": {"size": 8, "distance": "Dot", "#
+                        + #""multivector_config": {"comparator": "max_sim"}}}}"#
+                )
+                var state: UInt64 = 42
+                func next() -> Double {
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407  // LCG step.
+                    return Double(state >> 11) / Double(1 << 53) * 2 - 1
+                }
+                var points: [JSONValue] = []
+                for id in 0..<150 {
+                    let tokens = (0..<4).map { _ in JSONValue.array((0..<8).map { _ in .double(next()) }) }
+                    let dense = JSONValue.array((0..<4).map { _ in .double(next()) })
+                    points.append(
+                        .object([
+                            "id": .integer(Int64(id)),
+                            "vector": .object(["dense": dense, "tokens": .array(tokens)]),
+                        ])
+                    )
+                }
+                let upsert = try await call(
+                    client,
+                    .put,
+                    "/collections/docs/points",
+                    JSONValue.object(["points": .array(points)]).jsonText
+                )
+                #expect(upsert.status == .ok, "\(upsert.text)")
+                let query = "[[0.5, -0.2, 0.1, 0.9, -0.4, 0.3, 0.0, 0.2], [0.1, 0.7, -0.5, 0.2, 0.3, -0.1, 0.6, 0.0]]"
+                let before = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"query": \#(query), "using": "tokens", "limit": 5, "explain": true}"#
+                )
+                #expect(stageMethods(before) == ["maxsim"], "\(before.text)")
+
+                _ = try registry.store("docs").buildCompressedIndex(
+                    field: "tokens",
+                    options: CompressedIndexOptions(centroidCount: 16, bitCount: 4)
+                )
+                let compressed = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"query": \#(query), "using": "tokens", "limit": 5, "explain": true}"#
+                )
+                #expect(stageMethods(compressed) == ["compressed"], "\(compressed.text)")
+                #expect(resultPoints(compressed).count == 5)
+                let exact = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"query": \#(query), "using": "tokens", "limit": 5, "explain": true, "params": {"exact": true}}"#
+                )
+                #expect(stageMethods(exact) == ["maxsim"], "\(exact.text)")
+                #expect(ids(resultPoints(exact)) == ids(resultPoints(before)))
+                let pipeline = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"prefetch": {"query": [1, 0, 0, 0], "using": "dense", "limit": 20}, "query": \#(query), "#
+                        + #""using": "tokens", "limit": 5, "explain": true}"#
+                )
+                #expect(stageMethods(pipeline) == ["dense", "maxsim rerank"], "\(pipeline.text)")
+                // Without explain, the answer is Qdrant's shape only.
+                let plain = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/query",
+                    #"{"query": \#(query), "using": "tokens", "limit": 5}"#
+                )
+                guard case .object(let result)? = plain.result else { return }
+                #expect(Array(result.keys) == ["points"])
             }
         }
     }
