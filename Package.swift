@@ -86,7 +86,8 @@ let package = Package(
         .testTarget(
             name: "TesseraServerTests",
             dependencies: [
-                "TesseraServer", "Tessera", "TesseraIndex", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "TesseraServer", "Tessera", "TesseraIndex", "MaxSim",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "TesseraIndexTests", dependencies: ["TesseraIndex", "MaxSim", "TesseraTestSupport"]),

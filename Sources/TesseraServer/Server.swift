@@ -19,6 +19,7 @@ extension APIError: HTTPResponseError {
 enum ServerResponse {
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         var buffer = ByteBuffer()
         buffer.writeBytes(data)

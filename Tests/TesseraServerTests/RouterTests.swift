@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import MaxSim
 import NIOCore
 import Tessera
 import TesseraIndex
@@ -273,6 +274,21 @@ struct RouterTests {
                 let direct = try QueryRunner(registry: registry).run(try JSONValue.parse(body), collection: "docs")
                 #expect(served.result == (try JSONValue.parse(direct.jsonText)))
                 #expect(ids(resultPoints(served)) == ["1", "6f1c3b9e-2a4d-4c1e-9f0a-1b2c3d4e5f60"])
+                // The same body through the core's API alone (no server code): the same ids, payloads and scores.
+                let store = try CollectionStore.open(at: (directory as NSString).appendingPathComponent("docs"))
+                let core = try store.query(
+                    try QueryRequest(json: try JSONValue.parse(body)),
+                    encoder: nil,
+                    kernel: MaxSimKernel(threadCount: 1)
+                )
+                try store.close()
+                #expect(ids(resultPoints(served)) == core.points.map(\.id.description))
+                let servedFields: [(JSONValue?, JSONValue?)] = resultPoints(served).map { point in
+                    guard case .object(let object) = point else { return (nil, nil) }
+                    return (object["score"], object["payload"])
+                }
+                #expect(numbers(.array(servedFields.map { $0.0 ?? .null })) == core.points.map { Double($0.score) })
+                #expect(servedFields.map(\.1) == core.points.map { $0.payload.map(JSONValue.object) })
 
                 let fused = try await call(
                     client,
