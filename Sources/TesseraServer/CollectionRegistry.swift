@@ -29,6 +29,9 @@ public final class CollectionRegistry: Sendable {
     public let directory: String
     private let stores = Mutex<[String: CollectionStore]>([:])
     private let parameters = Mutex<[String: [String: VectorParameters]]>([:])
+    /// Held while a collection is created or deleted, so that two requests for one name cannot interleave (the
+    /// loser of a create race must not remove the winner's files).
+    private let lifecycle = Mutex(())
     static let parametersFile = "qdrant-vectors.json"
 
     /// Creates a registry over a data directory (created when missing).
@@ -129,6 +132,10 @@ public final class CollectionRegistry: Sendable {
     /// - Throws: ``APIError`` 409 when it exists, 400 for a bad configuration.
     func create(_ name: String, fields: [String: VectorParameters]) throws(APIError) {
         try Self.checkName(name)
+        try lifecycle.withLock { _ throws(APIError) in try createLocked(name, fields: fields) }
+    }
+
+    private func createLocked(_ name: String, fields: [String: VectorParameters]) throws(APIError) {
         guard !exists(name) else {
             throw APIError(.conflict, "Wrong input: Collection `\(name)` already exists!")
         }
@@ -144,6 +151,11 @@ public final class CollectionRegistry: Sendable {
                 )
             }
         )
+        // Files are removed on failure only if this call made the directory.
+        let existedBefore = FileManager.default.fileExists(atPath: path(name))
+        // Known before the store appears on disk, so that a request racing this one never reads a collection
+        // without its Qdrant parameters.
+        parameters.withLock { $0[name] = fields }
         let store: CollectionStore
         do {
             store = try CollectionStore.create(at: path(name), configuration: configuration)
@@ -156,23 +168,26 @@ public final class CollectionRegistry: Sendable {
             )
             let data = try JSONEncoder().encode(object)
             try data.write(
-                to: URL(fileURLWithPath: (path(name) as NSString).appendingPathComponent(Self.parametersFile))
+                to: URL(fileURLWithPath: (path(name) as NSString).appendingPathComponent(Self.parametersFile)),
+                options: .atomic
             )
-        } catch let error as TesseraError {
-            try? FileManager.default.removeItem(atPath: path(name))
-            throw APIError(from: error)
         } catch {
-            try? FileManager.default.removeItem(atPath: path(name))
+            parameters.withLock { $0[name] = nil }
+            if !existedBefore { try? FileManager.default.removeItem(atPath: path(name)) }
+            if let error = error as? TesseraError { throw APIError(from: error) }
             throw APIError(.internalServerError, "Service internal error: \(error)")
         }
         stores.withLock { $0[name] = store }
-        parameters.withLock { $0[name] = fields }
     }
 
     /// Deletes a collection and its files.
     /// - Returns: Whether it existed.
     func delete(_ name: String) throws(APIError) -> Bool {
         try Self.checkName(name)
+        return try lifecycle.withLock { _ throws(APIError) in try deleteLocked(name) }
+    }
+
+    private func deleteLocked(_ name: String) throws(APIError) -> Bool {
         guard exists(name) else { return false }
         let store = stores.withLock { $0.removeValue(forKey: name) }
         parameters.withLock { $0[name] = nil }

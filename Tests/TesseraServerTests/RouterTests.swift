@@ -160,6 +160,36 @@ struct RouterTests {
         }
     }
 
+    @Test("concurrent creates of one name: one succeeds, the others get 409, and the winner's collection is intact")
+    func concurrentCreates() async throws {
+        try await withDataDirectory { directory in
+            try await application(directory).test(.router) { client in
+                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask { try await call(client, .put, "/collections/docs", createBody).status }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(statuses.filter { $0 == .ok }.count == 1, "\(statuses)")
+                #expect(statuses.filter { $0 == .conflict }.count == 7, "\(statuses)")
+                let upsert = try await call(client, .put, "/collections/docs/points", pointsBody)
+                #expect(upsert.status == .ok, "\(upsert.text)")
+                let count = try await call(client, .post, "/collections/docs/points/count", "{}")
+                #expect(count.result == .object(["count": .integer(3)]))
+                let one = try await call(client, .get, "/collections/docs/points/2")
+                guard case .object(let record)? = one.result, case .object(let vector)? = record["vector"] else {
+                    Issue.record("no record: \(one.text)")
+                    return
+                }
+                // The cosine multivector field still normalises: [1, 1] is stored as a unit vector.
+                #expect(
+                    numbers((vector["colbert"]).flatMap { if case .array(let rows) = $0 { rows.first } else { nil } })
+                        .map { ($0 * 1000).rounded() } == [707, 707]
+                )
+            }
+        }
+    }
+
     @Test("points: upsert (list and batch), get, scroll pages, count, payload edits, deletes")
     func pointRoutes() async throws {
         try await withDataDirectory { directory in
