@@ -35,7 +35,7 @@ public final class CollectionRegistry: Sendable {
     static let parametersFile = "qdrant-vectors.json"
 
     /// Creates a registry over a data directory (created when missing).
-    /// - Throws: ``TesseraError`` when the directory cannot be created.
+    /// - Throws: `TesseraError` when the directory cannot be created.
     public init(directory: String) throws(TesseraError) {
         self.directory = directory
         do {

@@ -220,7 +220,7 @@ public let servedRoutes: [String] = [
 ///   - options: Where and how to serve.
 ///   - logger: Structured logs.
 ///   - onRunning: Called with the bound port once the server listens.
-/// - Throws: ``TesseraError`` when the data directory cannot be created; the server's own errors (a port in use).
+/// - Throws: `TesseraError` when the data directory cannot be created; the server's own errors (a port in use).
 public func runServer(
     options: ServerOptions,
     logger: Logger,

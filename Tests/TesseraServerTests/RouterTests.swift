@@ -695,6 +695,47 @@ struct RouterTests {
     func apiKeyAndOperation() async throws {
         try await withDataDirectory { directory in
             try await application(directory, apiKey: "s3cret").test(.router) { client in
+                let key: HTTPFields = [HTTPField.Name("api-key")!: "s3cret"]
+                _ = try await call(client, .put, "/collections/docs", createBody, headers: key)
+                _ = try await call(client, .put, "/collections/docs/points", pointsBody, headers: key)
+                let before = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/scroll",
+                    #"{"with_payload": true, "with_vector": true}"#,
+                    headers: key
+                )
+                // Every route but the health checks refuses a request without the key, and changes nothing.
+                let bodies = [
+                    "PUT /collections/{collection_name}": createBody,
+                    "PUT /collections/{collection_name}/points": pointsBody,
+                    "POST /collections/{collection_name}/points/delete": #"{"points": [1, 2]}"#,
+                    "POST /collections/{collection_name}/points/payload": #"{"payload": {"x": 1}, "points": [1]}"#,
+                    "PUT /collections/{collection_name}/points/payload": #"{"payload": {"x": 1}, "points": [1]}"#,
+                ]
+                let open: Set = ["GET /healthz", "GET /livez", "GET /readyz"]
+                for route in servedRoutes where !open.contains(route) {
+                    let parts = route.split(separator: " ")
+                    let uri = parts[1].replacingOccurrences(of: "{collection_name}", with: "docs")
+                        .replacingOccurrences(of: "{id}", with: "1")
+                    let reply = try await call(
+                        client,
+                        HTTPRequest.Method(String(parts[0]))!,
+                        uri,
+                        bodies[route] ?? "{}"
+                    )
+                    #expect(reply.status == .unauthorized, "\(route): \(reply.text)")
+                    #expect(reply.error == "Must provide an API key or an Authorization bearer token", "\(route)")
+                }
+                let after = try await call(
+                    client,
+                    .post,
+                    "/collections/docs/points/scroll",
+                    #"{"with_payload": true, "with_vector": true}"#,
+                    headers: key
+                )
+                #expect(after.result == before.result)
+                #expect(ids(resultPoints(after)).count == 3)
                 let refused = try await call(client, .get, "/collections")
                 #expect(refused.status == .unauthorized)
                 #expect(refused.error.contains("API key"))
