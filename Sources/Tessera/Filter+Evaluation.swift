@@ -1,6 +1,6 @@
 extension PayloadKey {
     /// Whether some value at this key satisfies `predicate`, visiting values without collecting them.
-    func containsValue(in object: [String: JSONValue], where predicate: (JSONValue) -> Bool) -> Bool {
+    func containsValue(in object: JSONObject, where predicate: (JSONValue) -> Bool) -> Bool {
         guard case .member(let name) = steps[0], let root = object[name] else { return false }
         return visit(root, step: 1, predicate)
     }
@@ -28,7 +28,7 @@ extension Filter {
     ///   - id: The point's id, for `has_id`.
     /// - Returns: `true` when the point passes.
     /// - Complexity: O(size of the filter × values visited at its keys).
-    public func matches(payload: [String: JSONValue], id: PointID) -> Bool {
+    public func matches(payload: JSONObject, id: PointID) -> Bool {
         for condition in must where !condition.matches(payload: payload, id: id) { return false }
         if !should.isEmpty, !should.contains(where: { $0.matches(payload: payload, id: id) }) { return false }
         for condition in mustNot where condition.matches(payload: payload, id: id) { return false }
@@ -49,7 +49,7 @@ extension Filter {
 
 extension Condition {
     /// Whether a point satisfies the condition.
-    func matches(payload: [String: JSONValue], id: PointID?) -> Bool {
+    func matches(payload: JSONObject, id: PointID?) -> Bool {
         switch self {
         case .field(let condition):
             return condition.key.containsValue(in: payload) { leaf in
@@ -87,7 +87,7 @@ extension Condition {
 
 extension Filter {
     /// Evaluation inside a `nested` condition, where there is no point id (`has_id` is rejected there at parse time).
-    fileprivate func matchesNested(payload: [String: JSONValue]) -> Bool {
+    fileprivate func matchesNested(payload: JSONObject) -> Bool {
         for condition in must where !condition.matches(payload: payload, id: nil) { return false }
         if !should.isEmpty, !should.contains(where: { $0.matches(payload: payload, id: nil) }) { return false }
         for condition in mustNot where condition.matches(payload: payload, id: nil) { return false }
@@ -123,6 +123,7 @@ extension FieldCondition.Test {
         case .range(let range):
             switch value {
             case .integer(let number): return range.contains(Double(number))
+            case .unsigned(let number): return range.contains(Double(number))
             case .double(let number): return range.contains(number)
             default: return false
             }
@@ -303,6 +304,7 @@ enum FilterParser {
             switch members[name] {
             case nil, .null?: return nil
             case .integer(let number)?: return Double(number)
+            case .unsigned(let number)?: return Double(number)
             case .double(let number)?: return number
             case let other?: throw error(join(path, name), "range bound must be a number, found \(other.jsonText)")
             }
@@ -324,9 +326,7 @@ enum FilterParser {
     static func pointID(_ value: JSONValue, path: String) throws(TesseraError) -> PointID {
         switch value {
         case .integer(let number) where number >= 0: return .integer(UInt64(number))
-        case .double(let number)
-        where number >= 0 && number < 18_446_744_073_709_551_616.0 && number.rounded() == number:
-            return .integer(UInt64(number))
+        case .unsigned(let number): return .integer(number)
         case .string(let text):
             if let uuid = PointID.uuidFromText(text) { return .uuid(uuid) }
             throw error(path, "point id '\(text)' is not a UUID")
@@ -335,7 +335,7 @@ enum FilterParser {
         }
     }
 
-    static func rejectUnknown(_ members: [String: JSONValue], allowed: Set<String>, path: String) throws(TesseraError) {
+    static func rejectUnknown(_ members: JSONObject, allowed: Set<String>, path: String) throws(TesseraError) {
         for name in members.keys.sorted() where !allowed.contains(name) {
             throw error(
                 join(path, name),

@@ -65,7 +65,7 @@ public struct Filter: Hashable, Sendable, Codable {
 
     /// The filter as Qdrant's JSON.
     public var jsonValue: JSONValue {
-        var object: [String: JSONValue] = [:]
+        var object: JSONObject = [:]
         if !must.isEmpty { object["must"] = .array(must.map(\.jsonValue)) }
         if !should.isEmpty { object["should"] = .array(should.map(\.jsonValue)) }
         if !mustNot.isEmpty { object["must_not"] = .array(mustNot.map(\.jsonValue)) }
@@ -120,7 +120,7 @@ public indirect enum Condition: Hashable, Sendable {
     public var jsonValue: JSONValue {
         switch self {
         case .field(let condition):
-            var object: [String: JSONValue] = ["key": .string(condition.key.text)]
+            var object: JSONObject = ["key": .string(condition.key.text)]
             switch condition.test {
             case .match(let match): object["match"] = match.jsonValue
             case .range(let range): object["range"] = range.jsonValue
@@ -132,7 +132,7 @@ public indirect enum Condition: Hashable, Sendable {
                     ids.sorted().map { id in
                         switch id {
                         case .integer(let value):
-                            value <= UInt64(Int64.max) ? .integer(Int64(value)) : .string(id.description)
+                            value <= UInt64(Int64.max) ? .integer(Int64(value)) : .unsigned(value)
                         case .uuid: .string(id.description)
                         }
                     }
@@ -188,9 +188,34 @@ public enum MatchValue: Hashable, Sendable {
         }
     }
 
+    /// Strings are equal when their UTF-8 bytes are (Qdrant's keyword match), not under Swift's canonical
+    /// equivalence: `"é"` precomposed does not match `"é"` decomposed.
+    public static func == (lhs: MatchValue, rhs: MatchValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.string(let a), .string(let b)): a.utf8.elementsEqual(b.utf8)
+        case (.integer(let a), .integer(let b)): a == b
+        case (.bool(let a), .bool(let b)): a == b
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .string(let value):
+            hasher.combine(0)
+            for byte in value.utf8 { hasher.combine(byte) }
+        case .integer(let value):
+            hasher.combine(1)
+            hasher.combine(value)
+        case .bool(let value):
+            hasher.combine(2)
+            hasher.combine(value)
+        }
+    }
+
     func equals(_ value: JSONValue) -> Bool {
         switch (self, value) {
-        case (.string(let a), .string(let b)): a == b
+        case (.string(let a), .string(let b)): a.utf8.elementsEqual(b.utf8)
         case (.integer(let a), .integer(let b)): a == b
         case (.bool(let a), .bool(let b)): a == b
         default: false
@@ -251,7 +276,7 @@ public struct RangeCondition: Hashable, Sendable {
     }
 
     var jsonValue: JSONValue {
-        var object: [String: JSONValue] = [:]
+        var object: JSONObject = [:]
         if let gt { object["gt"] = .double(gt) }
         if let gte { object["gte"] = .double(gte) }
         if let lt { object["lt"] = .double(lt) }
@@ -306,7 +331,7 @@ public struct PayloadKey: Hashable, Sendable, CustomStringConvertible {
     public var description: String { text }
 
     /// The values at this key, arrays at the end of the path left as they are.
-    func values(in object: [String: JSONValue]) -> [JSONValue] {
+    func values(in object: JSONObject) -> [JSONValue] {
         var current: [JSONValue] = []
         var first = true
         for step in steps {

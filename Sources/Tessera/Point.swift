@@ -22,7 +22,7 @@ public struct Point: Hashable, Sendable {
     /// The point's id.
     public var id: PointID
     /// The payload, a JSON object (Qdrant's payload).
-    public var payload: [String: JSONValue]
+    public var payload: JSONObject
     /// The vectors by field name. Upserts need one per configured field.
     public var vectors: [String: VectorValue]
 
@@ -31,7 +31,7 @@ public struct Point: Hashable, Sendable {
     ///   - id: The point's id.
     ///   - payload: The payload object.
     ///   - vectors: One vector value per configured field.
-    public init(id: PointID, payload: [String: JSONValue] = [:], vectors: [String: VectorValue]) {
+    public init(id: PointID, payload: JSONObject = [:], vectors: [String: VectorValue]) {
         self.id = id
         self.payload = payload
         self.vectors = vectors
@@ -43,7 +43,7 @@ public struct Record: Hashable, Sendable {
     /// The point's id.
     public var id: PointID
     /// The payload, when it was asked for.
-    public var payload: [String: JSONValue]?
+    public var payload: JSONObject?
     /// The stored vectors, decoded to `Float`, when they were asked for. Multivector fields come back as
     /// ``VectorValue/multivector(_:)``, dense fields as ``VectorValue/dense(_:)``.
     public var vectors: [String: VectorValue]?
@@ -53,7 +53,7 @@ public struct Record: Hashable, Sendable {
     ///   - id: The point's id.
     ///   - payload: The payload, if asked for.
     ///   - vectors: The vectors, if asked for.
-    public init(id: PointID, payload: [String: JSONValue]? = nil, vectors: [String: VectorValue]? = nil) {
+    public init(id: PointID, payload: JSONObject? = nil, vectors: [String: VectorValue]? = nil) {
         self.id = id
         self.payload = payload
         self.vectors = vectors

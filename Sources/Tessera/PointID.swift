@@ -119,6 +119,42 @@ public enum PointID: Hashable, Sendable, Comparable, Codable, CustomStringConver
 }
 
 extension PointID {
+    /// The id as JSON: a number (``JSONValue/unsigned(_:)`` above `Int64.max`) or the lowercase UUID string.
+    public var jsonValue: JSONValue {
+        switch self {
+        case .integer(let value): value <= UInt64(Int64.max) ? .integer(Int64(value)) : .unsigned(value)
+        case .uuid: .string(description)
+        }
+    }
+
+    /// An id from JSON as Qdrant reads one: an unsigned integer (up to `UInt64.max`) or a UUID string. A string of
+    /// digits is not an id (Qdrant refuses it too); ``init(parsing:)`` reads ids from URL paths.
+    /// - Parameters:
+    ///   - json: The value.
+    ///   - field: The JSON path, for the error.
+    /// - Throws: ``TesseraError/Code/invalidArgument`` naming the field.
+    public init(json: JSONValue, field: String) throws(TesseraError) {
+        switch json {
+        case .integer(let number) where number >= 0: self = .integer(UInt64(number))
+        case .unsigned(let number): self = .integer(number)
+        case .string(let text):
+            guard let uuid = UUID(uuidString: text) else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "'\(text)' is not a valid point id: a string id must be a UUID",
+                    location: .init(field: field)
+                )
+            }
+            self = .uuid(uuid)
+        default:
+            throw TesseraError(
+                .invalidArgument,
+                "a point id is an unsigned integer (at most \(UInt64.max)) or a UUID string, found \(json.jsonText)",
+                location: .init(field: field)
+            )
+        }
+    }
+
     /// A UUID from its text, in any letter case.
     static func uuidFromText(_ text: String) -> UUID? { UUID(uuidString: text) }
 }

@@ -18,7 +18,7 @@ public struct ScoringView: Sendable {
     public internal(set) var liveSlots = SlotBitmap(slotCount: 0)
     /// The packed columns, by field name.
     public internal(set) var columns: [String: VectorColumn]
-    var payloads: [[String: JSONValue]] = []
+    var payloads: [JSONObject] = []
     var slotByID: [PointID: Int] = [:]
     /// A number per slot, unique within this open store and increasing in append order; compaction keeps it.
     /// A derived index remembers the version it encoded, so it can tell a slot's current vectors from a
@@ -52,7 +52,7 @@ public struct ScoringView: Sendable {
     /// The payload of a slot (empty for a deleted slot).
     /// - Parameter slot: A slot in `0..<slotCount`.
     /// - Returns: The payload.
-    public func payload(ofSlot slot: Int) -> [String: JSONValue] { payloads[slot] }
+    public func payload(ofSlot slot: Int) -> JSONObject { payloads[slot] }
 
     /// The live slots whose points pass a filter.
     /// - Parameter filter: The filter, or `nil` for every live slot.
@@ -77,7 +77,7 @@ public struct ScoringView: Sendable {
     /// Appends a point; the caller has removed any live point with the same id.
     mutating func append(
         id: PointID,
-        payload: [String: JSONValue],
+        payload: JSONObject,
         blobs: [(field: String, tokenCount: Int, data: Data)]
     ) {
         let slot = pointIDs.count
@@ -103,7 +103,7 @@ public struct ScoringView: Sendable {
         return true
     }
 
-    mutating func setPayload(_ payload: [String: JSONValue], id: PointID) {
+    mutating func setPayload(_ payload: JSONObject, id: PointID) {
         if let slot = slotByID[id] {
             payloads[slot] = payload
             payloadEdits += 1

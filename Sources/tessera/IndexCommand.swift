@@ -271,7 +271,7 @@ struct IndexCommand: AsyncParsableCommand {
         var id: String
         var title: String
         var text: String
-        var payload: [String: JSONValue] = [:]
+        var payload: JSONObject = [:]
         var fullText: String { title.isEmpty ? text : title + " " + text }
     }
 
@@ -317,11 +317,14 @@ struct IndexCommand: AsyncParsableCommand {
             lineNumber += 1
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
             func fail(_ message: String) -> ValidationError { ValidationError("\(path):\(lineNumber): \(message)") }
-            let object: [String: JSONValue]
+            let object: JSONObject
             do {
-                object = try JSONDecoder().decode([String: JSONValue].self, from: Data(line))
-            } catch {
-                throw fail("not a JSON object")
+                guard case .object(let parsed) = try JSONValue.parse(utf8: line) else {
+                    throw fail("not a JSON object")
+                }
+                object = parsed
+            } catch let error as TesseraError {
+                throw fail("not JSON: \(error.message)")
             }
             let id: String
             switch object["id"] ?? object["_id"] {
@@ -336,7 +339,7 @@ struct IndexCommand: AsyncParsableCommand {
                 guard case .string(let string) = value else { throw fail("field 'title' must be a string") }
                 title = string
             }
-            var payload: [String: JSONValue] = [:]
+            var payload: JSONObject = [:]
             if let value = object["payload"] ?? object["metadata"] {
                 guard case .object(let fields) = value else {
                     throw fail("field '\(object["payload"] == nil ? "metadata" : "payload")' must be an object")

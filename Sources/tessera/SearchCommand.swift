@@ -45,7 +45,7 @@ struct SearchCommand: AsyncParsableCommand {
     @OptionGroup var firstStage: FirstStageOptions
 
     func run() async throws {
-        let store = try CollectionStore.open(at: options.path)
+        let store = try CollectionStore.open(at: options.path, access: .readOnly)
         try firstStage.warnIfUnavailable(store)
         let (encoder, _) = try loadEncoder(for: store, options: options)
         let queryEncoder = QueryEncoderCache(encoder: encoder)
@@ -224,7 +224,7 @@ struct SearchCommand: AsyncParsableCommand {
             var id: String
             var score: Float
             var maxsimScore: Float?
-            var payload: [String: JSONValue]?
+            var payload: JSONObject?
             var explanation: [TokenMatch]?
         }
         struct Output: Codable {

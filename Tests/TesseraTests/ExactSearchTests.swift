@@ -10,7 +10,7 @@ struct ExactSearchTests {
         elementType: ElementType,
         pointCount: Int = 120,
         seed: UInt64 = 17
-    ) throws -> (CollectionStore, URL, [PointID: [Float]], [PointID: [String: JSONValue]]) {
+    ) throws -> (CollectionStore, URL, [PointID: [Float]], [PointID: JSONObject]) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-search-\(UUID())")
         let field = VectorField(
             name: "tokens",
@@ -24,12 +24,12 @@ struct ExactSearchTests {
         )
         var random = SeededRandom(seed: seed)
         var vectors: [PointID: [Float]] = [:]
-        var payloads: [PointID: [String: JSONValue]] = [:]
+        var payloads: [PointID: JSONObject] = [:]
         var points: [Point] = []
         for index in 0..<pointCount {
             let id = PointID.integer(UInt64(index * 3 + 1))
             let values = random.signedUnits(random.int(in: 1...12) * 16)
-            let payload: [String: JSONValue] = ["group": .integer(Int64(index % 4)), "name": .string("doc \(index)")]
+            let payload: JSONObject = ["group": .integer(Int64(index % 4)), "name": .string("doc \(index)")]
             vectors[id] = values
             payloads[id] = payload
             points.append(

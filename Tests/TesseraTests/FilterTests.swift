@@ -58,7 +58,7 @@ private func json(_ filter: TestFilter) -> String {
 // MARK: Brute-force evaluation, written from Qdrant's documented semantics
 
 /// The values a dotted key reaches; `name[]` steps into every element of an array.
-private func reach(_ key: String, _ payload: [String: JSONValue]) -> [JSONValue] {
+private func reach(_ key: String, _ payload: JSONObject) -> [JSONValue] {
     var current: [JSONValue] = [.object(payload)]
     for part in key.split(separator: ".") {
         let all = part.hasSuffix("[]")
@@ -79,14 +79,14 @@ private func reach(_ key: String, _ payload: [String: JSONValue]) -> [JSONValue]
 }
 
 /// Leaf values with arrays at the end of the path opened.
-private func scalars(_ key: String, _ payload: [String: JSONValue]) -> [JSONValue] {
+private func scalars(_ key: String, _ payload: JSONObject) -> [JSONValue] {
     reach(key, payload).flatMap { value -> [JSONValue] in
         if case .array(let elements) = value { return elements }
         return [value]
     }
 }
 
-private func evaluate(_ condition: TestCondition, _ payload: [String: JSONValue], _ id: UInt64?) -> Bool {
+private func evaluate(_ condition: TestCondition, _ payload: JSONObject, _ id: UInt64?) -> Bool {
     switch condition {
     case .matchValue(let key, let value): return scalars(key, payload).contains(value)
     case .matchAny(let key, let values): return scalars(key, payload).contains { values.contains($0) }
@@ -121,7 +121,7 @@ private func evaluate(_ condition: TestCondition, _ payload: [String: JSONValue]
     }
 }
 
-private func evaluate(_ filter: TestFilter, _ payload: [String: JSONValue], _ id: UInt64?) -> Bool {
+private func evaluate(_ filter: TestFilter, _ payload: JSONObject, _ id: UInt64?) -> Bool {
     filter.must.allSatisfy { evaluate($0, payload, id) }
         && (filter.should.isEmpty || filter.should.contains { evaluate($0, payload, id) })
         && !filter.mustNot.contains { evaluate($0, payload, id) }
@@ -141,8 +141,8 @@ private func randomScalar(_ random: inout SplitMix64) -> JSONValue {
     }
 }
 
-private func randomPayload(_ random: inout SplitMix64) -> [String: JSONValue] {
-    var payload: [String: JSONValue] = [:]
+private func randomPayload(_ random: inout SplitMix64) -> JSONObject {
+    var payload: JSONObject = [:]
     for key in ["a", "b"] {
         switch Int.random(in: 0..<6, using: &random) {
         case 0: break
@@ -224,7 +224,7 @@ struct FilterTests {
                 at: path,
                 configuration: CollectionConfiguration(fields: [denseField(dimension: 2)])
             )
-            var payloads: [UInt64: [String: JSONValue]] = [:]
+            var payloads: [UInt64: JSONObject] = [:]
             for id in UInt64(0)..<400 { payloads[id] = randomPayload(&random) }
             try store.upsert(payloads.map { Point(id: .integer($0), payload: $1, vectors: ["dense": .dense([1, 0])]) })
             // Some deleted points: they must never pass.
@@ -257,7 +257,7 @@ struct FilterTests {
 
     @Test("Qdrant's documented examples")
     func documentedExamples() throws {
-        let payload: [String: JSONValue] = [
+        let payload: JSONObject = [
             "diet": [["food": "leaves", "likes": false], ["food": "meat", "likes": true]],
             "country": [
                 "name": "Japan", "cities": [["name": "Tokyo", "population": 9.3, "sightseeing": ["Tokyo Tower"]]],

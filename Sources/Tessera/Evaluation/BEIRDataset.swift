@@ -11,7 +11,7 @@ public struct BEIRDataset: Sendable {
         /// The body text.
         public var text: String
         /// The record's `metadata` object (empty when it has none); `tessera index` stores it as the payload.
-        public var metadata: [String: JSONValue] = [:]
+        public var metadata: JSONObject = [:]
 
         /// The text a model encodes: `title + " " + text` (as the BEIR evaluations do), or the body alone.
         public var fullText: String { title.isEmpty ? text : title + " " + text }
@@ -43,10 +43,10 @@ public struct BEIRDataset: Sendable {
             let id = try stringField(object, "_id", path: path, line: line)
             let text = try stringField(object, "text", path: path, line: line)
             let title = object["title"] as? String ?? ""
-            var metadata: [String: JSONValue] = [:]
+            var metadata: JSONObject = [:]
             if let value = object["metadata"] as? [String: Any], !value.isEmpty,
                 let data = try? JSONSerialization.data(withJSONObject: value),
-                let decoded = try? JSONDecoder().decode([String: JSONValue].self, from: data)
+                case .object(let decoded)? = try? JSONValue.parse(utf8: data)
             {
                 metadata = decoded
             }

@@ -73,7 +73,7 @@ public struct ScoredPoint: Sendable, Equatable {
     /// Its MaxSim score.
     public var score: Float
     /// Its payload, when requested.
-    public var payload: [String: JSONValue]?
+    public var payload: JSONObject?
     /// For each query token, the index of the document token it matched (−1 for a document without
     /// tokens), when requested.
     public var matchedTokens: [Int32]?
