@@ -142,11 +142,9 @@ extension CollectionStore {
         var snapshot = scoringView()
         let field = try multivectorField(named: name, in: snapshot)
         // The view and the pending sequence, read together while holding the writer.
-        let sequence: Int64 = try Self.guarded(path: directory) {
-            try pool.write { db in
-                snapshot = view.withLock { $0 }
-                return try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM index_pending") ?? 0
-            }
+        let sequence: Int64 = try withWriter { db in
+            snapshot = view.withLock { $0 }
+            return try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM index_pending") ?? 0
         }
         guard let column = snapshot.column(named: field.name) else {
             throw TesseraError(.notFound, "no vector field '\(field.name)'", location: .init(field: field.name))
@@ -189,8 +187,8 @@ extension CollectionStore {
             throw TesseraError(.io, "writing the compressed index failed: \(error)", location: .init(path: path))
         }
         let previous = try compressedFileName(field: field.name)
-        try Self.guarded(path: directory) {
-            try pool.write { db in
+        try withWriter { db in
+            try db.inTransaction(.immediate) {
                 try db.execute(
                     sql: "UPDATE metadata SET value = ? WHERE key = 'index_generation'",
                     arguments: [String(generation)]
@@ -200,6 +198,7 @@ extension CollectionStore {
                     arguments: [Self.compressedMetadataKey(field.name), fileName]
                 )
                 try db.execute(sql: "DELETE FROM index_pending WHERE seq <= ?", arguments: [sequence])
+                return .commit
             }
         }
         if let previous, previous != fileName {

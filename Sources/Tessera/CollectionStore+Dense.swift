@@ -162,8 +162,8 @@ extension CollectionStore {
             throw TesseraError(.io, "building the HNSW graph failed: \(error)", location: .init(path: base))
         }
         let previous = try denseFileName(field: field.name)
-        try Self.guarded(path: directory) {
-            try pool.write { db in
+        try withWriter { db in
+            try db.inTransaction(.immediate) {
                 try db.execute(
                     sql: "UPDATE metadata SET value = ? WHERE key = 'index_generation'",
                     arguments: [String(generation)]
@@ -172,6 +172,7 @@ extension CollectionStore {
                     sql: "INSERT OR REPLACE INTO metadata (key, value) VALUES (?, ?)",
                     arguments: [Self.denseMetadataKey(field.name), fileName]
                 )
+                return .commit
             }
         }
         if let previous, previous != fileName {

@@ -5,7 +5,7 @@ import Synchronization
 /// A point checked and serialised, ready to write.
 private struct PreparedPoint {
     var id: PointID
-    var payload: [String: JSONValue]
+    var payload: JSONObject
     var payloadJSON: String
     var blobs: [(field: String, tokenCount: Int, data: Data)]
 }
@@ -87,7 +87,7 @@ extension CollectionStore {
     /// - Throws: ``TesseraError/Code/notFound`` when an id is not stored (then nothing is changed),
     ///   ``TesseraError/Code/invalidArgument`` for a non-finite number, ``TesseraError/Code/io``.
     /// - Complexity: O(ids × payload size); one fsync per call.
-    public func setPayload(_ payload: [String: JSONValue], ids: [PointID]) throws(TesseraError) {
+    public func setPayload(_ payload: JSONObject, ids: [PointID]) throws(TesseraError) {
         try updatePayloads(ids: ids, with: payload) { old in old.merging(payload) { _, new in new } }
     }
 
@@ -98,7 +98,7 @@ extension CollectionStore {
     /// - Throws: ``TesseraError/Code/notFound`` when an id is not stored (then nothing is changed),
     ///   ``TesseraError/Code/invalidArgument`` for a non-finite number, ``TesseraError/Code/io``.
     /// - Complexity: O(ids × payload size); one fsync per call.
-    public func overwritePayload(_ payload: [String: JSONValue], ids: [PointID]) throws(TesseraError) {
+    public func overwritePayload(_ payload: JSONObject, ids: [PointID]) throws(TesseraError) {
         try updatePayloads(ids: ids, with: payload) { _ in payload }
     }
 
@@ -206,6 +206,8 @@ extension CollectionStore {
                 location: .init(field: "limit")
             )
         }
+        // No page is larger than the collection; the cap also keeps `limit + 1` from overflowing.
+        let limit = min(limit, 1 << 40)
         let filter = filter.flatMap { $0.isEmpty ? nil : $0 }
         let start = offset?.sortKey ?? Data()
         return try Self.guarded(path: directory) {
@@ -315,7 +317,7 @@ extension CollectionStore {
         return PreparedPoint(id: point.id, payload: point.payload, payloadJSON: payloadJSON, blobs: blobs)
     }
 
-    private static func payloadJSON(_ payload: [String: JSONValue], id: PointID) throws(TesseraError) -> String {
+    private static func payloadJSON(_ payload: JSONObject, id: PointID) throws(TesseraError) -> String {
         let value = JSONValue.object(payload)
         if value.containsNonFiniteNumber {
             throw TesseraError(
@@ -374,16 +376,14 @@ extension CollectionStore {
     )
         throws(TesseraError)
     {
-        try Self.guarded(path: directory) {
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    try update(db)
-                    return .commit
-                }
-                view.withLock { view in
-                    apply(&view)
-                    view.compactIfNeeded(deadTokenFraction: compactionThreshold)
-                }
+        try withWriter { db in
+            try db.inTransaction(.immediate) {
+                try update(db)
+                return .commit
+            }
+            view.withLock { view in
+                apply(&view)
+                view.compactIfNeeded(deadTokenFraction: compactionThreshold)
             }
         }
     }
@@ -396,39 +396,37 @@ extension CollectionStore {
     }
 
     private func deleteLocked(_ selectIDs: (ScoringView) -> [PointID]) throws(TesseraError) -> Int {
-        try Self.guarded(path: directory) {
-            try pool.writeWithoutTransaction { db in
-                // The writer is held: the view is exactly the committed state here.
-                let ids = selectIDs(view.withLock { $0 })
-                var deleted: [PointID] = []
-                try db.inTransaction(.immediate) {
-                    let statement = try db.cachedStatement(sql: "DELETE FROM points WHERE id_key = ?")
-                    let markPending = try Self.pendingStatement(db)
-                    for id in ids {
-                        try statement.execute(arguments: [id.sortKey])
-                        if db.changesCount > 0 {
-                            deleted.append(id)
-                            try markPending.statement.execute(arguments: [id.sortKey, markPending.sequence])
-                        }
+        try withWriter { db in
+            // The writer is held: the view is exactly the committed state here.
+            let ids = selectIDs(view.withLock { $0 })
+            var deleted: [PointID] = []
+            try db.inTransaction(.immediate) {
+                let statement = try db.cachedStatement(sql: "DELETE FROM points WHERE id_key = ?")
+                let markPending = try Self.pendingStatement(db)
+                for id in ids {
+                    try statement.execute(arguments: [id.sortKey])
+                    if db.changesCount > 0 {
+                        deleted.append(id)
+                        try markPending.statement.execute(arguments: [id.sortKey, markPending.sequence])
                     }
-                    return .commit
                 }
-                view.withLock { view in
-                    for id in deleted { view.remove(id: id) }
-                    view.compactIfNeeded(deadTokenFraction: compactionThreshold)
-                }
-                return deleted.count
+                return .commit
             }
+            view.withLock { view in
+                for id in deleted { view.remove(id: id) }
+                view.compactIfNeeded(deadTokenFraction: compactionThreshold)
+            }
+            return deleted.count
         }
     }
 
     private func updatePayloads(
         ids: [PointID],
-        with payload: [String: JSONValue],
-        _ transform: ([String: JSONValue]) -> [String: JSONValue]
+        with payload: JSONObject,
+        _ transform: (JSONObject) -> JSONObject
     ) throws(TesseraError) {
         _ = try Self.payloadJSON(payload, id: ids.first ?? .integer(0))
-        var updated: [(PointID, [String: JSONValue])] = []
+        var updated: [(PointID, JSONObject)] = []
         try write { db in
             let select = try db.cachedStatement(sql: "SELECT payload FROM points WHERE id_key = ?")
             let update = try db.cachedStatement(sql: "UPDATE points SET payload = ? WHERE id_key = ?")

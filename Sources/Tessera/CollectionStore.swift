@@ -21,9 +21,30 @@ import Synchronization
 /// - A ``ScoringView`` is a copy-on-write value: once returned it never changes. The cost: a write that happens
 ///   while a reader still holds a view copies the arrays it changes (once per write, O(collection size)).
 ///   Release views promptly.
-/// - The store is `Sendable`; share one instance per directory. Two stores on the same directory in one process,
-///   or in two processes, would each keep their own view and miss the other's writes.
+/// - The store is `Sendable`; share one instance per directory. Two stores on the same directory in one process
+///   would each keep their own view and miss the other's writes.
+///
+/// ## One owner
+/// One process owns a collection: opening it for writing (``Access/readWrite``, the default) takes an exclusive
+/// lock on `collection.lock` in its directory, held until ``close()`` or the end of the process, however it ends.
+/// A second process that opens the collection for writing — a second server, or `tessera index` while a server
+/// serves it — is refused at once with ``TesseraError/Code/locked`` naming the owner's process id, instead of
+/// keeping a view that the owner's writes would make stale. Other processes may open it ``Access/readOnly``
+/// (a search from the command line while a server writes): they read the database snapshot of the moment they
+/// opened it, and their writes are refused. SQLite waits up to ``busyTimeoutSeconds`` for a lock held by another
+/// connection rather than failing at once.
+///
+/// ## Closing
+/// ``close()`` waits for the write in progress, if any, and refuses every later one with
+/// ``TesseraError/Code/notFound``: a collection that is deleted acknowledges no write after its deletion.
 public final class CollectionStore: Sendable {
+    /// How a store may use its collection.
+    public enum Access: Sendable {
+        /// Reads and writes; takes the collection's owner lock.
+        case readWrite
+        /// Reads only, alongside an owner in another process; writes throw ``TesseraError/Code/locked``.
+        case readOnly
+    }
     /// The collection's directory.
     public let directory: String
     /// The configuration stored in the collection.
@@ -31,8 +52,16 @@ public final class CollectionStore: Sendable {
     /// When more than this fraction of a column's tokens belong to deleted slots, the view is compacted.
     public let compactionThreshold: Double
 
+    /// Whether this store may write.
+    public let access: Access
     let pool: DatabasePool
     let view: Mutex<ScoringView>
+    /// The owner lock, held from opening to ``close()``.
+    private let ownerLock: Mutex<OwnerLock?>
+    /// Set, while holding the writer, by ``close()``.
+    let isClosed = Atomic<Bool>(false)
+    /// Set by the first call of ``close()``.
+    private let isClosing = Atomic<Bool>(false)
     /// The compressed index of each multivector field that has one, loaded at first use.
     let compressedStates = Mutex<[String: CompressedFieldState]>([:])
     let textIndexes = TextIndexCache()
@@ -40,20 +69,34 @@ public final class CollectionStore: Sendable {
     let denseStates = Mutex<[String: DenseFieldState]>([:])
 
     static let databaseFileName = "collection.sqlite"
+    static let lockFileName = "collection.lock"
     static let schemaVersion = 1
+    /// How long SQLite waits for a lock that another connection holds before a call fails.
+    public static let busyTimeoutSeconds: Double = 10
 
     private init(
         directory: String,
+        access: Access,
+        ownerLock: OwnerLock?,
         pool: DatabasePool,
         configuration: CollectionConfiguration,
         view: ScoringView,
         compactionThreshold: Double
     ) {
         self.directory = directory
+        self.access = access
+        self.ownerLock = Mutex(ownerLock)
         self.pool = pool
         self.configuration = configuration
         self.view = Mutex(view)
         self.compactionThreshold = compactionThreshold
+    }
+
+    static func lock(directory: String) throws(TesseraError) -> OwnerLock {
+        try OwnerLock.acquire(
+            file: (directory as NSString).appendingPathComponent(lockFileName),
+            what: "collection \((directory as NSString).lastPathComponent)"
+        )
     }
 
     // MARK: Opening and closing
@@ -72,7 +115,11 @@ public final class CollectionStore: Sendable {
         compactionThreshold: Double = 0.25
     ) throws(TesseraError) -> CollectionStore {
         try configuration.validate()
-        let pool = try openPool(directory: directory, createDirectory: true)
+        try guarded(path: directory) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let ownerLock = try lock(directory: directory)
+        let pool = try openPool(directory: directory)
         try guarded(path: directory) {
             try pool.write { db in
                 if try db.tableExists("metadata") {
@@ -87,6 +134,8 @@ public final class CollectionStore: Sendable {
         }
         return CollectionStore(
             directory: directory,
+            access: .readWrite,
+            ownerLock: ownerLock,
             pool: pool,
             configuration: configuration,
             view: ScoringView(configuration: configuration),
@@ -98,25 +147,35 @@ public final class CollectionStore: Sendable {
     /// - Parameters:
     ///   - directory: The collection's directory.
     ///   - expected: The configuration the caller expects, or `nil` to accept the stored one.
+    ///   - access: ``Access/readWrite`` (the default) takes the owner lock; ``Access/readOnly`` reads beside an
+    ///     owner in another process.
     ///   - compactionThreshold: The deleted-token fraction above which the scoring view is compacted.
     /// - Returns: The open store.
-    /// - Throws: ``TesseraError/Code/notFound`` when there is no collection,
-    ///   ``TesseraError/Code/configurationMismatch`` naming the first differing field and both values,
-    ///   ``TesseraError/Code/corrupted`` for unreadable stored data, ``TesseraError/Code/io``.
+    /// - Throws: ``TesseraError/Code/notFound`` when there is no collection, ``TesseraError/Code/locked`` when
+    ///   another process owns it (read-write only), ``TesseraError/Code/configurationMismatch`` naming the first
+    ///   differing field and both values, ``TesseraError/Code/corrupted`` for unreadable stored data (SQLite's
+    ///   cause kept), ``TesseraError/Code/io``.
     /// - Complexity: O(stored bytes).
     public static func open(
         at directory: String,
         expecting expected: CollectionConfiguration? = nil,
+        access: Access = .readWrite,
         compactionThreshold: Double = 0.25
     ) throws(TesseraError) -> CollectionStore {
         let file = (directory as NSString).appendingPathComponent(databaseFileName)
         guard FileManager.default.fileExists(atPath: file) else {
             throw TesseraError(.notFound, "no collection at this path", location: .init(path: directory))
         }
-        let pool = try openPool(directory: directory, createDirectory: false)
+        let ownerLock = access == .readWrite ? try lock(directory: directory) : nil
+        // Temporary files of index builds that were killed before their rename: no one else can be writing them
+        // while this process owns the collection.
+        if ownerLock != nil { removeOrphanedTemporaryFiles(directory: directory) }
+        let pool = try openPool(directory: directory)
         let configuration = try readConfiguration(pool, directory: directory)
-        // Collections created before the compressed index lack the pending table.
-        try guarded(path: directory) { try pool.write { db in try createPendingTable(db) } }
+        if access == .readWrite {
+            // Collections created before the compressed index lack the pending table.
+            try guarded(path: directory) { try pool.write { db in try createPendingTable(db) } }
+        }
         if let expected, let mismatch = configuration.mismatch(expected: expected, path: directory) {
             try? pool.close()
             throw mismatch
@@ -124,6 +183,8 @@ public final class CollectionStore: Sendable {
         let view = try loadView(pool, configuration: configuration, directory: directory)
         return CollectionStore(
             directory: directory,
+            access: access,
+            ownerLock: ownerLock,
             pool: pool,
             configuration: configuration,
             view: view,
@@ -150,19 +211,68 @@ public final class CollectionStore: Sendable {
         }
     }
 
-    /// Closes the database connections. Later calls on this store throw ``TesseraError/Code/io``.
+    /// Closes the store: waits for the write in progress, refuses every later write with
+    /// ``TesseraError/Code/notFound``, closes the database connections and releases the owner lock. Later reads
+    /// of the database throw; the in-memory view stays readable.
     /// - Throws: ``TesseraError/Code/io`` when SQLite cannot close (a statement is still in use).
     public func close() throws(TesseraError) {
+        // Only the first call closes; a second (or a concurrent one) returns at once.
+        guard isClosing.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        if access == .readWrite {
+            // Taking the writer waits for the write in progress; every write checks the flag while holding it.
+            pool.writeWithoutTransaction { _ in isClosed.store(true, ordering: .releasing) }
+        }
+        isClosed.store(true, ordering: .releasing)
+        defer { ownerLock.withLock { $0 = nil } }
         try Self.guarded(path: directory) { try pool.close() }
     }
 
-    private static func openPool(directory: String, createDirectory: Bool) throws(TesseraError) -> DatabasePool {
-        try guarded(path: directory) {
-            if createDirectory {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    /// Runs `body` on the writer connection (one writer at a time), after checking that this store may write and
+    /// is not closed.
+    /// - Throws: ``TesseraError/Code/locked`` for a read-only store, ``TesseraError/Code/notFound`` once closed,
+    ///   what `body` throws, and ``TesseraError/Code/io`` for SQLite's failures (with SQLite's message as cause).
+    func withWriter<T>(_ body: (Database) throws -> T) throws(TesseraError) -> T {
+        guard access == .readWrite else {
+            throw TesseraError(
+                .locked,
+                "the collection was opened read-only; writes go through the process that owns it",
+                location: .init(path: directory)
+            )
+        }
+        let closed = TesseraError(
+            .notFound,
+            "the collection was closed or deleted",
+            location: .init(path: directory)
+        )
+        guard !isClosed.load(ordering: .acquiring) else { throw closed }
+        do {
+            return try Self.guarded(path: directory) {
+                try pool.writeWithoutTransaction { db in
+                    guard !isClosed.load(ordering: .acquiring) else { throw closed }
+                    return try body(db)
+                }
             }
+        } catch {
+            if isClosed.load(ordering: .acquiring) { throw closed }
+            throw error
+        }
+    }
+
+    /// Removes `*.tmp-*` files (index builds killed before their rename) from a collection's directory.
+    static func removeOrphanedTemporaryFiles(directory: String) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in entries where name.contains(".tmp-") {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+        }
+    }
+
+    private static func openPool(directory: String) throws(TesseraError) -> DatabasePool {
+        try guarded(path: directory) {
             var config = Configuration()
             config.foreignKeysEnabled = true
+            // Another connection's lock (a reader in another process, a checkpoint) is waited for, not an error.
+            config.busyMode = .timeout(busyTimeoutSeconds)
             config.prepareDatabase { db in
                 // FULL: a commit returns after the WAL is fsynced, so an acknowledged write survives power loss.
                 try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -269,7 +379,7 @@ public final class CollectionStore: Sendable {
                 )
                 var currentRow: Int64? = nil
                 var id = PointID.integer(0)
-                var payload: [String: JSONValue] = [:]
+                var payload: JSONObject = [:]
                 var blobs: [(field: String, tokenCount: Int, data: Data)] = []
                 func flush() throws {
                     guard currentRow != nil else { return }
@@ -308,6 +418,9 @@ public final class CollectionStore: Sendable {
                         dimension: field.dimension,
                         elementType: field.elementType
                     )
+                    if case .dense(.cosine) = field.kind {
+                        try checkUnit(data, field: field, id: id, directory: directory)
+                    }
                     blobs.append((name, tokenCount, data))
                 }
                 try flush()
@@ -316,21 +429,53 @@ public final class CollectionStore: Sendable {
         }
     }
 
+    /// Stored vectors of a cosine field are unit vectors (or zero); anything else is a damaged byte, which would
+    /// otherwise answer scores far outside [-1, 1]. Tolerance: float16 storage keeps the squared norm within
+    /// about 1e-3 of 1.
+    static func checkUnit(_ data: Data, field: VectorField, id: PointID, directory: String) throws(TesseraError) {
+        let values = try VectorCodec.decode(
+            data,
+            tokenCount: 1,
+            dimension: field.dimension,
+            elementType: field.elementType
+        )
+        var squaredNorm: Float = 0
+        for value in values { squaredNorm += value * value }
+        guard squaredNorm == 0 || abs(squaredNorm - 1) <= 1e-2 else {
+            throw TesseraError(
+                .corrupted,
+                "the stored vector of point \(id) in cosine field '\(field.name)' has norm \(squaredNorm.squareRoot()), "
+                    + "not 1: the database is damaged",
+                location: .init(path: directory, field: "point \(id), vector '\(field.name)'")
+            )
+        }
+    }
+
     static func decodePayload(
         _ text: String,
         id: PointID,
         directory: String
-    ) throws(TesseraError) -> [String: JSONValue] {
+    ) throws(TesseraError) -> JSONObject {
+        let parsed: JSONValue
         do {
-            return try JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))
+            // Stored payloads were written by this module; depth is limited only by what a request could send.
+            parsed = try JSONValue.parse(text, maximumDepth: .max)
         } catch {
             throw TesseraError(
                 .corrupted,
-                "payload of point \(id) is not a JSON object",
+                "payload of point \(id) is not valid JSON",
                 location: .init(path: directory, field: "point \(id)"),
-                cause: "\(error)"
+                cause: error.message
             )
         }
+        guard case .object(let object) = parsed else {
+            throw TesseraError(
+                .corrupted,
+                "payload of point \(id) is not a JSON object",
+                location: .init(path: directory, field: "point \(id)")
+            )
+        }
+        return object
     }
 
     /// Runs `body`, turning GRDB and system errors into ``TesseraError/Code/io`` errors.
@@ -339,6 +484,22 @@ public final class CollectionStore: Sendable {
             return try body()
         } catch let error as TesseraError {
             throw error
+        } catch let error as DatabaseError
+            where [ResultCode.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode.primaryResultCode)
+        {
+            throw TesseraError(
+                .corrupted,
+                "the collection's database is damaged: \(error.message ?? "SQLite error \(error.resultCode.rawValue)")",
+                location: .init(path: path),
+                cause: "\(error)"
+            )
+        } catch let error as DatabaseError {
+            throw TesseraError(
+                .io,
+                "database operation failed: \(error.message ?? "SQLite error \(error.resultCode.rawValue)")",
+                location: .init(path: path),
+                cause: "\(error)"
+            )
         } catch {
             throw TesseraError(.io, "database operation failed", location: .init(path: path), cause: "\(error)")
         }

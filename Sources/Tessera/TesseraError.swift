@@ -14,6 +14,7 @@ public struct TesseraError: Error, Sendable, Equatable, CustomStringConvertible 
             case configurationMismatch
             case corrupted
             case io
+            case locked
         }
         private let kind: Kind
 
@@ -31,6 +32,9 @@ public struct TesseraError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let corrupted = Code(kind: .corrupted)
         /// The operating system or SQLite failed to read or write.
         public static let io = Code(kind: .io)
+        /// Another process owns the collection or data folder (see ``CollectionStore`` on the one-owner rule), or a
+        /// write was asked of a store opened read-only.
+        public static let locked = Code(kind: .locked)
 
         public var description: String { String(describing: kind) }
     }

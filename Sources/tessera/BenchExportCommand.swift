@@ -29,7 +29,7 @@ struct BenchExportCommand: AsyncParsableCommand {
     var out: String
 
     func run() async throws {
-        let store = try CollectionStore.open(at: options.path)
+        let store = try CollectionStore.open(at: options.path, access: .readOnly)
         let (encoder, _) = try loadEncoder(for: store, options: options)
         let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

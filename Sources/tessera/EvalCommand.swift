@@ -37,7 +37,7 @@ struct EvalCommand: AsyncParsableCommand {
         let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
         let queries = limit.map { Array(dataset.queries.prefix($0)) } ?? dataset.queries
         guard !queries.isEmpty else { throw ValidationError("no queries with judgements in split '\(split)'") }
-        let store = try CollectionStore.open(at: options.path)
+        let store = try CollectionStore.open(at: options.path, access: .readOnly)
         try firstStage.warnIfUnavailable(store)
         let (encoder, identity) = try loadEncoder(for: store, options: options)
         let kernel = MaxSimKernel(threadCount: options.threads)
@@ -140,7 +140,7 @@ struct InfoCommand: AsyncParsableCommand {
     @OptionGroup var options: CollectionOptions
 
     func run() async throws {
-        let store = try CollectionStore.open(at: options.path)
+        let store = try CollectionStore.open(at: options.path, access: .readOnly)
         let view = store.scoringView()
         print("collection \(options.path)")
         print("  points      \(view.liveCount)")

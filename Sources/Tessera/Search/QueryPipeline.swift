@@ -226,10 +226,15 @@ extension CollectionStore {
         }
         let view = scoringView()
         var run = QueryRun(store: self, view: view, encoder: encoder, kernel: kernel)
+        // Limits, offsets and candidate counts are capped by the collection's size, as Qdrant caps them: no request
+        // allocates or loops for more results than there are points, and `limit + offset` cannot overflow.
+        let cap = view.liveCount
         var root = request.root
-        root.limit += request.offset
+        Self.capLimits(&root, to: cap)
+        let offset = min(request.offset, cap)
+        root.limit += offset
         let hits = try run.evaluate(root, path: "query", allowed: view.liveSlots)
-        let page = Array(hits.dropFirst(request.offset))
+        let page = Array(hits.dropFirst(offset))
         var matches: [[Int32]] = []
         if request.withMatches, !page.isEmpty, let (query, field) = try run.rootMultivector(request.root) {
             matches = try run.matches(query: query, field: field, slots: page.map(\.slot))
@@ -248,10 +253,12 @@ extension CollectionStore {
                         ? .flat(values: values, tokenCount: values.count / field.dimension) : .dense(values)
                 }
             }
-            var payload: [String: JSONValue]?
+            var payload: JSONObject?
             if request.withPayload {
                 payload = view.payload(ofSlot: hit.slot)
-                if let keys = request.payloadKeys { payload = payload!.filter { keys.contains($0.key) } }
+                if let keys = request.payloadKeys {
+                    payload = payload!.filter { member in keys.contains { $0.utf8.elementsEqual(member.key.utf8) } }
+                }
             }
             return ScoredPoint(
                 id: view.pointIDs[hit.slot],
@@ -262,6 +269,21 @@ extension CollectionStore {
             )
         }
         return QueryResponse(points: points, stages: run.stages)
+    }
+}
+
+extension CollectionStore {
+    /// Caps every node's limit and candidate counts at `cap` (negative values are left for the evaluation to
+    /// refuse with the node's path).
+    static func capLimits(_ node: inout QueryNode, to cap: Int) {
+        node.limit = min(node.limit, cap)
+        if let ef = node.parameters.hnswEf { node.parameters.hnswEf = min(ef, max(cap, 1)) }
+        if var compressed = node.parameters.compressed {
+            compressed.candidateCount = min(compressed.candidateCount, cap)
+            if let rank = compressed.imputationRank { compressed.imputationRank = min(rank, 1 << 20) }
+            node.parameters.compressed = compressed
+        }
+        for index in node.prefetch.indices { capLimits(&node.prefetch[index], to: cap) }
     }
 }
 

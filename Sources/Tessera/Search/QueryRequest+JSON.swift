@@ -108,7 +108,7 @@ enum QueryJSON {
         "offset", "with_payload", "with_vector", "with_vectors", "explain", "shard_key", "timeout", "consistency",
     ]
 
-    static func node(_ object: [String: JSONValue], path: String, isRoot: Bool) throws(TesseraError) -> QueryNode {
+    static func node(_ object: JSONObject, path: String, isRoot: Bool) throws(TesseraError) -> QueryNode {
         let prefix = path.isEmpty ? "" : path + "."
         for key in object.keys.sorted() where !nodeKeys.contains(key) && !(isRoot && rootKeys.contains(key)) {
             throw TesseraError(
@@ -272,11 +272,11 @@ enum QueryJSON {
         }
         var parameters = QueryParameters()
         parameters.exact = try bool(object["exact"], path: path + ".exact") ?? false
-        parameters.hnswEf = try integer(object["hnsw_ef"], path: path + ".hnsw_ef")
-        let probes = try integer(object["nprobe"], path: path + ".nprobe")
-        let candidates = try integer(object["candidates"], path: path + ".candidates")
-        let imputation = try integer(object["imputation_rank"], path: path + ".imputation_rank")
-        let probeDimension = try integer(object["probe_dimension"], path: path + ".probe_dimension")
+        parameters.hnswEf = try positiveInteger(object["hnsw_ef"], path: path + ".hnsw_ef")
+        let probes = try positiveInteger(object["nprobe"], path: path + ".nprobe")
+        let candidates = try positiveInteger(object["candidates"], path: path + ".candidates")
+        let imputation = try positiveInteger(object["imputation_rank"], path: path + ".imputation_rank")
+        let probeDimension = try positiveInteger(object["probe_dimension"], path: path + ".probe_dimension")
         if probes != nil || candidates != nil || imputation != nil || probeDimension != nil {
             var settings = CompressedSearchParameters.defaults(limit: candidates ?? 10)
             if let probes { settings.probeCount = probes }
@@ -296,9 +296,23 @@ enum QueryJSON {
         switch value {
         case nil, .null?: return nil
         case .integer(let number)?: return Int(number)
+        // Beyond Int.max: as large as it gets (limits are capped by the collection's size anyway).
+        case .unsigned?: return Int.max
         case .double(let number)? where number == number.rounded() && abs(number) < 1e15: return Int(number)
         default: throw TesseraError(.invalidArgument, "\(path) is an integer", location: .init(field: path))
         }
+    }
+
+    static func positiveInteger(_ value: JSONValue?, path: String) throws(TesseraError) -> Int? {
+        guard let number = try integer(value, path: path) else { return nil }
+        guard number >= 1 else {
+            throw TesseraError(
+                .invalidArgument,
+                "\(path) must be at least 1 (got \(number))",
+                location: .init(field: path)
+            )
+        }
+        return number
     }
 
     static func bool(_ value: JSONValue?, path: String) throws(TesseraError) -> Bool? {
@@ -312,6 +326,7 @@ enum QueryJSON {
     static func number(_ value: JSONValue, path: String) throws(TesseraError) -> Double {
         switch value {
         case .integer(let number): return Double(number)
+        case .unsigned(let number): return Double(number)
         case .double(let number): return number
         default: throw TesseraError(.invalidArgument, "\(path) is a number", location: .init(field: path))
         }
