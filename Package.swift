@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // C hot loops only: ISA variants chosen at run time, no allocation, no strings.
@@ -54,11 +55,14 @@ let package = Package(
                 "MaxSim",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
         // Used only by TesseraTests' crash test: ingests into a collection until it is killed.
@@ -82,7 +86,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MaxSimTests", dependencies: ["MaxSim", "CMaxSimKernels", "TesseraTestSupport"]),
-        .testTarget(name: "TesseraTests", dependencies: ["Tessera", "TesseraIndex", "MaxSim", "TesseraTestSupport"]),
+        .testTarget(
+            name: "TesseraTests",
+            dependencies: [
+                "Tessera", "TesseraIndex", "MaxSim", "TesseraTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(
             name: "TesseraServerTests",
             dependencies: [

@@ -15,7 +15,7 @@ struct VectorParameters: Sendable, Equatable {
     var unnamed = false
 
     var json: JSONValue {
-        var object: [String: JSONValue] = ["size": .integer(Int64(size)), "distance": .string(distance.rawValue)]
+        var object: JSONObject = ["size": .integer(Int64(size)), "distance": .string(distance.rawValue)]
         if multivector { object["multivector_config"] = .object(["comparator": .string("max_sim")]) }
         if let hnswM { object["hnsw_config"] = .object(["m": .integer(Int64(hnswM))]) }
         return .object(object)
@@ -24,36 +24,65 @@ struct VectorParameters: Sendable, Equatable {
 
 /// The open collections under one data directory: one subdirectory per collection, opened on first use and kept
 /// open. Names are checked so that a collection cannot escape the data directory.
+///
+/// A server's registry owns its data directory (``init(directory:access:ownsDirectory:)`` with `ownsDirectory`):
+/// a second server on the same folder is refused at start, and each collection it opens is owned by this process
+/// (see ``CollectionStore``'s one-owner rule), so `tessera index` into a collection being served is refused
+/// instead of leaving the server's view stale.
 public final class CollectionRegistry: Sendable {
     /// The data directory.
     public let directory: String
+    /// How collections are opened.
+    public let access: CollectionStore.Access
     private let stores = Mutex<[String: CollectionStore]>([:])
     private let parameters = Mutex<[String: [String: VectorParameters]]>([:])
     /// Held while a collection is created or deleted, so that two requests for one name cannot interleave (the
     /// loser of a create race must not remove the winner's files).
     private let lifecycle = Mutex(())
+    /// The data directory's lock, for a registry that owns it.
+    private let directoryLock: DataDirectoryLock?
     static let parametersFile = "qdrant-vectors.json"
+    /// Collections being deleted are renamed to this prefix first, so that a crash mid-removal leaves no
+    /// half-deleted collection behind (leftovers are removed at the next start).
+    static let deletedPrefix = ".deleted-"
 
     /// Creates a registry over a data directory (created when missing).
-    /// - Throws: `TesseraError` when the directory cannot be created.
-    public init(directory: String) throws(TesseraError) {
+    /// - Parameters:
+    ///   - directory: The data directory.
+    ///   - access: How collections are opened: ``CollectionStore/Access/readOnly`` for a reader beside a server.
+    ///   - ownsDirectory: Take the data directory's lock (a server does): refused while another process holds it.
+    /// - Throws: `TesseraError` when the directory cannot be created, ``TesseraError/Code/locked`` when another
+    ///   process owns it.
+    public init(
+        directory: String,
+        access: CollectionStore.Access = .readWrite,
+        ownsDirectory: Bool = false
+    ) throws(TesseraError) {
         self.directory = directory
+        self.access = access
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw TesseraError(.io, "cannot create the data directory: \(error)", location: .init(path: directory))
         }
+        directoryLock = ownsDirectory ? try DataDirectoryLock(directory: directory) : nil
+        if ownsDirectory {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            for entry in entries where entry.hasPrefix(Self.deletedPrefix) {
+                try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(entry))
+            }
+        }
     }
 
     static func checkName(_ name: String) throws(APIError) {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
-        guard !name.isEmpty, name.count <= 255, name != ".", name != "..",
+        guard !name.isEmpty, name.utf8.count <= 255, !name.hasPrefix("."),
             name.unicodeScalars.allSatisfy({ allowed.contains($0) })
         else {
             throw APIError(
                 .badRequest,
                 "Validation error in path parameters: [name: collection name '\(name)' may contain only letters, "
-                    + "digits, '-', '_' and '.']"
+                    + "digits, '-', '_' and '.', and may not start with '.']"
             )
         }
     }
@@ -81,18 +110,22 @@ public final class CollectionRegistry: Sendable {
     public func store(_ name: String) throws(APIError) -> CollectionStore {
         try Self.checkName(name)
         if let store = stores.withLock({ $0[name] }) { return store }
+        // Opened under the lifecycle lock, so that a delete cannot remove the folder between this check and the
+        // store's arrival in the table (a store kept for a deleted folder would acknowledge lost writes).
+        return try lifecycle.withLock { _ throws(APIError) in try openLocked(name) }
+    }
+
+    private func openLocked(_ name: String) throws(APIError) -> CollectionStore {
+        if let store = stores.withLock({ $0[name] }) { return store }
         guard exists(name) else { throw APIError(.notFound, "Not found: Collection `\(name)` doesn't exist!") }
         let store: CollectionStore
         do {
-            store = try CollectionStore.open(at: path(name))
+            store = try CollectionStore.open(at: path(name), access: access)
         } catch {
             throw APIError(from: error)
         }
-        return stores.withLock { stores in
-            if let existing = stores[name] { return existing }
-            stores[name] = store
-            return store
-        }
+        stores.withLock { $0[name] = store }
+        return store
     }
 
     /// Qdrant's description of each vector field of a collection.
@@ -110,7 +143,7 @@ public final class CollectionRegistry: Sendable {
         }
         let file = (path(name) as NSString).appendingPathComponent(Self.parametersFile)
         if let data = FileManager.default.contents(atPath: file),
-            case .object(let stored)? = try? JSONDecoder().decode(JSONValue.self, from: data)
+            case .object(let stored)? = try? JSONValue.parse(utf8: data)
         {
             for (field, value) in stored {
                 guard case .object(let object) = value, var known = result[field] else { continue }
@@ -160,13 +193,15 @@ public final class CollectionRegistry: Sendable {
         do {
             store = try CollectionStore.create(at: path(name), configuration: configuration)
             let object = JSONValue.object(
-                fields.mapValues { field in
-                    guard field.unnamed, case .object(var object) = field.json else { return field.json }
-                    object["unnamed"] = .bool(true)
-                    return .object(object)
-                }
+                JSONObject(
+                    fields.mapValues { field in
+                        guard field.unnamed, case .object(var object) = field.json else { return field.json }
+                        object["unnamed"] = .bool(true)
+                        return .object(object)
+                    }
+                )
             )
-            let data = try JSONEncoder().encode(object)
+            let data = Data(object.jsonBytes)
             try data.write(
                 to: URL(fileURLWithPath: (path(name) as NSString).appendingPathComponent(Self.parametersFile)),
                 options: .atomic
@@ -189,14 +224,24 @@ public final class CollectionRegistry: Sendable {
 
     private func deleteLocked(_ name: String) throws(APIError) -> Bool {
         guard exists(name) else { return false }
-        let store = stores.withLock { $0.removeValue(forKey: name) }
+        var store = stores.withLock { $0.removeValue(forKey: name) }
+        // A collection not opened yet is opened, to take its owner lock: one that another process owns is not
+        // deleted under it.
+        if store == nil { store = try openLocked(name) }
+        stores.withLock { _ = $0.removeValue(forKey: name) }
         parameters.withLock { $0[name] = nil }
+        // Closing waits for the write in progress and refuses later ones: no write is acknowledged after the
+        // delete is.
         try? store?.close()
-        do {
-            try FileManager.default.removeItem(atPath: path(name))
-        } catch {
-            throw APIError(.internalServerError, "Service internal error: cannot delete collection `\(name)`: \(error)")
+        let trash = (directory as NSString).appendingPathComponent(Self.deletedPrefix + name + "-" + UUID().uuidString)
+        guard rename(path(name), trash) == 0 else {
+            throw APIError(
+                .internalServerError,
+                "Service internal error: cannot delete collection `\(name)`: \(String(cString: strerror(errno)))"
+            )
         }
+        // Gone for every reader from here; a removal that fails leaves a hidden folder removed at the next start.
+        try? FileManager.default.removeItem(atPath: trash)
         return true
     }
 }

@@ -37,7 +37,7 @@ struct QdrantErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             "duration_ms": "\((milliseconds * 1000).rounded() / 1000)",
         ]
         if let failure {
-            metadata["error"] = "\(failure.message)"
+            metadata["error"] = "\(failure.logDetail ?? failure.message)"
             if failure.status.kind == .serverError {
                 context.logger.error("request failed", metadata: metadata)
             } else {
@@ -65,7 +65,12 @@ struct QdrantErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as any HTTPResponseError:
             return APIError(error.status, "\(error.status.reasonPhrase): \(error)")
         default:
-            return APIError(.internalServerError, "Service internal error: \(error)")
+            // The error's own text may name server files; the client gets its kind, the log the whole.
+            return APIError(
+                .internalServerError,
+                "Service internal error: \(type(of: error))",
+                logDetail: "\(error)"
+            )
         }
     }
 }

@@ -2,35 +2,56 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import MaxSim
+import NIOCore
+import NIOPosix
 public import Tessera
 
 /// The request handlers: each reads Qdrant's JSON, calls the collection (writes, reads, or the query pipeline —
 /// no search logic of its own) and answers in Qdrant's envelope. Only reading the body is asynchronous; the
-/// handlers themselves are synchronous (Swift 6.3.1's optimiser crashed splitting the async form of the upsert).
+/// handlers themselves are synchronous (Swift 6.3.1's optimiser crashed splitting the async form of the upsert),
+/// and run on the blocking thread pool (``serve(_:_:)``).
 struct Handlers: Sendable {
     let registry: CollectionRegistry
     let options: ServerOptions
 
     // MARK: Helpers
 
-    func body(_ request: Request) async throws -> JSONValue {
+    /// Reads a request's body, refusing one over the size limit.
+    func collect(_ request: Request) async throws -> ByteBuffer {
         var request = request
-        let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: options.maximumBodyBytes)
+            return try await request.collectBody(upTo: options.maximumBodyBytes)
         } catch {
             throw APIError(
                 .contentTooLarge,
                 "Payload too large: the request body is over the limit of \(options.maximumBodyBytes) bytes"
             )
         }
+    }
+
+    /// Parses a body as JSON: linear time, nesting up to ``JSONParser/defaultMaximumDepth``; an empty body is `{}`.
+    static func parse(_ buffer: ByteBuffer) throws(APIError) -> JSONValue {
         guard buffer.readableBytes > 0 else { return .object([:]) }
-        let data = Data(buffer.readableBytesView)
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
+            return try JSONValue.parse(utf8: buffer.readableBytesView)
         } catch {
-            throw APIError(.badRequest, "Format error in JSON body: \(Self.describe(error))")
+            throw APIError(.badRequest, "Format error in JSON body: \(error.message)")
         }
+    }
+
+    /// Reads the body, then parses it and runs `handler` on the blocking thread pool, never on the server's
+    /// event loops or the cooperative pool (commits fsync, queries score for milliseconds to seconds).
+    func serve(
+        _ request: Request,
+        _ handler: @escaping @Sendable (JSONValue) throws -> Response
+    ) async throws -> Response {
+        let buffer = try await collect(request)
+        return try await blocking { try handler(try Self.parse(buffer)) }
+    }
+
+    /// Runs `body` on the blocking thread pool.
+    func blocking(_ body: @escaping @Sendable () throws -> Response) async throws -> Response {
+        try await NIOThreadPool.singleton.runIfActive(body)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -130,7 +151,7 @@ struct Handlers: Sendable {
         // An unnamed vector is described bare, as Qdrant does; named vectors as a map.
         let vectors =
             parameters.count == 1 && parameters.first!.value.unnamed
-            ? parameters.first!.value.json : JSONValue.object(parameters.mapValues(\.json))
+            ? parameters.first!.value.json : JSONValue.object(JSONObject(parameters.mapValues(\.json)))
         let result: JSONValue = .object([
             "status": .string("green"),
             "optimizer_status": .string("ok"),
@@ -206,7 +227,7 @@ struct Handlers: Sendable {
 
     /// The points of an upsert body: `{"points": [...]}` or `{"batch": {...}}`.
     func parsePoints(
-        _ object: [String: JSONValue],
+        _ object: JSONObject,
         name: String,
         parameters: [String: VectorParameters]
     ) throws
@@ -249,7 +270,7 @@ struct Handlers: Sendable {
                 guard let id = point["id"] else {
                     throw APIError(.badRequest, "Format error in JSON body: points[\(index)].id is missing")
                 }
-                var payload: [String: JSONValue] = [:]
+                var payload: JSONObject = [:]
                 if case .object(let given)? = point["payload"] { payload = given }
                 points.append(
                     Point(
@@ -281,9 +302,9 @@ struct Handlers: Sendable {
                 throw APIError(.badRequest, "Wrong input: batch.vectors must hold one vector per id (\(ids.count))")
             }
             for (index, id) in ids.enumerated() {
-                var named: [String: JSONValue] = [:]
+                var named: JSONObject = [:]
                 for (field, rows) in columns { named[field] = rows[index] }
-                var payload: [String: JSONValue] = [:]
+                var payload: JSONObject = [:]
                 if index < payloads.count, case .object(let given) = payloads[index] { payload = given }
                 points.append(
                     Point(
@@ -300,7 +321,7 @@ struct Handlers: Sendable {
     }
 
     func record(_ record: Record, parameters: [String: VectorParameters], payloadKeys: [String]?) -> JSONValue {
-        var object: [String: JSONValue] = [
+        var object: JSONObject = [
             "id": QdrantJSON.json(record.id),
             "payload": QdrantJSON.payloadJSON(record.payload, keys: payloadKeys),
             "vector": .null,
@@ -342,7 +363,7 @@ struct Handlers: Sendable {
         let (name, store) = try store(context)
         let parameters = try registry.vectorParameters(name)
         guard let text = context.parameters.get("id") else { throw APIError(.badRequest, "missing point id") }
-        let id = try QdrantJSON.pointID(UInt64(text).map { .integer(Int64(bitPattern: $0)) } ?? .string(text), "id")
+        let id = try UInt64(text).map { PointID.integer($0) } ?? QdrantJSON.pointID(.string(text), "id")
         let records = try run { () throws(TesseraError) in
             try store.get(ids: [id], withPayload: true, withVectors: true)
         }
@@ -478,7 +499,7 @@ struct Handlers: Sendable {
             try store.query(request, encoder: options.encoder, kernel: kernel)
         }
         let points: [JSONValue] = response.points.map { point in
-            var object: [String: JSONValue] = [
+            var object: JSONObject = [
                 "id": QdrantJSON.json(point.id),
                 "version": .integer(0),
                 "score": .double(Double(point.score)),

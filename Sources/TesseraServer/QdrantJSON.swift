@@ -5,7 +5,7 @@ import Tessera
 
 /// Reading and writing Qdrant's JSON shapes.
 enum QdrantJSON {
-    static func object(_ value: JSONValue?, _ what: String) throws(APIError) -> [String: JSONValue] {
+    static func object(_ value: JSONValue?, _ what: String) throws(APIError) -> JSONObject {
         guard case .object(let object)? = value else {
             throw APIError(.badRequest, "Format error in JSON body: \(what) must be a JSON object")
         }
@@ -13,17 +13,10 @@ enum QdrantJSON {
     }
 
     static func pointID(_ value: JSONValue, _ path: String) throws(APIError) -> PointID {
-        switch value {
-        case .integer(let number) where number >= 0: return .integer(UInt64(number))
-        case .string(let text):
-            do { return try PointID(parsing: text) } catch {
-                throw APIError(.badRequest, "Format error in JSON body: \(path): '\(text)' is not a valid point id")
-            }
-        default:
-            throw APIError(
-                .badRequest,
-                "Format error in JSON body: \(path): a point id is an unsigned integer or a UUID string"
-            )
+        do {
+            return try PointID(json: value, field: path)
+        } catch {
+            throw APIError(.badRequest, "Format error in JSON body: \(path): \(error.message)")
         }
     }
 
@@ -36,12 +29,7 @@ enum QdrantJSON {
         return ids
     }
 
-    static func json(_ id: PointID) -> JSONValue {
-        switch id {
-        case .integer(let value): .integer(Int64(bitPattern: value))
-        case .uuid: .string(id.description)
-        }
-    }
+    static func json(_ id: PointID) -> JSONValue { id.jsonValue }
 
     static func floats(_ value: JSONValue, _ path: String) throws(APIError) -> [Float] {
         guard case .array(let items) = value else {
@@ -52,6 +40,7 @@ enum QdrantJSON {
         for item in items {
             switch item {
             case .integer(let number): result.append(Float(number))
+            case .unsigned(let number): result.append(Float(number))
             case .double(let number): result.append(Float(number))
             default: throw APIError(.badRequest, "Format error in JSON body: \(path) must be a list of numbers")
             }
@@ -137,7 +126,7 @@ enum QdrantJSON {
         if parameters.count == 1, let (name, field) = parameters.first, field.unnamed {
             return vectors[name].map { json($0, dimension: field.size) } ?? .null
         }
-        return .object(vectors.mapValues { json($0, dimension: 0) })
+        return .object(JSONObject(vectors.mapValues { json($0, dimension: 0) }))
     }
 
     static func json(_ vector: VectorValue, dimension: Int) -> JSONValue {
@@ -154,9 +143,9 @@ enum QdrantJSON {
         }
     }
 
-    static func payloadJSON(_ payload: [String: JSONValue]?, keys: [String]?) -> JSONValue {
+    static func payloadJSON(_ payload: JSONObject?, keys: [String]?) -> JSONValue {
         guard var payload else { return .null }
-        if let keys { payload = payload.filter { keys.contains($0.key) } }
+        if let keys { payload = payload.filter { member in keys.contains { $0.utf8.elementsEqual(member.key.utf8) } } }
         return .object(payload)
     }
 

@@ -6,8 +6,10 @@ import MaxSim
 import Metrics
 import NIOCore
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 public import Tessera
+import UnixSignals
 
 extension APIError: HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -18,11 +20,9 @@ extension APIError: HTTPResponseError {
 /// JSON responses in Qdrant's envelope.
 enum ServerResponse {
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        // Non-finite numbers (a Dot score that overflows Float) are written as null, as Qdrant's serialiser does.
         var buffer = ByteBuffer()
-        buffer.writeBytes(data)
+        buffer.writeBytes(value.jsonBytes)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
@@ -74,6 +74,15 @@ public struct ServerOptions: Sendable {
     public var encoder: (any QueryTextEncoder)?
     /// Encodes documents upserted as `{"text": …}` for a vector field.
     public var documentEncoder: (any DocumentTextEncoder)?
+    /// A connection on which nothing arrives for this long is closed (idle keep-alive, a stalled request).
+    public var idleTimeout: Duration = .seconds(30)
+    /// A client has this long to send a whole request (headers and body), from the moment its connection opens
+    /// or its previous response ends; then the connection is closed.
+    public var requestReadTimeout: Duration = .seconds(60)
+    /// On SIGTERM or SIGINT, a request still being read gets this long to arrive before its connection is closed.
+    public var shutdownReadGrace: Duration = .seconds(1)
+    /// The longest a graceful shutdown waits for requests in flight before cancelling them.
+    public var shutdownTimeout: Duration = .seconds(30)
 
     /// Creates options.
     public init(
@@ -165,40 +174,48 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
             body: .init(byteBuffer: buffer)
         )
     }
-    router.get("/collections") { _, _ in handlers.listCollections() }
+    router.get("/collections") { _, _ in try await handlers.blocking { handlers.listCollections() } }
     router.put("/collections/:name") { request, context in
-        try handlers.createCollection(try await handlers.body(request), context)
+        try await handlers.serve(request) { try handlers.createCollection($0, context) }
     }
-    router.get("/collections/:name") { _, context in try handlers.collectionInfo(context) }
-    router.delete("/collections/:name") { _, context in try handlers.deleteCollection(context) }
-    router.get("/collections/:name/exists") { _, context in try handlers.collectionExists(context) }
+    router.get("/collections/:name") { _, context in
+        try await handlers.blocking { try handlers.collectionInfo(context) }
+    }
+    router.delete("/collections/:name") { _, context in
+        try await handlers.blocking { try handlers.deleteCollection(context) }
+    }
+    router.get("/collections/:name/exists") { _, context in
+        try await handlers.blocking { try handlers.collectionExists(context) }
+    }
     router.put("/collections/:name/points") { request, context in
-        try handlers.upsert(try await handlers.body(request), context)
+        try await handlers.serve(request) { try handlers.upsert($0, context) }
     }
     router.post("/collections/:name/points") { request, context in
-        try handlers.getPoints(try await handlers.body(request), context)
+        try await handlers.serve(request) { try handlers.getPoints($0, context) }
     }
-    router.get("/collections/:name/points/:id") { request, context in try handlers.getPoint(context) }
+    router.get("/collections/:name/points/:id") { _, context in
+        try await handlers.blocking { try handlers.getPoint(context) }
+    }
     router.post("/collections/:name/points/delete") { request, context in
-        try handlers.deletePoints(try await handlers.body(request), context)
+        try await handlers.serve(request) { try handlers.deletePoints($0, context) }
     }
     router.post("/collections/:name/points/scroll") { request, context in
-        try handlers.scroll(try await handlers.body(request), context)
+        try await handlers.serve(request) { try handlers.scroll($0, context) }
     }
     router.post("/collections/:name/points/count") { request, context in
-        try handlers.count(try await handlers.body(request), context)
+        try await handlers.serve(request) { try handlers.count($0, context) }
     }
     router.post("/collections/:name/points/payload") { request, context in
-        try handlers.payload(try await handlers.body(request), context, overwrite: false)
+        try await handlers.serve(request) { try handlers.payload($0, context, overwrite: false) }
     }
     router.put("/collections/:name/points/payload") { request, context in
-        try handlers.payload(try await handlers.body(request), context, overwrite: true)
+        try await handlers.serve(request) { try handlers.payload($0, context, overwrite: true) }
     }
     router.post("/collections/:name/points/query") { request, context in
-        try handlers.query(try await handlers.body(request), context)
+        try await handlers.serve(request) { try handlers.query($0, context) }
     }
     router.post("/collections/:name/points/query/batch") { request, context in
-        try handlers.queryBatch(try await handlers.body(request), context)
+        try await handlers.serve(request) { try handlers.queryBatch($0, context) }
     }
     return router
 }
@@ -226,13 +243,34 @@ public func runServer(
     logger: Logger,
     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws {
-    let registry = try CollectionRegistry(directory: options.dataDirectory)
+    // One server owns a data folder: a second one on the same folder stops here with the first one's pid.
+    let registry = try CollectionRegistry(directory: options.dataDirectory, ownsDirectory: true)
     let router = makeRouter(registry: registry, options: options)
+    let readTimeout = TimeAmount.nanoseconds(nanoseconds(options.requestReadTimeout))
+    let grace = TimeAmount.nanoseconds(nanoseconds(options.shutdownReadGrace))
     let application = Application(
         router: router,
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [RequestDeadlineHandler(readTimeout: readTimeout, shutdownGrace: grace)],
+                idleTimeout: .nanoseconds(nanoseconds(options.idleTimeout))
+            )
+        ),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: "tessera"),
         onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) },
         logger: logger
     )
-    try await application.runService()
+    var configuration = ServiceGroupConfiguration(
+        services: [application],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    )
+    configuration.maximumGracefulShutdownDuration = options.shutdownTimeout
+    configuration.maximumCancellationDuration = .seconds(5)
+    try await ServiceGroup(configuration: configuration).run()
+    withExtendedLifetime(registry) {}
+}
+
+func nanoseconds(_ duration: Duration) -> Int64 {
+    duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
 }

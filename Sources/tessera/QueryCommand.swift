@@ -34,10 +34,10 @@ struct QueryCommand: AsyncParsableCommand {
         let name: String
         if collection.contains("/") {
             let url = URL(fileURLWithPath: collection)
-            registry = try CollectionRegistry(directory: url.deletingLastPathComponent().path)
+            registry = try CollectionRegistry(directory: url.deletingLastPathComponent().path, access: .readOnly)
             name = url.lastPathComponent
         } else {
-            registry = try CollectionRegistry(directory: self.data)
+            registry = try CollectionRegistry(directory: self.data, access: .readOnly)
             name = collection
         }
         let result = try QueryRunner(registry: registry, threadCount: threads).run(json, collection: name)

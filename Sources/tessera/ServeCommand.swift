@@ -37,12 +37,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A model folder for text queries (Hugging Face layout).")
     var model: String?
 
+    @Option(help: "Close a connection on which nothing arrives for this many seconds.")
+    var idleTimeout = 30
+
+    @Option(help: "Close a connection whose client takes longer than this many seconds to send a whole request.")
+    var requestTimeout = 60
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port is 0...65535") }
         guard maxBodyMib >= 1 else { throw ValidationError("--max-body-mib must be at least 1") }
+        guard idleTimeout >= 1, requestTimeout >= 1 else {
+            throw ValidationError("--idle-timeout and --request-timeout are at least 1 second")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level") }
     }
 
@@ -55,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
                 encoder: try TokenEncoder(modelDirectory: model, profile: .plain(), threadCount: threads)
             )
         }
-        let options = ServerOptions(
+        var options = ServerOptions(
             dataDirectory: data,
             host: host,
             port: port,
@@ -65,6 +74,8 @@ struct ServeCommand: AsyncParsableCommand {
             encoder: encoder,
             documentEncoder: encoder
         )
+        options.idleTimeout = .seconds(idleTimeout)
+        options.requestReadTimeout = .seconds(requestTimeout)
         let host = self.host
         try await runServer(options: options, logger: logger) { port in
             FileHandle.standardOutput.write(Data("listening on \(host):\(port)\n".utf8))

@@ -329,9 +329,17 @@ struct RouterTests {
                 let fusedPoints = resultPoints(fused)
                 #expect(fusedPoints.count == 3)
                 guard case .object(let first)? = fusedPoints.first else { return }
-                // Point 1 is first in the dense list and second in the multivector list: 1/2 + 1/3.
+                // Point 1 is first in the dense list, and first in the multivector list too: it ties with the UUID
+                // point at 1.0 and ties go to the lower internal index. RRF with k = 2: 1/2 + 1/2.
                 #expect(first["id"] == .integer(1))
-                if case .double(let score)? = first["score"] { #expect(abs(score - (0.5 + 1.0 / 3.0)) < 1e-6) }
+                let score = try #require(numbers(.array([first["score"] ?? .null])).first, "no numeric score")
+                #expect(abs(score - 1.0) < 1e-6)
+                guard case .object(let second) = fusedPoints[1] else { return }
+                // Point 2: second in the dense list (its tie at 0 with the UUID point goes to the lower index),
+                // third in the multivector list: 1/3 + 1/4.
+                #expect(second["id"] == .integer(2))
+                let secondScore = try #require(numbers(.array([second["score"] ?? .null])).first)
+                #expect(abs(secondScore - (1.0 / 3.0 + 1.0 / 4.0)) < 1e-6)
 
                 let batch = try await call(
                     client,

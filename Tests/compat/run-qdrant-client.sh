@@ -3,7 +3,9 @@
 # .build/compat-venv), starts `tessera serve` on a free loopback port over a fresh data directory, and runs
 # Tests/compat/qdrant_client_compat.py against it, then the load test (Tests/compat/load_test.py), then the
 # graceful shutdown test (Tests/compat/shutdown_test.py: requests in flight at SIGTERM are answered, and their
-# writes are there after a restart). Fails loudly when anything cannot run.
+# writes are there after a restart), then the multi-process hardening test (Tests/compat/hardening_test.py: one
+# owner per data folder and collection, delete under traffic, timeouts, SIGTERM with stalled clients). Fails loudly
+# when anything cannot run.
 # Usage: Tests/compat/run-qdrant-client.sh [TESSERA_BINARY]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -62,3 +64,6 @@ start_server "$data/serve-again.log"
 "$python" "$root/Tests/compat/shutdown_test.py" verify --port "$port" --state "$data/state.json"
 kill -INT "$server"
 expect_clean_exit SIGINT "$data/serve-again.log"
+# One owner per folder and collection, delete under traffic, connection timeouts, SIGTERM with stalled clients:
+# servers of its own on fresh folders, each step bounded in time.
+"$python" "$root/Tests/compat/hardening_test.py" --tessera "$bin" --model "$root/models/all-MiniLM-L6-v2"
