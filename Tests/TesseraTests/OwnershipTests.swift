@@ -156,9 +156,7 @@ struct OwnershipTests {
             let store = try CollectionStore.create(at: path, configuration: smallConfiguration())
             try store.upsert([smallPoint(1)])
             try store.close()
-            let file = try FileHandle(forUpdating: URL(fileURLWithPath: path + "/collection.sqlite"))
-            try file.write(contentsOf: Data(repeating: 0x5A, count: 16))
-            try file.close()
+            try damageDatabaseHeader(collection: path)
             let error = #expect(throws: TesseraError.self) { try CollectionStore.open(at: path) }
             #expect(error?.code == .corrupted)
             #expect(error?.message.contains("file is not a database") == true)
@@ -234,4 +232,11 @@ private final class DrainState: Sendable {
     let acknowledged = Mutex<[UInt64]>([])
     let refused = Mutex(0)
     let closed = Atomic<Bool>(false)
+}
+
+/// Overwrites the first 16 bytes of a collection's database (SQLite's header string).
+func damageDatabaseHeader(collection path: String) throws {
+    let file = try FileHandle(forUpdating: URL(fileURLWithPath: path + "/collection.sqlite"))
+    try file.write(contentsOf: Data(repeating: 0x5A, count: 16))
+    try file.close()
 }

@@ -252,6 +252,20 @@ public enum JSONParser {
             return value
         }
 
+        /// Reads decimal digits, appending them to `mantissa` while it fits (`overflowed` is set once it does not).
+        /// - Returns: How many digits were read.
+        mutating func digits(into mantissa: inout UInt64, overflowed: inout Bool) -> Int {
+            let start = index
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                let digit = UInt64(bytes[index] - UInt8(ascii: "0"))
+                let (times10, overflow1) = mantissa.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times10.addingReportingOverflow(digit)
+                if overflow1 || overflow2 { overflowed = true } else { mantissa = sum }
+                index += 1
+            }
+            return index - start
+        }
+
         mutating func number() throws(TesseraError) -> JSONValue {
             let start = index
             let negative = bytes[index] == UInt8(ascii: "-")
@@ -269,31 +283,16 @@ public enum JSONParser {
                     throw error("invalid number: leading zero")
                 }
             } else {
-                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
-                    let digit = UInt64(bytes[index] - UInt8(ascii: "0"))
-                    let (times10, overflow1) = mantissa.multipliedReportingOverflow(by: 10)
-                    let (sum, overflow2) = times10.addingReportingOverflow(digit)
-                    if overflow1 || overflow2 { overflowed = true } else { mantissa = sum }
-                    digitCount += 1
-                    index += 1
-                }
+                digitCount += digits(into: &mantissa, overflowed: &overflowed)
             }
             var isInteger = true
             var fractionDigits = 0
             if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
                 isInteger = false
                 index += 1
-                let fractionStart = index
-                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
-                    let digit = UInt64(bytes[index] - UInt8(ascii: "0"))
-                    let (times10, overflow1) = mantissa.multipliedReportingOverflow(by: 10)
-                    let (sum, overflow2) = times10.addingReportingOverflow(digit)
-                    if overflow1 || overflow2 { overflowed = true } else { mantissa = sum }
-                    fractionDigits += 1
-                    digitCount += 1
-                    index += 1
-                }
-                guard index > fractionStart else { throw error("invalid number: no digit after the decimal point") }
+                fractionDigits = digits(into: &mantissa, overflowed: &overflowed)
+                digitCount += fractionDigits
+                guard fractionDigits > 0 else { throw error("invalid number: no digit after the decimal point") }
             }
             var exponent = 0
             if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
