@@ -136,6 +136,10 @@ for thread in threads:
     thread.join()
 elapsed = time.monotonic() - began
 
+# The set-up connection sat idle for the whole run, longer than the server's idle timeout (30 s), so the server
+# has closed it, as servers do with idle keep-alive connections: open a new one.
+setup.close()
+setup = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
 status, reply = request(setup, "POST", f"/collections/{NAME}/points/count", {"exact": True})
 count = reply["result"]["count"]
 sample = random.Random(2).sample(acknowledged, min(50, len(acknowledged)))
