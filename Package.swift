@@ -44,7 +44,7 @@ let package = Package(
         // Collections on disk: configuration, SQLite store (GRDB), filters, in-memory scoring columns.
         .target(
             name: "Tessera",
-            dependencies: ["MaxSim", "TesseraIndex", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["MaxSim", "TesseraEncoder", "TesseraIndex", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // `tessera serve`: a Qdrant-compatible REST subset over the query pipeline (Hummingbird 2).
         .target(

@@ -200,26 +200,28 @@ struct Handlers: Sendable {
         let (name, store) = try store(context)
         let parameters = try registry.vectorParameters(name)
         let object = try QdrantJSON.object(json, "the request body")
-        let points = try parsePoints(object, name: name, parameters: parameters)
+        let points = try parsePoints(object, name: name, parameters: parameters, store: store)
         try run { () throws(TesseraError) in try store.upsert(points) }
         return ServerResponse.ok(ServerResponse.completed, since: start)
     }
 
     /// A vector for a document given as text (Tessera's extension `{"text": …}`), from the server's encoder.
-    func encodeDocument(_ text: String, field: String, parameters: VectorParameters) throws -> VectorValue {
+    func encodeDocument(_ text: String, field: String, store: CollectionStore) throws -> VectorValue {
         guard let encoder = options.documentEncoder else {
             throw APIError(
                 .badRequest,
                 "Wrong input: vector '\(field)' is given as text, but the server has no model (start it with --model)"
             )
         }
-        let description = VectorField(
-            name: field,
-            dimension: parameters.size,
-            kind: parameters.multivector ? .multivector(comparator: .maxSim) : .dense(distance: parameters.distance)
-        )
+        // The stored field, with the encoder identity the collection recorded: the catalog encodes with that
+        // model and profile, or refuses.
+        guard let description = store.configuration.field(named: field) else {
+            throw APIError(.badRequest, "Wrong input: Not existing vector name error: \(field)")
+        }
         do {
             return try encoder.encodeDocument(text, for: description)
+        } catch let error as TesseraError {
+            throw APIError(from: error)
         } catch {
             throw APIError(.badRequest, "Wrong input: encoding the text of vector '\(field)' failed: \(error)")
         }
@@ -229,7 +231,8 @@ struct Handlers: Sendable {
     func parsePoints(
         _ object: JSONObject,
         name: String,
-        parameters: [String: VectorParameters]
+        parameters: [String: VectorParameters],
+        store: CollectionStore
     ) throws
         -> [Point]
     {
@@ -247,7 +250,7 @@ struct Handlers: Sendable {
                         )
                     }
                     if case .object(let document) = vector, case .string(let text)? = document["text"] {
-                        result[field] = try encodeDocument(text, field: field, parameters: fieldParameters)
+                        result[field] = try encodeDocument(text, field: field, store: store)
                         continue
                     }
                     result[field] = try QdrantJSON.vector(

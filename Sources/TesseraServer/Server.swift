@@ -49,13 +49,6 @@ enum ServerResponse {
     static let completed: JSONValue = .object(["operation_id": .integer(0), "status": .string("completed")])
 }
 
-/// Encodes document text for a vector field (Tessera's `{"text": …}` in an upsert): a multivector of token
-/// vectors, or a dense pooled vector.
-public protocol DocumentTextEncoder: Sendable {
-    /// The field's vector for a document's text.
-    func encodeDocument(_ text: String, for field: VectorField) throws -> VectorValue
-}
-
 /// What `tessera serve` needs.
 public struct ServerOptions: Sendable {
     /// The data directory: one subdirectory per collection.

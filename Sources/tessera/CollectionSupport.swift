@@ -36,31 +36,9 @@ let defaultModelDirectory = "models/all-MiniLM-L6-v2"
 /// The name of the multivector field that `tessera index` creates.
 let tokensField = "tokens"
 
-/// Identifies a model folder's contents: FNV-1a over config.json, the tokenizer files and the
-/// safetensors header (the header lists every tensor's name, type, shape and byte range).
+/// Identifies a model folder's contents (see `EncoderCatalog.contentHash(ofModel:)`).
 func modelContentHash(_ directory: String) throws -> String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    func mix(_ bytes: some Sequence<UInt8>) {
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3  // FNV-1a: multiplication modulo 2^64 is the algorithm.
-        }
-    }
-    let folder = URL(fileURLWithPath: directory)
-    for name in ["config.json", "tokenizer.json", "vocab.txt"] {
-        if let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) { mix(data) }
-    }
-    let weights = folder.appendingPathComponent("model.safetensors").path
-    guard let handle = FileHandle(forReadingAtPath: weights) else {
-        throw ValidationError("no model.safetensors in \(directory); run scripts/fetch-model or pass --model")
-    }
-    defer { try? handle.close() }
-    let lengthBytes = handle.readData(ofLength: 8)
-    guard lengthBytes.count == 8 else { throw ValidationError("\(weights) is too short to be safetensors") }
-    let headerLength = lengthBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
-    mix(lengthBytes)
-    mix(handle.readData(ofLength: Int(min(headerLength, 16 << 20))))
-    return String(format: "fnv1a64:%016llx", hash)
+    try EncoderCatalog.contentHash(ofModel: directory)
 }
 
 /// Loads the encoder a collection was built with (or `--model`), checking that it is the same model.

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import Tessera
-import TesseraEncoder
 import TesseraServer
 
 /// `tessera serve`: the Qdrant-compatible REST subset over the collections in a data directory.
@@ -12,7 +11,9 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serves the collections in --data over a Qdrant-compatible REST API.",
         discussion: """
             Prints 'listening on HOST:PORT' once it accepts connections. SIGINT or SIGTERM stop it after the \
-            requests in flight. With --model, {"text": …} queries for vector fields are encoded by that model.
+            requests in flight. {"text": …} queries and documents for a vector field are encoded with the model \
+            and profile its collection was built with (found by content hash: --model first, then the folder \
+            the collection recorded); --model also encodes the fields that record no encoder.
             """
     )
 
@@ -34,7 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Threads for MaxSim scoring per query.")
     var threads = 1
 
-    @Option(help: "A model folder for text queries (Hugging Face layout).")
+    @Option(
+        help: "A model folder (Hugging Face layout) for text queries and documents of fields that record no encoder."
+    )
     var model: String?
 
     @Option(help: "Close a connection on which nothing arrives for this many seconds.")
@@ -58,12 +61,9 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "tessera.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        var encoder: QueryEncoderCache?
-        if let model {
-            encoder = QueryEncoderCache(
-                encoder: try TokenEncoder(modelDirectory: model, profile: .plain(), threadCount: threads)
-            )
-        }
+        // Each collection's text is encoded with the model and profile it was built with (checked by content
+        // hash); --model serves the collections that record no encoder.
+        let encoder = EncoderCatalog(defaultModelDirectory: model, threadCount: threads)
         var options = ServerOptions(
             dataDirectory: data,
             host: host,

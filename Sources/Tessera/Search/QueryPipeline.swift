@@ -607,6 +607,11 @@ private struct QueryRun {
             let encoded: VectorValue
             do {
                 encoded = try encoder.encode(text, for: target)
+            } catch var error as TesseraError {
+                // A model that is not the one the field was built with, a dimension that does not fit: the
+                // encoder's own error, located at this node.
+                error.location.field = "\(path).query"
+                throw error
             } catch {
                 throw TesseraError(
                     .invalidArgument,
