@@ -114,6 +114,12 @@ public struct VectorField: Hashable, Sendable, Codable {
     public var elementType: ElementType
     /// The encoder that produces this field's vectors, when Tessera encodes text for it.
     public var encoder: EncoderIdentity?
+    /// For a multivector field, how its token vectors compare (Qdrant's `distance` on a multivector): `cosine`
+    /// stores unit token vectors and normalises query tokens, so that MaxSim sums cosines; `dot` or `nil`
+    /// compares them as given. Ignored for dense fields, whose distance is in ``kind``.
+    public var multivectorDistance: Distance?
+    /// Qdrant's `hnsw_config.m` as the collection was created with it (`0`: no graph for this field), when given.
+    public var hnswM: Int?
 
     /// Creates a field description.
     /// - Parameters:
@@ -122,23 +128,37 @@ public struct VectorField: Hashable, Sendable, Codable {
     ///   - kind: Multivector or dense.
     ///   - elementType: How values are stored.
     ///   - encoder: The encoder that produces the vectors, if any.
+    ///   - multivectorDistance: For a multivector field, `cosine` to compare unit token vectors.
+    ///   - hnswM: Qdrant's `hnsw_config.m`, when given.
     public init(
         name: String,
         dimension: Int,
         kind: VectorKind,
         elementType: ElementType = .float32,
-        encoder: EncoderIdentity? = nil
+        encoder: EncoderIdentity? = nil,
+        multivectorDistance: Distance? = nil,
+        hnswM: Int? = nil
     ) {
         self.name = name
         self.dimension = dimension
         self.kind = kind
         self.elementType = elementType
         self.encoder = encoder
+        self.multivectorDistance = multivectorDistance
+        self.hnswM = hnswM
     }
 
     var isMultivector: Bool {
         if case .multivector = kind { return true }
         return false
+    }
+
+    /// Whether stored vectors (each token's, for a multivector field) are unit vectors: cosine fields.
+    var storesUnitVectors: Bool {
+        switch kind {
+        case .dense(let distance): distance == .cosine
+        case .multivector: multivectorDistance == .cosine
+        }
     }
 }
 
@@ -147,11 +167,17 @@ public struct VectorField: Hashable, Sendable, Codable {
 public struct CollectionConfiguration: Hashable, Sendable, Codable {
     /// The vector fields, in a fixed order. Every point has a vector for every field.
     public var fields: [VectorField]
+    /// The collection was created with Qdrant's single unnamed vector (`"vectors": {"size": …}`): its one field
+    /// is written bare in Qdrant's answers.
+    public var unnamedVector: Bool?
 
     /// Creates a configuration.
-    /// - Parameter fields: The vector fields; names must be unique and dimensions positive.
-    public init(fields: [VectorField]) {
+    /// - Parameters:
+    ///   - fields: The vector fields; names must be unique and dimensions positive.
+    ///   - unnamedVector: Whether the one field is Qdrant's unnamed vector.
+    public init(fields: [VectorField], unnamedVector: Bool? = nil) {
         self.fields = fields
+        self.unnamedVector = unnamedVector
     }
 
     /// The field with this name, if any.

@@ -303,8 +303,9 @@ extension CollectionStore {
                 )
             }
             var (values, tokenCount) = try VectorCodec.validate(value, field: field, pointID: point.id)
-            // Cosine fields store unit vectors (as Qdrant does), so that a dot product is the cosine.
-            if case .dense(.cosine) = field.kind { normalize(&values) }
+            // Cosine fields store unit vectors (each token's, for a multivector; as Qdrant does), so that a dot
+            // product is the cosine.
+            if field.storesUnitVectors { normalizeRows(&values, dimension: field.dimension) }
             let data = VectorCodec.encode(
                 values,
                 tokenCount: tokenCount,

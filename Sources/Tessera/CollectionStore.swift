@@ -418,8 +418,8 @@ public final class CollectionStore: Sendable {
                         dimension: field.dimension,
                         elementType: field.elementType
                     )
-                    if case .dense(.cosine) = field.kind {
-                        try checkUnit(data, field: field, id: id, directory: directory)
+                    if field.storesUnitVectors {
+                        try checkUnit(data, tokenCount: tokenCount, field: field, id: id, directory: directory)
                     }
                     blobs.append((name, tokenCount, data))
                 }
@@ -429,25 +429,36 @@ public final class CollectionStore: Sendable {
         }
     }
 
-    /// Stored vectors of a cosine field are unit vectors (or zero); anything else is a damaged byte, which would
-    /// otherwise answer scores far outside [-1, 1]. Tolerance: float16 storage keeps the squared norm within
-    /// about 1e-3 of 1.
-    static func checkUnit(_ data: Data, field: VectorField, id: PointID, directory: String) throws(TesseraError) {
+    /// Stored vectors of a cosine field (each token's, for a multivector) are unit vectors (or zero); anything else
+    /// is a damaged byte, which would otherwise answer scores far outside [-1, 1]. Tolerance: float16 storage
+    /// keeps the squared norm within about 1e-3 of 1.
+    static func checkUnit(
+        _ data: Data,
+        tokenCount: Int,
+        field: VectorField,
+        id: PointID,
+        directory: String
+    ) throws(TesseraError) {
         let values = try VectorCodec.decode(
             data,
-            tokenCount: 1,
+            tokenCount: tokenCount,
             dimension: field.dimension,
             elementType: field.elementType
         )
-        var squaredNorm: Float = 0
-        for value in values { squaredNorm += value * value }
-        guard squaredNorm == 0 || abs(squaredNorm - 1) <= 1e-2 else {
-            throw TesseraError(
-                .corrupted,
-                "the stored vector of point \(id) in cosine field '\(field.name)' has norm \(squaredNorm.squareRoot()), "
-                    + "not 1: the database is damaged",
-                location: .init(path: directory, field: "point \(id), vector '\(field.name)'")
-            )
+        for token in 0..<tokenCount {
+            var squaredNorm: Float = 0
+            for value in values[(token * field.dimension)..<((token + 1) * field.dimension)] {
+                squaredNorm += value * value
+            }
+            guard squaredNorm == 0 || abs(squaredNorm - 1) <= 1e-2 else {
+                let which = field.isMultivector ? "token \(token) of the stored vectors" : "the stored vector"
+                throw TesseraError(
+                    .corrupted,
+                    "\(which) of point \(id) in cosine field '\(field.name)' has norm "
+                        + "\(squaredNorm.squareRoot()), not 1: the database is damaged",
+                    location: .init(path: directory, field: "point \(id), vector '\(field.name)'")
+                )
+            }
         }
     }
 

@@ -180,6 +180,19 @@ enum VectorCodec {
     }
 }
 
+/// Scales each row `[dimension]` of a row-major matrix to unit length; zero rows stay zero.
+func normalizeRows(_ values: inout [Float], dimension: Int) {
+    guard dimension > 0, values.count > dimension else {
+        normalize(&values)
+        return
+    }
+    for start in stride(from: 0, to: values.count, by: dimension) {
+        var row = Array(values[start..<min(values.count, start + dimension)])
+        normalize(&row)
+        values.replaceSubrange(start..<start + row.count, with: row)
+    }
+}
+
 /// Scales a vector to unit length; a zero vector stays zero.
 func normalize(_ values: inout [Float]) {
     var sum: Float = 0

@@ -3,8 +3,8 @@ import HTTPTypes
 import Synchronization
 public import Tessera
 
-/// How Qdrant describes one named vector, kept beside the collection so that the server can answer in Qdrant's
-/// shape and apply Qdrant's rules (cosine multivectors store unit token vectors).
+/// How Qdrant describes one named vector: read from the collection's configuration, so that the server answers
+/// in Qdrant's shape.
 struct VectorParameters: Sendable, Equatable {
     var size: Int
     var distance: Distance
@@ -13,6 +13,10 @@ struct VectorParameters: Sendable, Equatable {
     /// Created as Qdrant's single unnamed vector (`"vectors": {"size": …}`), stored as the field `default` and
     /// written bare in answers.
     var unnamed = false
+    /// A cosine multivector of a collection made before its configuration recorded the token distance (the side
+    /// file did): the server scales its token vectors, as it did then. Every newer collection leaves that to the
+    /// library.
+    var legacyTokenNormalization = false
 
     var json: JSONValue {
         var object: JSONObject = ["size": .integer(Int64(size)), "distance": .string(distance.rawValue)]
@@ -128,21 +132,34 @@ public final class CollectionRegistry: Sendable {
         return store
     }
 
-    /// Qdrant's description of each vector field of a collection.
+    /// Qdrant's description of each vector field of a collection, read from the collection's own configuration
+    /// (collections created before it held these read the side file `qdrant-vectors.json` they were made with).
     func vectorParameters(_ name: String) throws(APIError) -> [String: VectorParameters] {
         if let known = parameters.withLock({ $0[name] }) { return known }
         let store = try store(name)
+        let configuration = store.configuration
         var result: [String: VectorParameters] = [:]
-        for field in store.configuration.fields {
+        for field in configuration.fields {
             switch field.kind {
             case .dense(let distance):
-                result[field.name] = VectorParameters(size: field.dimension, distance: distance, multivector: false)
+                result[field.name] = VectorParameters(
+                    size: field.dimension,
+                    distance: distance,
+                    multivector: false,
+                    hnswM: field.hnswM
+                )
             case .multivector:
-                result[field.name] = VectorParameters(size: field.dimension, distance: .dot, multivector: true)
+                result[field.name] = VectorParameters(
+                    size: field.dimension,
+                    distance: field.multivectorDistance ?? .dot,
+                    multivector: true,
+                    hnswM: field.hnswM
+                )
             }
+            result[field.name]?.unnamed = configuration.unnamedVector == true
         }
         let file = (path(name) as NSString).appendingPathComponent(Self.parametersFile)
-        if let data = FileManager.default.contents(atPath: file),
+        if configuration.unnamedVector == nil, let data = FileManager.default.contents(atPath: file),
             case .object(let stored)? = try? JSONValue.parse(utf8: data)
         {
             for (field, value) in stored {
@@ -154,6 +171,7 @@ public final class CollectionRegistry: Sendable {
                     known.hnswM = Int(m)
                 }
                 known.unnamed = object["unnamed"] == .bool(true)
+                known.legacyTokenNormalization = known.multivector && known.distance == .cosine
                 result[field] = known
             }
         }
@@ -172,6 +190,7 @@ public final class CollectionRegistry: Sendable {
         guard !exists(name) else {
             throw APIError(.conflict, "Wrong input: Collection `\(name)` already exists!")
         }
+        // Every Qdrant parameter lives in the collection's own configuration: copying the database copies them.
         let configuration = CollectionConfiguration(
             fields: fields.keys.sorted().map { field in
                 let parameters = fields[field]!
@@ -180,9 +199,12 @@ public final class CollectionRegistry: Sendable {
                     dimension: parameters.size,
                     kind: parameters.multivector
                         ? .multivector(comparator: .maxSim) : .dense(distance: parameters.distance),
-                    elementType: .float32
+                    elementType: .float32,
+                    multivectorDistance: parameters.multivector ? parameters.distance : nil,
+                    hnswM: parameters.hnswM
                 )
-            }
+            },
+            unnamedVector: fields.values.contains { $0.unnamed }
         )
         // Files are removed on failure only if this call made the directory.
         let existedBefore = FileManager.default.fileExists(atPath: path(name))
@@ -192,25 +214,10 @@ public final class CollectionRegistry: Sendable {
         let store: CollectionStore
         do {
             store = try CollectionStore.create(at: path(name), configuration: configuration)
-            let object = JSONValue.object(
-                JSONObject(
-                    fields.mapValues { field in
-                        guard field.unnamed, case .object(var object) = field.json else { return field.json }
-                        object["unnamed"] = .bool(true)
-                        return .object(object)
-                    }
-                )
-            )
-            let data = Data(object.jsonBytes)
-            try data.write(
-                to: URL(fileURLWithPath: (path(name) as NSString).appendingPathComponent(Self.parametersFile)),
-                options: .atomic
-            )
         } catch {
             parameters.withLock { $0[name] = nil }
             if !existedBefore { try? FileManager.default.removeItem(atPath: path(name)) }
-            if let error = error as? TesseraError { throw APIError(from: error) }
-            throw APIError(.internalServerError, "Service internal error: \(error)")
+            throw APIError(from: error)
         }
         stores.withLock { $0[name] = store }
     }

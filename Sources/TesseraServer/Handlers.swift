@@ -463,13 +463,12 @@ struct Handlers: Sendable {
 
     // MARK: Query
 
-    /// Normalises the multivector queries of cosine multivector fields (their stored tokens are unit vectors).
+    /// Normalises the multivector queries of cosine multivector fields of collections made before their
+    /// configuration recorded the token distance (newer ones are normalised by the collection).
     func normalizeQueries(_ node: inout QueryNode, parameters: [String: VectorParameters]) {
         if case .multivector(let query)? = node.query {
             let field = node.using ?? parameters.first { $0.value.multivector }?.key
-            if let field, let fieldParameters = parameters[field], fieldParameters.multivector,
-                fieldParameters.distance == .cosine
-            {
+            if let field, let fieldParameters = parameters[field], fieldParameters.legacyTokenNormalization {
                 var values: [Float]
                 switch query.elements {
                 case .float32(let given): values = given

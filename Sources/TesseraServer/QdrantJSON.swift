@@ -48,8 +48,8 @@ enum QdrantJSON {
         return result
     }
 
-    /// A vector of a point for a field: a dense list or a multivector (list of lists); cosine multivectors get unit
-    /// token vectors.
+    /// A vector of a point for a field: a dense list or a multivector (list of lists). The collection scales cosine
+    /// fields' vectors itself.
     static func vector(
         _ value: JSONValue,
         field: String,
@@ -69,7 +69,7 @@ enum QdrantJSON {
             for (index, row) in rows.enumerated() {
                 var values = try floats(row, "\(path)[\(index)]")
                 try checkDimension(values.count, parameters)
-                if parameters.distance == .cosine { normalize(&values) }
+                if parameters.legacyTokenNormalization { normalize(&values) }
                 matrix.append(values)
             }
             return .multivector(matrix)

@@ -263,3 +263,62 @@ struct ServerHardeningTests {
         }
     }
 }
+
+@Suite("Server: a collection's Qdrant parameters live in the collection")
+struct QdrantParametersTests {
+    @Test("distance of a multivector, hnsw m and the unnamed vector survive a copy of the database alone")
+    func parametersInTheDatabase() async throws {
+        try await withDataDirectory { directory in
+            let create =
+                #"{"vectors": {"size": 2, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}, "hnsw_config": {"m": 0}}}"#
+            let info = try await application(directory).test(.router) { client -> JSONValue in
+                #expect(try await call(client, .put, "/collections/one", create).status == .ok)
+                let upsert = try await call(
+                    client,
+                    .put,
+                    "/collections/one/points",
+                    #"{"points": [{"id": 1, "vector": [[3, 4], [0, 2]]}]}"#
+                )
+                #expect(upsert.status == .ok)
+                return try await call(client, .get, "/collections/one").result ?? .null
+            }
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/one")
+            #expect(!files.contains("qdrant-vectors.json"))
+            // Only the database travels: the copy is described, stored and queried the same.
+            try FileManager.default.createDirectory(atPath: directory + "/copy", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                atPath: directory + "/one/collection.sqlite",
+                toPath: directory + "/copy/collection.sqlite"
+            )
+            let store = try CollectionStore.open(at: directory + "/copy")
+            let field = try #require(store.configuration.fields.first)
+            #expect(field.multivectorDistance == .cosine)
+            #expect(field.hnswM == 0)
+            #expect(store.configuration.unnamedVector == true)
+            // The collection, not the server, stored unit token vectors.
+            let stored = try store.get(ids: [.integer(1)], withVectors: true).first?.vectors?["default"]
+            #expect(stored == .multivector([[0.6, 0.8], [0, 1]]))
+            try store.close()
+            try await application(directory).test(.router) { client in
+                guard case .object(var copied)? = try await call(client, .get, "/collections/copy").result,
+                    case .object(var original) = info
+                else {
+                    Issue.record("no info")
+                    return
+                }
+                for key in ["points_count", "indexed_vectors_count"] {
+                    copied[key] = nil
+                    original[key] = nil
+                }
+                #expect(copied == original)
+                let query = try await call(client, .post, "/collections/copy/points/query", #"{"query": [[0, 5]]}"#)
+                // Token [0, 5] scaled to [0, 1]: its best match is the stored [0, 1], cosine 1.
+                guard case .object(let hit)? = resultPoints(query).first else {
+                    Issue.record("no hit: \(query.text)")
+                    return
+                }
+                #expect(numbers(.array([hit["score"] ?? .null])) == [1.0])
+            }
+        }
+    }
+}

@@ -590,7 +590,11 @@ private struct QueryRun {
             return .fusion(method)
         case .multivector(let query)?:
             let target = try field(named: node.using, multivector: true)
-            return try vector(floatValues(of: query), tokenCount: query.tokenCount, for: target, excluding: nil)
+            var values = floatValues(of: query)
+            // A cosine multivector field holds unit token vectors: the query's tokens are scaled alike, so that
+            // MaxSim sums cosines (as Qdrant does).
+            if target.storesUnitVectors { normalizeRows(&values, dimension: target.dimension) }
+            return try vector(values, tokenCount: query.tokenCount, for: target, excluding: nil)
         case .dense(let values)?:
             let target = try field(named: node.using, multivector: node.using == nil ? false : nil)
             return try vector(values, tokenCount: 1, for: target, excluding: nil)
