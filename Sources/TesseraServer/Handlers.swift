@@ -51,8 +51,16 @@ struct Handlers: Sendable {
 
     /// Runs `body` on the blocking thread pool.
     func blocking(_ body: @escaping @Sendable () throws -> Response) async throws -> Response {
-        try await NIOThreadPool.singleton.runIfActive(body)
+        try await Self.blockingPool.runIfActive(body)
     }
+
+    /// Twice as many threads as cores: a write spends most of its time waiting for fsync, and a thread waiting
+    /// there must not keep a core from a query. (Scoring itself is bounded by the cores whatever the count.)
+    static let blockingPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(4, 2 * System.coreCount))
+        pool.start()
+        return pool
+    }()
 
     static func describe(_ error: any Error) -> String {
         if let decoding = error as? DecodingError {
