@@ -96,8 +96,12 @@ public final class CollectionRegistry: Sendable {
     /// The names of the collections on disk, sorted.
     public func names() -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        // Hidden names are not collections: a collection being deleted is renamed to one first.
         return entries.filter { name in
-            FileManager.default.fileExists(atPath: (path(name) as NSString).appendingPathComponent("collection.sqlite"))
+            !name.hasPrefix(".")
+                && FileManager.default.fileExists(
+                    atPath: (path(name) as NSString).appendingPathComponent("collection.sqlite")
+                )
         }.sorted()
     }
 

@@ -62,18 +62,6 @@ struct Handlers: Sendable {
         return pool
     }()
 
-    static func describe(_ error: any Error) -> String {
-        if let decoding = error as? DecodingError {
-            switch decoding {
-            case .dataCorrupted(let context): return context.debugDescription
-            case .keyNotFound(let key, _): return "missing field `\(key.stringValue)`"
-            case .typeMismatch(_, let context), .valueNotFound(_, let context): return context.debugDescription
-            @unknown default: return "\(decoding)"
-            }
-        }
-        return "\(error)"
-    }
-
     func name(_ context: BasicRequestContext) throws -> String {
         guard let name = context.parameters.get("name") else { throw APIError(.badRequest, "missing collection name") }
         return name
