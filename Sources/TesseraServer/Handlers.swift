@@ -520,7 +520,7 @@ struct Handlers: Sendable {
         let stages: [JSONValue] = response.stages.map { stage in
             .object([
                 "path": .string(stage.path.isEmpty ? "query" : "query" + stage.path),
-                "method": .string(stage.method),
+                "method": .string(stage.method.rawValue),
                 "candidates": .integer(Int64(stage.candidateCount)),
                 "results": .integer(Int64(stage.resultCount)),
                 "milliseconds": .double(stage.milliseconds),

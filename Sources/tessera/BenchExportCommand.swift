@@ -30,11 +30,12 @@ struct BenchExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try CollectionStore.open(at: options.path, access: .readOnly)
-        let (encoder, _) = try loadEncoder(for: store, options: options)
+        let field = try textTokenField(of: store, options: options)
+        let catalog = encoderCatalog(options)
         let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let view = store.scoringView()
-        guard let column = view.column(named: tokensField) else { throw ValidationError("no field '\(tokensField)'") }
+        guard let column = view.column(named: field.name) else { throw ValidationError("no field '\(field.name)'") }
         var documentValues: [Float16] = []
         documentValues.reserveCapacity(column.tokenCount * column.dimension)
         var documentOffsets: [Int64] = [0]
@@ -53,7 +54,7 @@ struct BenchExportCommand: AsyncParsableCommand {
         var queryValues: [Float] = []
         var queryOffsets: [Int64] = [0]
         for query in dataset.queries {
-            let encoded = try encoder.encodeQuery(query.text)
+            let encoded = try catalog.encodeQuery(query.text, for: field)
             queryValues += encoded.vectors
             queryOffsets.append(queryOffsets.last! + Int64(encoded.tokenCount))
         }

@@ -76,25 +76,28 @@ struct BenchSearchCommand: AsyncParsableCommand {
         let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
         let queries = limit.map { Array(dataset.queries.prefix($0)) } ?? dataset.queries
         guard !queries.isEmpty else { throw ValidationError("no queries with judgements in split '\(split)'") }
-        let store = try CollectionStore.open(at: options.path)
-        let (encoder, _) = try loadEncoder(for: store, options: options)
+        let store = try CollectionStore.open(at: options.path, access: .readOnly)
+        let field = try textTokenField(of: store, options: options)
+        let catalog = encoderCatalog(options)
+        let prepared = PreparedQueries(catalog: catalog)
+        let textFields = [field] + (store.configuration.textDenseField.map { [$0] } ?? [])
         let kernel = MaxSimKernel(threadCount: options.threads)
         var encodeTimes: [Double] = []
         var encoded: [Multivector] = []
         var rawQueries: [(values: [Float], tokens: Int)] = []
         for query in queries {
             let start = DispatchTime.now().uptimeNanoseconds
-            let vectors = try encoder.encodeQuery(query.text)
+            let vectors = try catalog.encodeQuery(query.text, for: field)
             encodeTimes.append(milliseconds(since: start))
+            try prepared.prepare(query.text, fields: textFields)
             encoded.append(try Multivector(vectors.vectors, dimension: vectors.dimension))
             rawQueries.append((vectors.vectors, vectors.vectors.count / max(1, vectors.dimension)))
         }
-        let field = store.configuration.field(named: tokensField)
-        let typeName = field?.elementType.description ?? "float32"
+        let typeName = field.elementType.description
         let storedBytesPerToken =
-            Double(field?.dimension ?? 0) * (typeName == "float32" ? 4 : typeName == "float16" ? 2 : 1)
+            Double(field.dimension) * (typeName == "float32" ? 4 : typeName == "float16" ? 2 : 1)
             + (typeName == "int8" ? 4 : 0)
-        let status = try store.compressedIndexStatus(field: tokensField)
+        let status = try store.compressedIndexStatus(field: field.name)
         if let error = status?.error { throw error }
 
         var settings: [(String, SearchMethod, Double)] = noExact ? [] : [("exact", .exact, storedBytesPerToken)]
@@ -141,23 +144,19 @@ struct BenchSearchCommand: AsyncParsableCommand {
             print("(no compressed index: build one with `tessera index \(options.collection) … --compressed`)")
         }
 
+        // Every row runs the library's query planner: a tree per query, timed without encoding.
         var rows: [Row] = []
-        for (label, method, bytesPerToken) in settings {
+        func measure(_ label: String, bytesPerToken: Double, _ request: (Int) throws -> QueryRequest) throws {
             // One untimed query warms the caches and, for the compressed index, maps it and syncs its delta.
-            _ = try store.search(
-                SearchRequest(query: encoded[0], field: tokensField, limit: 100, method: method),
-                kernel: kernel
-            )
+            _ = try store.query(try request(0), encoder: prepared, kernel: kernel)
             var times: [Double] = []
             var ndcg = 0.0
             var recall = 0.0
             var mrr = 0.0
-            for (query, vectors) in zip(queries, encoded) {
+            for (index, query) in queries.enumerated() {
+                let tree = try request(index)
                 let start = DispatchTime.now().uptimeNanoseconds
-                let results = try store.search(
-                    SearchRequest(query: vectors, field: tokensField, limit: 100, method: method),
-                    kernel: kernel
-                )
+                let results = try store.query(tree, encoder: prepared, kernel: kernel).points
                 times.append(milliseconds(since: start))
                 let ranking = results.map(documentID(of:))
                 let relevant = dataset.judgements[query.id] ?? [:]
@@ -180,8 +179,13 @@ struct BenchSearchCommand: AsyncParsableCommand {
             )
             if !json { FileHandle.standardError.write(Data("  done: \(label)\n".utf8)) }
         }
-        let prepared = PreparedQueries(encoder: encoder)
-        for query in queries { try prepared.prepare(query.text) }
+        for (label, method, bytesPerToken) in settings {
+            try measure(label, bytesPerToken: bytesPerToken) { index in
+                try store.queryRequest(
+                    for: SearchRequest(query: encoded[index], field: field.name, limit: 100, method: method)
+                )
+            }
+        }
         for entry in pipelines.split(separator: ",").map(String.init) where !entry.isEmpty {
             let arguments: [String]
             switch entry {
@@ -194,41 +198,9 @@ struct BenchSearchCommand: AsyncParsableCommand {
             default: arguments = ["--pipeline", entry]
             }
             let plan = try FirstStageOptions.parse(arguments)
-            let label = plan.label(limit: 100)
-            _ = try store.query(
-                QueryRequest(root: try plan.root(text: queries[0].text, store: store, filter: nil, limit: 100)),
-                encoder: prepared,
-                kernel: kernel
-            )
-            var times: [Double] = []
-            var ndcg = 0.0
-            var recall = 0.0
-            var mrr = 0.0
-            for query in queries {
-                let root = try plan.root(text: query.text, store: store, filter: nil, limit: 100)
-                let start = DispatchTime.now().uptimeNanoseconds
-                let results = try store.query(QueryRequest(root: root), encoder: prepared, kernel: kernel).points
-                times.append(milliseconds(since: start))
-                let ranking = results.map(documentID(of:))
-                let relevant = dataset.judgements[query.id] ?? [:]
-                ndcg += RetrievalMetrics.ndcg(ranking: ranking, relevant: relevant, cutoff: 10)
-                recall += RetrievalMetrics.recall(ranking: ranking, relevant: relevant, cutoff: 100)
-                mrr += RetrievalMetrics.reciprocalRank(ranking: ranking, relevant: relevant, cutoff: 10)
+            try measure(plan.label(limit: 100), bytesPerToken: 0) { index in
+                try store.queryRequest(for: try plan.textQuery(queries[index].text, filter: nil, limit: 100))
             }
-            let count = Double(queries.count)
-            rows.append(
-                Row(
-                    method: label,
-                    ndcgAt10: ndcg / count,
-                    recallAt100: recall / count,
-                    mrrAt10: mrr / count,
-                    p50: percentile(times, 0.5),
-                    p95: percentile(times, 0.95),
-                    bytesPerToken: 0,
-                    residentMegabytes: Double(Self.residentBytes() ?? 0) / 1_048_576
-                )
-            )
-            if !json { FileHandle.standardError.write(Data("  done: \(label)\n".utf8)) }
         }
         let graph = try denseGraphCheck(store: store, queries: queries.map(\.text), prepared: prepared, kernel: kernel)
 
@@ -327,7 +299,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
                 String(
                     format: "HNSW graph of '%@' (%d points, m %d, ef %d): recall@10 against exact dense search %.4f; "
                         + "p50 %.2f ms (exact %.2f ms)",
-                    pooledField,
+                    graph.field,
                     graph.points,
                     graph.m,
                     graph.ef,
@@ -379,6 +351,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
     }
 
     struct GraphCheck: Codable {
+        var field: String
         var points: Int
         var m: Int
         var ef: Int
@@ -396,8 +369,8 @@ struct BenchSearchCommand: AsyncParsableCommand {
     )
         throws -> GraphCheck?
     {
-        guard store.configuration.field(named: pooledField) != nil,
-            let status = try store.denseIndexStatus(field: pooledField), status.error == nil
+        guard let pooled = store.configuration.textDenseField,
+            let status = try store.denseIndexStatus(field: pooled.name), status.error == nil
         else { return nil }
         var found = 0
         var total = 0
@@ -405,19 +378,12 @@ struct BenchSearchCommand: AsyncParsableCommand {
         var exactTimes: [Double] = []
         for text in queries {
             func run(exact: Bool) throws -> ([PointID], Double) {
-                let node = QueryNode(
-                    query: .text(text),
-                    using: pooledField,
-                    limit: 10,
-                    parameters: QueryParameters(exact: exact)
+                var request = try store.queryRequest(
+                    for: TextQuery(text, preset: .dense(rerank: false), limit: 10, withPayload: false)
                 )
+                request.root.parameters.exact = exact
                 let start = DispatchTime.now().uptimeNanoseconds
-                let points = try store.query(
-                    QueryRequest(root: node, withPayload: false),
-                    encoder: prepared,
-                    kernel: kernel
-                )
-                .points
+                let points = try store.query(request, encoder: prepared, kernel: kernel).points
                 return (points.map(\.id), milliseconds(since: start))
             }
             let (truth, exactTime) = try run(exact: true)
@@ -428,6 +394,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
             graphTimes.append(graphTime)
         }
         return GraphCheck(
+            field: pooled.name,
             points: status.graphCount,
             m: status.m,
             ef: CollectionStore.defaultHNSWEf,

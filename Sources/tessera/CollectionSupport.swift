@@ -33,33 +33,33 @@ struct CollectionOptions: ParsableArguments {
 /// The model folder used when none is named and the collection records none.
 let defaultModelDirectory = "models/all-MiniLM-L6-v2"
 
-/// The name of the multivector field that `tessera index` creates.
-let tokensField = "tokens"
+/// The names `tessera index` gives the fields it creates; every other command finds a collection's fields from its
+/// configuration (``CollectionConfiguration/textTokenField``), so collections made over REST work alike.
+let newTokenFieldName = "tokens"
+let newPooledFieldName = "pooled"
 
 /// Identifies a model folder's contents (see `EncoderCatalog.contentHash(ofModel:)`).
 func modelContentHash(_ directory: String) throws -> String {
     try EncoderCatalog.contentHash(ofModel: directory)
 }
 
-/// Loads the encoder a collection was built with (or `--model`), checking that it is the same model.
-func loadEncoder(
-    for store: CollectionStore,
-    options: CollectionOptions
-) throws -> (TokenEncoder, EncoderIdentity) {
-    guard let field = store.configuration.field(named: tokensField), let identity = field.encoder else {
-        throw ValidationError("collection '\(options.collection)' has no '\(tokensField)' field built by an encoder")
-    }
-    let directory = options.model ?? identity.modelName
-    let hash = try modelContentHash(directory)
-    guard hash == identity.contentHash else {
+/// The encoders of a collection: `--model` when given (checked against the model each field recorded), else the
+/// model each field recorded, and for fields that record none (vectors written over REST) the default model folder
+/// when it exists.
+func encoderCatalog(_ options: CollectionOptions) -> EncoderCatalog {
+    let fallback = FileManager.default.fileExists(atPath: defaultModelDirectory) ? defaultModelDirectory : nil
+    return EncoderCatalog(defaultModelDirectory: options.model ?? fallback, threadCount: options.threads)
+}
+
+/// The multivector field text queries go to, or a usage error naming the collection.
+func textTokenField(of store: CollectionStore, options: CollectionOptions) throws -> VectorField {
+    guard let field = store.configuration.textTokenField else {
         throw ValidationError(
-            "the model in \(directory) (\(hash)) is not the one collection '\(options.collection)' was built with "
-                + "(\(identity.modelName), \(identity.contentHash))"
+            "collection '\(options.collection)' has no multivector field to search with text (fields: "
+                + store.configuration.fields.map(\.name).joined(separator: ", ") + ")"
         )
     }
-    let profile: TesseraEncoder.EncodingProfile = identity.profile == .colbert ? .colbert() : .plain()
-    let encoder = try TokenEncoder(modelDirectory: directory, profile: profile, threadCount: options.threads)
-    return (encoder, identity)
+    return field
 }
 
 /// A progress line with a rate and an ETA, drawn on standard error when it is a terminal and silent otherwise.

@@ -39,7 +39,8 @@ struct EvalCommand: AsyncParsableCommand {
         guard !queries.isEmpty else { throw ValidationError("no queries with judgements in split '\(split)'") }
         let store = try CollectionStore.open(at: options.path, access: .readOnly)
         try firstStage.warnIfUnavailable(store)
-        let (encoder, identity) = try loadEncoder(for: store, options: options)
+        let tokenField = store.configuration.textTokenField
+        let catalog = encoderCatalog(options)
         let kernel = MaxSimKernel(threadCount: options.threads)
         var ndcg = 0.0
         var recall = 0.0
@@ -47,18 +48,15 @@ struct EvalCommand: AsyncParsableCommand {
         var encodeTimes: [Double] = []
         var searchTimes: [Double] = []
         var progress = ProgressBar(total: queries.count, unit: "queries")
-        let queryEncoder = QueryEncoderCache(encoder: encoder)
+        let needsEncoder = firstStage.pipeline != nil || firstStage.firstStage != .bm25
         for (index, query) in queries.enumerated() {
             let encodeStart = DispatchTime.now().uptimeNanoseconds
-            try queryEncoder.prepare(query.text)
+            // Encoded once here, timed apart; the search reuses the encoding.
+            if needsEncoder, let tokenField { _ = try catalog.encodeQuery(query.text, for: tokenField) }
             encodeTimes.append(milliseconds(since: encodeStart))
-            let root = try firstStage.root(text: query.text, store: store, filter: nil, limit: 100)
+            let textQuery = try firstStage.textQuery(query.text, filter: nil, limit: 100)
             let searchStart = DispatchTime.now().uptimeNanoseconds
-            let results = try store.query(
-                QueryRequest(root: root),
-                encoder: queryEncoder,
-                kernel: kernel
-            ).points
+            let results = try store.search(textQuery, encoder: catalog, kernel: kernel).points
             searchTimes.append(milliseconds(since: searchStart))
             let ranking = results.map(documentID(of:))
             let relevant = dataset.judgements[query.id] ?? [:]
@@ -75,9 +73,9 @@ struct EvalCommand: AsyncParsableCommand {
             split: split,
             queries: queries.count,
             points: store.count(),
-            model: identity.modelName,
-            profile: identity.profile.rawValue,
-            elementType: store.configuration.field(named: tokensField)?.elementType.description ?? "",
+            model: tokenField?.encoder?.modelName ?? options.model ?? "",
+            profile: (tokenField?.encoder?.profile ?? .plain).rawValue,
+            elementType: tokenField?.elementType.description ?? "",
             ndcgAt10: ndcg / count,
             recallAt100: recall / count,
             mrrAt10: mrr / count,
@@ -165,20 +163,21 @@ struct InfoCommand: AsyncParsableCommand {
             return total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         }
         print(String(format: "  on disk     %.1f MB", Double(bytes) / 1e6))
-        if store.configuration.field(named: pooledField) != nil,
-            let status = try store.denseIndexStatus(field: pooledField)
+        if let pooled = store.configuration.textDenseField, let status = try store.denseIndexStatus(field: pooled.name)
         {
             if let error = status.error {
                 print("  hnsw        unusable: \(error)")
             } else {
                 print(
-                    "  hnsw        '\(pooledField)': \(status.graphCount) points (m \(status.m), ef_construction "
+                    "  hnsw        '\(pooled.name)': \(status.graphCount) points (m \(status.m), ef_construction "
                         + "\(status.efConstruction)), \(status.deletedCount) marked deleted, "
                         + "\(status.pendingPointCount) written since the build"
                 )
             }
         }
-        if let status = try store.compressedIndexStatus(field: tokensField) {
+        if let tokens = store.configuration.textTokenField,
+            let status = try store.compressedIndexStatus(field: tokens.name)
+        {
             if let error = status.error {
                 print("  compressed  unusable: \(error)")
             } else if let report = status.report {

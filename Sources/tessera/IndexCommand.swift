@@ -14,8 +14,10 @@ struct IndexCommand: AsyncParsableCommand {
             Input is a BEIR folder (--beir: corpus.jsonl with _id, title, text) or a JSONL file (--jsonl: one \
             object per line with id — an unsigned integer, a UUID or any string —, text, and optional title and \
             payload; BEIR's _id and metadata are accepted too). A BEIR document's metadata becomes its payload. Each document's `title + " " + text` is encoded; its token vectors go to the multivector \
-            field 'tokens' and its mean-pooled vector to the dense field 'pooled'. Documents already in the \
-            collection are skipped, so an interrupted run resumes where it stopped.
+            field 'tokens' and its mean-pooled vector to the dense field 'pooled' of a new collection (an existing \
+            collection's own fields, model and profile are used). Documents already stored with the same text, \
+            title and payload are left alone, changed ones are encoded and replaced, so an interrupted run resumes \
+            where it stopped. Without --beir or --jsonl, only the indexes asked for (--compressed, --hnsw) are built.
             """
     )
 
@@ -27,11 +29,11 @@ struct IndexCommand: AsyncParsableCommand {
     @Option(help: "A JSONL file to index.")
     var jsonl: String?
 
-    @Option(help: "Encoding profile: plain or colbert.")
-    var profile = "plain"
+    @Option(help: "Encoding profile of a new collection: plain or colbert.")
+    var profile: ProfileChoice?
 
-    @Option(help: "Stored element type of token vectors: f32, f16 or int8.")
-    var dtype = "f16"
+    @Option(help: "Stored element type of a new collection's token vectors: f32, f16 or int8.")
+    var dtype: StoredType?
 
     @Option(help: "Documents encoded and stored per transaction.")
     var chunkSize = 256
@@ -72,9 +74,12 @@ struct IndexCommand: AsyncParsableCommand {
     var efConstruction = 200
 
     func validate() throws {
-        guard (beir == nil) != (jsonl == nil) else { throw ValidationError("give exactly one of --beir and --jsonl") }
-        guard ["plain", "colbert"].contains(profile) else { throw ValidationError("--profile is plain or colbert") }
-        guard ["f32", "f16", "int8"].contains(dtype) else { throw ValidationError("--dtype is f32, f16 or int8") }
+        guard beir == nil || jsonl == nil else { throw ValidationError("give one of --beir and --jsonl, not both") }
+        guard beir != nil || jsonl != nil || compressed || rebuild || hnsw else {
+            throw ValidationError(
+                "give --beir or --jsonl to index documents, or --compressed / --hnsw to build indexes"
+            )
+        }
         guard chunkSize > 0 else { throw ValidationError("--chunk-size must be positive") }
         guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits is 1, 2 or 4") }
         if let centroids, centroids < 1 { throw ValidationError("--centroids must be at least 1") }
@@ -84,65 +89,60 @@ struct IndexCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let documents = try loadDocuments()
-        let modelDirectory = URL(fileURLWithPath: options.model ?? defaultModelDirectory).standardizedFileURL.path
-        let profileKind: Tessera.EncodingProfile = profile == "colbert" ? .colbert : .plain
-        let encoder = try TokenEncoder(
-            modelDirectory: modelDirectory,
-            profile: profileKind == .colbert ? .colbert() : .plain(),
-            threadCount: options.threads
+        let documents = beir == nil && jsonl == nil ? [] : try loadDocuments()
+        let exists = FileManager.default.fileExists(
+            atPath: URL(fileURLWithPath: options.path).appendingPathComponent("collection.sqlite").path
         )
-        let identity = EncoderIdentity(
-            modelName: modelDirectory,
-            contentHash: try modelContentHash(modelDirectory),
-            profile: profileKind
-        )
-        let elementType: ElementType = dtype == "f32" ? .float32 : dtype == "int8" ? .int8 : .float16
-        let configuration = CollectionConfiguration(fields: [
-            VectorField(
-                name: tokensField,
-                dimension: encoder.dimension,
-                kind: .multivector(comparator: .maxSim),
-                elementType: elementType,
-                encoder: identity
-            ),
-            VectorField(
-                name: "pooled",
-                dimension: encoder.pooledDimension,
-                kind: .dense(distance: .cosine),
-                elementType: .float32,
-                encoder: identity
-            ),
-        ])
-        let store = try CollectionStore.openOrCreate(at: options.path, configuration: configuration)
-        let view = store.scoringView()
-        let pending = documents.filter { view.slot(of: pointID(forDocumentID: $0.id)) == nil }
-        if pending.count < documents.count && !json {
-            print("\(documents.count - pending.count) documents already stored; indexing the other \(pending.count)")
+        let store: CollectionStore
+        if exists {
+            store = try CollectionStore.open(at: options.path)
+        } else {
+            guard !documents.isEmpty else {
+                throw ValidationError("collection '\(options.collection)' does not exist; give --beir or --jsonl")
+            }
+            store = try CollectionStore.create(at: options.path, configuration: try newConfiguration())
         }
+        let tokens = try textTokenField(of: store, options: options)
+        let pooled = store.configuration.textDenseField
+        if exists, let profile = profile?.profile, let recorded = tokens.encoder?.profile, recorded != profile {
+            throw ValidationError(
+                "collection '\(options.collection)' was built with the \(recorded.rawValue) profile, not \(profile.rawValue)"
+            )
+        }
+        let catalog = encoderCatalog(options)
+        // Documents whose id is stored with the same text, title and payload are unchanged; the others are encoded.
+        let view = store.scoringView()
+        var added: [SourceDocument] = []
+        var updated: [SourceDocument] = []
+        for document in documents {
+            guard let slot = view.slot(of: pointID(forDocumentID: document.id)) else {
+                added.append(document)
+                continue
+            }
+            if view.payload(ofSlot: slot) != document.storedPayload { updated.append(document) }
+        }
+        let pending = added + updated
+        let unchanged = documents.count - pending.count
+        if unchanged > 0 && !json {
+            print("\(unchanged) documents unchanged; indexing \(added.count) new and \(updated.count) changed")
+        }
+        let encoder = pending.isEmpty ? nil : try catalog.tokenEncoder(for: tokens)
         var progress = ProgressBar(total: pending.count, unit: "docs")
         let start = Date()
         var tokenCount = 0
         var done = 0
         for chunkStart in stride(from: 0, to: pending.count, by: chunkSize) {
             let chunk = Array(pending[chunkStart..<min(pending.count, chunkStart + chunkSize)])
-            let encoded = try encoder.encodeDocuments(chunk.map(\.fullText))
+            let encoded = try encoder!.encodeDocuments(chunk.map(\.fullText))
             var points: [Point] = []
             points.reserveCapacity(chunk.count)
             for (document, vectors) in zip(chunk, encoded) {
-                var payload = document.payload
-                payload["doc_id"] = .string(document.id)
-                if !document.title.isEmpty { payload["title"] = .string(document.title) }
-                payload["text"] = .string(document.text)
+                var fields: [String: VectorValue] = [
+                    tokens.name: .flat(values: vectors.vectors, tokenCount: vectors.tokenCount)
+                ]
+                if let pooled { fields[pooled.name] = .dense(vectors.pooled) }
                 points.append(
-                    Point(
-                        id: pointID(forDocumentID: document.id),
-                        payload: payload,
-                        vectors: [
-                            tokensField: .flat(values: vectors.vectors, tokenCount: vectors.tokenCount),
-                            "pooled": .dense(vectors.pooled),
-                        ]
-                    )
+                    Point(id: pointID(forDocumentID: document.id), payload: document.storedPayload, vectors: fields)
                 )
                 tokenCount += vectors.tokenCount
             }
@@ -152,23 +152,29 @@ struct IndexCommand: AsyncParsableCommand {
         }
         progress.finish()
         let seconds = Date().timeIntervalSince(start)
+        let elementType = tokens.elementType
         let bytesPerValue = elementType == .float32 ? 4.0 : elementType == .float16 ? 2.0 : 1.0
         let scaleBytes = elementType == .int8 ? 4.0 : 0
-        let vectorBytes = Double(tokenCount) * (Double(encoder.dimension) * bytesPerValue + scaleBytes)
+        let vectorBytes = Double(tokenCount) * (Double(tokens.dimension) * bytesPerValue + scaleBytes)
         var summary = IndexSummary(
             collection: options.path,
             documents: done,
-            skipped: documents.count - pending.count,
+            added: added.count,
+            updated: updated.count,
+            unchanged: unchanged,
             tokens: tokenCount,
             tokenVectorBytes: Int(vectorBytes),
             seconds: seconds,
             tokensPerSecond: seconds > 0 ? Double(tokenCount) / seconds : 0
         )
-        summary.compressed = try buildCompressedIfAsked(store)
+        summary.compressed = try buildCompressedIfAsked(store, field: tokens.name)
         if hnsw {
+            guard let pooled else {
+                throw ValidationError("collection '\(options.collection)' has no dense field for an HNSW graph")
+            }
             let start = Date()
             let status = try store.buildDenseIndex(
-                field: pooledField,
+                field: pooled.name,
                 options: HNSWOptions(m: m, efConstruction: efConstruction),
                 threadCount: options.threads ?? ProcessInfo.processInfo.activeProcessorCount
             )
@@ -184,7 +190,7 @@ struct IndexCommand: AsyncParsableCommand {
                 print(
                     String(
                         format: "HNSW graph of '%@': %d points, m %d, ef_construction %d, built in %.1f s",
-                        pooledField,
+                        pooled.name,
                         status.graphCount,
                         status.m,
                         status.efConstruction,
@@ -201,12 +207,15 @@ struct IndexCommand: AsyncParsableCommand {
             print(
                 String(
                     format:
-                        "indexed %d documents (%d skipped), %d tokens, %.1f MB of token vectors (%@), %.1f s, %.0f tokens/s",
+                        "indexed %d documents (%d added, %d updated, %d unchanged), %d tokens, %.1f MB of token vectors "
+                        + "(%@), %.1f s, %.0f tokens/s",
                     summary.documents,
-                    summary.skipped,
+                    summary.added,
+                    summary.updated,
+                    summary.unchanged,
                     summary.tokens,
                     vectorBytes / 1e6,
-                    dtype,
+                    elementType.description,
                     seconds,
                     summary.tokensPerSecond
                 )
@@ -215,8 +224,8 @@ struct IndexCommand: AsyncParsableCommand {
     }
 
     /// Builds the compressed index when asked and missing (or `--rebuild`); otherwise reports the existing one.
-    func buildCompressedIfAsked(_ store: CollectionStore) throws -> CompressedSummary? {
-        let existing = try store.compressedIndexStatus(field: tokensField)
+    func buildCompressedIfAsked(_ store: CollectionStore, field: String) throws -> CompressedSummary? {
+        let existing = try store.compressedIndexStatus(field: field)
         guard compressed || rebuild || existing != nil else { return nil }
         if let existing, existing.error == nil, !rebuild {
             if !json {
@@ -230,7 +239,7 @@ struct IndexCommand: AsyncParsableCommand {
         var bar: ProgressBar?
         var stage = ""
         let status = try store.buildCompressedIndex(
-            field: tokensField,
+            field: field,
             options: CompressedIndexOptions(
                 centroidCount: centroids,
                 bitCount: nbits,
@@ -273,7 +282,72 @@ struct IndexCommand: AsyncParsableCommand {
         var text: String
         var payload: JSONObject = [:]
         var fullText: String { title.isEmpty ? text : title + " " + text }
+
+        /// The payload stored with the document: its own, plus `doc_id`, `title` and `text`.
+        var storedPayload: JSONObject {
+            var stored = payload
+            stored["doc_id"] = .string(id)
+            if !title.isEmpty { stored["title"] = .string(title) }
+            stored["text"] = .string(text)
+            return stored
+        }
     }
+
+    /// The configuration of a new collection: token vectors and their pooled vector, from `--model` (recorded as
+    /// an absolute path with its content hash, so later runs need no `--model`).
+    func newConfiguration() throws -> CollectionConfiguration {
+        let modelDirectory = URL(fileURLWithPath: options.model ?? defaultModelDirectory).standardizedFileURL.path
+        let profile = profile?.profile ?? .plain
+        let encoder = try TokenEncoder(
+            modelDirectory: modelDirectory,
+            profile: profile == .colbert ? .colbert() : .plain(),
+            threadCount: 1
+        )
+        let identity = EncoderIdentity(
+            modelName: modelDirectory,
+            contentHash: try modelContentHash(modelDirectory),
+            profile: profile
+        )
+        return CollectionConfiguration(fields: [
+            VectorField(
+                name: newTokenFieldName,
+                dimension: encoder.dimension,
+                kind: .multivector(comparator: .maxSim),
+                elementType: (dtype ?? .f16).elementType,
+                encoder: identity
+            ),
+            VectorField(
+                name: newPooledFieldName,
+                dimension: encoder.pooledDimension,
+                kind: .dense(distance: .cosine),
+                elementType: .float32,
+                encoder: identity
+            ),
+        ])
+    }
+}
+
+/// `--dtype`.
+enum StoredType: String, ExpressibleByArgument, CaseIterable {
+    case f32, f16, int8
+
+    var elementType: ElementType {
+        switch self {
+        case .f32: return .float32
+        case .f16: return .float16
+        case .int8: return .int8
+        }
+    }
+}
+
+/// `--profile`.
+enum ProfileChoice: String, ExpressibleByArgument, CaseIterable {
+    case plain, colbert
+
+    var profile: Tessera.EncodingProfile { self == .colbert ? .colbert : .plain }
+}
+
+extension IndexCommand {
 
     /// Reads every document first, so a malformed line stops the run before anything is stored.
     func loadDocuments() throws -> [SourceDocument] {
@@ -355,7 +429,9 @@ struct IndexCommand: AsyncParsableCommand {
 struct IndexSummary: Codable {
     var collection: String
     var documents: Int
-    var skipped: Int
+    var added: Int
+    var updated: Int
+    var unchanged: Int
     var tokens: Int
     var tokenVectorBytes: Int
     var seconds: Double

@@ -21,8 +21,16 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "The query body: a file, or '-' for standard input.")
     var body = "-"
 
-    @Option(help: "Threads for MaxSim scoring.")
+    @Option(help: "Threads for MaxSim scoring and encoding.")
     var threads = 1
+
+    @Option(
+        help: """
+            The model folder for text queries ({"text": …} in a vector field's place). Default: the model each \
+            field was built with (checked by content hash).
+            """
+    )
+    var model: String?
 
     func run() async throws {
         let data =
@@ -40,7 +48,10 @@ struct QueryCommand: AsyncParsableCommand {
             registry = try CollectionRegistry(directory: self.data, access: .readOnly)
             name = collection
         }
-        let result = try QueryRunner(registry: registry, threadCount: threads).run(json, collection: name)
+        let fallback = FileManager.default.fileExists(atPath: defaultModelDirectory) ? defaultModelDirectory : nil
+        let encoder = EncoderCatalog(defaultModelDirectory: model ?? fallback, threadCount: threads)
+        let result = try QueryRunner(registry: registry, threadCount: threads, encoder: encoder)
+            .run(json, collection: name)
         print(result.jsonText)
     }
 }

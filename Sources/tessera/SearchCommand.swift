@@ -47,59 +47,38 @@ struct SearchCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try CollectionStore.open(at: options.path, access: .readOnly)
         try firstStage.warnIfUnavailable(store)
-        let (encoder, _) = try loadEncoder(for: store, options: options)
-        let queryEncoder = QueryEncoderCache(encoder: encoder)
+        let catalog = encoderCatalog(options)
+        let tokenField = store.configuration.textTokenField
+        var textQuery = try firstStage.textQuery(query, filter: try filter.map { try Filter(json: $0) }, limit: limit)
+        textQuery.offset = offset
+        textQuery.scoreThreshold = scoreThreshold
+        textQuery.explain = explain
         let encodeStart = DispatchTime.now().uptimeNanoseconds
-        let encoded = try queryEncoder.prepare(query)
+        // Encoded here to time it apart from the search, which reuses the encoding.
+        let needsEncoder = firstStage.pipeline != nil || firstStage.firstStage != .bm25 || explain
+        let encoded = try tokenField.flatMap { needsEncoder ? try catalog.encodeQuery(query, for: $0) : nil }
         let encodeMilliseconds = milliseconds(since: encodeStart)
-        var root = try firstStage.root(
-            text: query,
-            store: store,
-            filter: try filter.map { try Filter(json: $0) },
-            limit: limit
-        )
-        root.scoreThreshold = scoreThreshold
-        let request = QueryRequest(root: root, offset: offset, withMatches: explain)
         let searchStart = DispatchTime.now().uptimeNanoseconds
         let kernel = MaxSimKernel(threadCount: options.threads)
-        let response = try store.query(request, encoder: queryEncoder, kernel: kernel)
-        var results = response.points
-        // The MaxSim score of each result, and its token matches: from the ranking itself when its last stage
-        // is MaxSim, else from an exact MaxSim scoring of the results (a fused score is not a sum over tokens).
-        var maxSimScores = results.map { $0.matchedTokens == nil ? nil : $0.score }
-        if explain, results.contains(where: { $0.matchedTokens == nil }) {
-            let scored = try store.query(
-                QueryRequest(
-                    root: QueryNode(
-                        query: .text(query),
-                        using: tokensField,
-                        filter: Filter(must: [.hasID(Set(results.map(\.id)))]),
-                        limit: results.count,
-                        parameters: QueryParameters(exact: true)
-                    ),
-                    withPayload: false,
-                    withMatches: true
-                ),
-                encoder: queryEncoder,
-                kernel: kernel
-            ).points
-            let byID = Dictionary(uniqueKeysWithValues: scored.map { ($0.id, $0) })
-            for index in results.indices {
-                results[index].matchedTokens = byID[results[index].id]?.matchedTokens
-                maxSimScores[index] = byID[results[index].id]?.score
-            }
-        }
+        let response = try store.search(textQuery, encoder: catalog, kernel: kernel)
+        let results = response.points
+        let maxSimScores = response.maxSimScores
         let searchMilliseconds = milliseconds(since: searchStart)
         var explanations: [[TokenMatch]] = []
-        if explain {
-            explanations = try results.map { try explainResult($0, query: encoded, store: store, encoder: encoder) }
+        if explain, let tokenField, let encoded {
+            let encoder = try catalog.tokenEncoder(for: tokenField)
+            explanations = try results.map {
+                try explainResult($0, query: encoded, store: store, field: tokenField.name, encoder: encoder)
+            }
         }
+        let scoreName = Self.scoreName(response.scoreMethod)
         if json {
             try printJSON(
                 results,
                 maxSimScores: maxSimScores,
                 explanations: explanations,
                 stages: response.stages,
+                scoreName: scoreName,
                 encode: encodeMilliseconds,
                 search: searchMilliseconds
             )
@@ -107,20 +86,24 @@ struct SearchCommand: AsyncParsableCommand {
         }
         print(
             String(
-                format: "%d results for \"%@\" (query: %d tokens, encoded in %.1f ms, searched in %.1f ms)\n",
+                format:
+                    "%d results for \"%@\" (query: %d tokens, encoded in %.1f ms, searched in %.1f ms); scores: %@\n",
                 results.count,
                 query,
-                encoded.tokenCount,
+                encoded?.tokenCount ?? 0,
                 encodeMilliseconds,
-                searchMilliseconds
+                searchMilliseconds,
+                scoreName
             )
         )
         for (rank, result) in results.enumerated() {
             let title = result.payload?["title"].flatMap(stringValue) ?? ""
             let text = result.payload?["text"].flatMap(stringValue) ?? ""
-            print(
-                String(format: "%2d. %-12@ %8.4f  %@", rank + 1 + offset, documentID(of: result), result.score, title)
-            )
+            var line = String(format: "%2d. %-12@ %8.4f", rank + 1 + offset, documentID(of: result), result.score)
+            if explain, let maxSim = maxSimScores[rank], maxSim != result.score {
+                line += String(format: " (MaxSim %.4f)", maxSim)
+            }
+            print(line + "  " + title)
             if !text.isEmpty { print("    " + snippet(text, length: 160)) }
             if explain {
                 for match in explanations[rank] {
@@ -159,6 +142,7 @@ struct SearchCommand: AsyncParsableCommand {
         _ result: ScoredPoint,
         query: EncodedText,
         store: CollectionStore,
+        field: String,
         encoder: TokenEncoder
     ) throws -> [TokenMatch] {
         guard let matches = result.matchedTokens else { return [] }
@@ -168,8 +152,8 @@ struct SearchCommand: AsyncParsableCommand {
         let document = try encoder.documentTokens(fullText)
         let record = try store.get(ids: [result.id], withPayload: false, withVectors: true).first
         var documentVectors: [Float] = []
-        if case .flat(let values, _)? = record?.vectors?[tokensField] { documentVectors = values }
-        if case .multivector(let rows)? = record?.vectors?[tokensField] { documentVectors = rows.flatMap { $0 } }
+        if case .flat(let values, _)? = record?.vectors?[field] { documentVectors = values }
+        if case .multivector(let rows)? = record?.vectors?[field] { documentVectors = rows.flatMap { $0 } }
         let dimension = query.dimension
         let bytes = Array(fullText.utf8)
         var output: [TokenMatch] = []
@@ -210,11 +194,13 @@ struct SearchCommand: AsyncParsableCommand {
         maxSimScores: [Float?],
         explanations: [[TokenMatch]],
         stages: [QueryStage],
+        scoreName: String,
         encode: Double,
         search: Double
     ) throws {
         struct Stage: Codable {
             var path: String
+            var sharedWith: [String]
             var method: String
             var candidates: Int
             var results: Int
@@ -229,6 +215,7 @@ struct SearchCommand: AsyncParsableCommand {
         }
         struct Output: Codable {
             var query: String
+            var scores: String
             var encodeMilliseconds: Double
             var searchMilliseconds: Double
             var stages: [Stage]
@@ -247,12 +234,14 @@ struct SearchCommand: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let output = Output(
             query: query,
+            scores: scoreName,
             encodeMilliseconds: encode,
             searchMilliseconds: search,
             stages: stages.map {
                 Stage(
                     path: $0.path,
-                    method: $0.method,
+                    sharedWith: $0.sharedWith,
+                    method: $0.method.rawValue,
                     candidates: $0.candidateCount,
                     results: $0.resultCount,
                     milliseconds: $0.milliseconds
@@ -261,6 +250,21 @@ struct SearchCommand: AsyncParsableCommand {
             results: hits
         )
         print(String(decoding: try encoder.encode(output), as: UTF8.self))
+    }
+}
+
+extension SearchCommand {
+    /// What the printed scores are, from the method of the query's last stage.
+    static func scoreName(_ method: StageMethod?) -> String {
+        switch method {
+        case .maxsim?, .maxsimRerank?: return "MaxSim"
+        case .compressed?: return "MaxSim estimated by the compressed index"
+        case .rrf?: return "fused (rrf)"
+        case .dbsf?: return "fused (dbsf)"
+        case .bm25?, .bm25Rerank?: return "BM25"
+        case .hnsw?, .dense?, .denseRerank?: return "dense"
+        case .passthrough?, .idOrder?, nil: return "none"
+        }
     }
 }
 

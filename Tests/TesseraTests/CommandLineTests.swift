@@ -99,14 +99,48 @@ struct CommandLineTests {
             guard succeeded(index, "index") else { return }
             let summary = try index.json()
             #expect(try number(summary, "documents") == 50)
-            #expect(try number(summary, "skipped") == 0)
+            #expect(try number(summary, "added") == 50)
+            #expect(try number(summary, "unchanged") == 0)
             #expect(try number(summary, "tokens") > 50 * 20)
 
-            // A second run finds every document stored and encodes nothing.
+            // A second run finds every document stored unchanged and encodes nothing.
             let again = try tessera(["index", "s", "--beir", CommandLineFixtures.samples, "--json"] + common, in: root)
             guard succeeded(again, "second index") else { return }
             #expect(try number(again.json(), "documents") == 0)
-            #expect(try number(again.json(), "skipped") == 50)
+            #expect(try number(again.json(), "unchanged") == 50)
+
+            // A document whose text changed is encoded again and replaced; a new one is added. Neither run names
+            // the model: the collection recorded it.
+            let edited = root + "/edited.jsonl"
+            try """
+            {"id": "volcano-new", "title": "Lava domes", "text": "Viscous lava piles up over a volcanic vent."}
+            {"id": "zz-extra", "text": "An unrelated passage about sourdough starters."}
+
+            """.write(toFile: edited, atomically: true, encoding: .utf8)
+            let first = try tessera(["index", "s", "--jsonl", edited, "--json", "--data", root], in: root)
+            guard succeeded(first, "index of a JSONL file") else { return }
+            #expect(try number(first.json(), "added") == 2)
+            try """
+            {"id": "volcano-new", "title": "Lava domes", "text": "Viscous lava piles up over a vent, then collapses."}
+            {"id": "zz-extra", "text": "An unrelated passage about sourdough starters."}
+
+            """.write(toFile: edited, atomically: true, encoding: .utf8)
+            let second = try tessera(["index", "s", "--jsonl", edited, "--json", "--data", root], in: root)
+            guard succeeded(second, "index of a changed JSONL file") else { return }
+            #expect(try number(second.json(), "added") == 0)
+            #expect(try number(second.json(), "updated") == 1)
+            #expect(try number(second.json(), "unchanged") == 1)
+            let found = try tessera(
+                [
+                    "search", "s", "lava dome collapses", "--first-stage", "bm25", "--limit", "1", "--json", "--data",
+                    root,
+                ],
+                in: root
+            )
+            guard succeeded(found, "search for the changed text") else { return }
+            let top = try #require((found.json()["results"] as? [[String: Any]])?.first)
+            #expect(top["id"] as? String == "volcano-new")
+            #expect(((top["payload"] as? [String: Any])?["text"] as? String)?.contains("collapses") == true)
 
             let search = try tessera(
                 ["search", "s", "how do volcanoes form", "--explain", "--json"] + common,
@@ -244,7 +278,8 @@ struct CommandLineTests {
             #expect(abs(rerankedNDCG - ndcg) <= 0.01)
 
             // The HNSW graph of the pooled vectors, dense search, the hybrid default and a pipeline file.
-            let graph = try tessera(["index", "cran", "--beir", slice, "--hnsw", "--json"] + common, in: root)
+            // Building an index needs neither the corpus nor --model again: the collection recorded its model.
+            let graph = try tessera(["index", "cran", "--hnsw", "--json", "--data", root, "--threads", "2"], in: root)
             guard succeeded(graph, "hnsw build") else { return }
             let hnsw = try #require(graph.json()["hnsw"] as? [String: Any])
             #expect(try number(hnsw, "points") == 200)

@@ -87,8 +87,8 @@ struct DenseSearchTests {
                 let filter = index % 2 == 0 ? nil : bucket
                 let exact = try Self.denseQuery(store, query, limit: 10, filter: filter, exact: true)
                 let graph = try Self.denseQuery(store, query, limit: 10, filter: filter)
-                #expect(graph.stages.first?.method == "hnsw")
-                #expect(exact.stages.first?.method == "dense")
+                #expect(graph.stages.first?.method == .hnsw)
+                #expect(exact.stages.first?.method == .dense)
                 let truth = Set(exact.points.map(\.id))
                 found += graph.points.filter { truth.contains($0.id) }.count
                 total += truth.count
@@ -109,7 +109,7 @@ struct DenseSearchTests {
             let small = try Filter(json: #"{"must": [{"key": "bucket", "match": {"value": 1}}]}"#)
             let query = Self.queries(1, seed: 4)[0]
             let filtered = try Self.denseQuery(store, query, limit: 10, filter: small)
-            #expect(filtered.stages.first?.method == "dense")
+            #expect(filtered.stages.first?.method == .dense)
             #expect(
                 filtered.points.map(\.id)
                     == (try Self.denseQuery(store, query, limit: 10, filter: small, exact: true)).points.map(\.id)
@@ -128,7 +128,7 @@ struct DenseSearchTests {
             try store.close()
             store = try CollectionStore.open(at: path)
             let reopened = try Self.denseQuery(store, query, limit: 5)
-            #expect(reopened.stages.first?.method == "hnsw")
+            #expect(reopened.stages.first?.method == .hnsw)
             #expect(reopened.points.map(\.id) == before.points.map(\.id))
 
             // Delete the best match and move another point onto the query: the graph never returns the old ones.
@@ -137,7 +137,7 @@ struct DenseSearchTests {
             let added = Point(id: .integer(5000), payload: [:], vectors: ["dense": .dense(query.map { -$0 })])
             try store.upsert([moved, added])
             let after = try Self.denseQuery(store, query, limit: 5)
-            #expect(after.stages.first?.method == "hnsw")
+            #expect(after.stages.first?.method == .hnsw)
             #expect(!after.points.contains { $0.id == .integer(42) })
             #expect(after.points.first?.id == .integer(7))
             #expect(abs((after.points.first?.score ?? 0) - 1) < 1e-5)
@@ -171,7 +171,7 @@ struct DenseSearchTests {
             #expect(broken.error?.code == .corrupted)
             #expect(broken.error?.location.path == graph)
             let response = try Self.denseQuery(store, vectors[9], limit: 10)
-            #expect(response.stages.first?.method == "dense")
+            #expect(response.stages.first?.method == .dense)
             #expect(
                 response.points.map(\.id)
                     == (try Self.denseQuery(store, vectors[9], limit: 10, exact: true)).points.map(\.id)

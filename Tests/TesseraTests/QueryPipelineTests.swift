@@ -91,7 +91,7 @@ struct QueryPipelineTests {
                 QueryRequest(root: QueryNode(query: .multivector(multivector(query)), limit: 5))
             )
             #expect(ids(maxSim) == Array(SmallCollection.ranked(all) { collection.maxSim(query, $0) }.prefix(5)))
-            #expect(maxSim.stages.map(\.method) == ["maxsim"])
+            #expect(maxSim.stages.map(\.method) == [.maxsim])
             for (point, id) in zip(maxSim.points, ids(maxSim)) {
                 #expect(abs(point.score - collection.maxSim(query, id)) < 1e-4)
             }
@@ -100,7 +100,7 @@ struct QueryPipelineTests {
                 QueryRequest(root: QueryNode(query: .dense(denseQuery), filter: evenFilter, limit: 4))
             )
             #expect(ids(dense) == Array(SmallCollection.ranked(even) { collection.cosine(denseQuery, $0) }.prefix(4)))
-            #expect(dense.stages.first?.method == "dense")
+            #expect(dense.stages.first?.method == .dense)
             #expect(dense.stages.first?.candidateCount == 8)
 
             let text = try collection.store.query(
@@ -145,7 +145,7 @@ struct QueryPipelineTests {
                     "query.prefetch[0].prefetch[0]", "query.prefetch[0]", "query.prefetch[1]", "query",
                 ]
             )
-            #expect(response.stages.map(\.method) == ["dense", "dense rerank", "bm25", "maxsim rerank"])
+            #expect(response.stages.map(\.method) == [.dense, .denseRerank, .bm25, .maxsimRerank])
             #expect(response.stages[1].candidateCount == 3)
             #expect(response.stages[3].candidateCount == union.count)
         }
@@ -225,7 +225,7 @@ struct QueryPipelineTests {
             }.map(\.element)
             #expect(ids(fused) == order)
             #expect(fused.points.map(\.score) == order.map { expected[$0]! })
-            #expect(fused.stages.last?.method == "rrf")
+            #expect(fused.stages.last?.method == .rrf)
 
             // Two lists in opposite orders tie every point: the first list's order wins.
             let byID = QueryNode(query: nil, filter: Filter(must: [.hasID([.integer(3), .integer(5)])]), limit: 2)

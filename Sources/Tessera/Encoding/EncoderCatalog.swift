@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import TesseraEncoder
+public import TesseraEncoder
 
 /// Encodes document text for a vector field (Tessera's `{"text": …}` in an upsert): a multivector of token vectors,
 /// or a dense pooled vector.
@@ -154,17 +154,27 @@ public final class EncoderCatalog: QueryTextEncoder, DocumentTextEncoder, Sendab
         }
     }
 
+    /// The loaded encoder of a field (for its tokenizer, say), checked as ``resolve(_:)`` checks it.
+    /// - Throws: `TesseraError` from ``resolve(_:)``, or when the model cannot be loaded or does not fit the field.
+    public func tokenEncoder(for field: VectorField) throws(TesseraError) -> TokenEncoder {
+        try encoder(for: field).encoder
+    }
+
+    /// A query's encoding for a field (token vectors, their tokens, the pooled vector), kept until the encoder's
+    /// next query text, so that the query pipeline reuses it.
+    /// - Throws: `TesseraError` from ``resolve(_:)``; the encoder's errors.
+    public func encodeQuery(_ text: String, for field: VectorField) throws -> EncodedText {
+        let entry = try encoder(for: field)
+        if let kept = entry.lastQuery.withLock({ $0 }), kept.text.utf8.elementsEqual(text.utf8) { return kept.encoded }
+        let encoded = try entry.encoder.encodeQuery(text)
+        entry.lastQuery.withLock { $0 = (text, encoded) }
+        return encoded
+    }
+
     /// Encodes a query's text for a field, with the model and profile the field was built with.
     /// - Throws: `TesseraError` from ``resolve(_:)``; the encoder's errors.
     public func encode(_ text: String, for field: VectorField) throws -> VectorValue {
-        let entry = try encoder(for: field)
-        let encoded: EncodedText
-        if let kept = entry.lastQuery.withLock({ $0 }), kept.text.utf8.elementsEqual(text.utf8) {
-            encoded = kept.encoded
-        } else {
-            encoded = try entry.encoder.encodeQuery(text)
-            entry.lastQuery.withLock { $0 = (text, encoded) }
-        }
+        let encoded = try encodeQuery(text, for: field)
         if case .dense = field.kind { return .dense(encoded.pooled) }
         return .flat(values: encoded.vectors, tokenCount: encoded.tokenCount)
     }

@@ -82,110 +82,59 @@ public struct ScoredPoint: Sendable, Equatable {
 }
 
 extension CollectionStore {
-    /// Exact late-interaction search: MaxSim against every live point passing the filter, with the kernel's
-    /// fused top-k.
+    /// Late-interaction search over one multivector field, as a query plan: one leaf (exact MaxSim, or the
+    /// compressed index), under an exact MaxSim rerank for ``SearchMethod/compressed(_:rerank:)`` with `rerank`.
     /// - Parameters:
     ///   - request: the query and options.
     ///   - kernel: the kernel configuration (threads, instruction set).
     /// - Returns: up to `limit` points, best first (ties to the earlier-stored point).
     /// - Throws: `TesseraError` for an unknown field, a field that is not a multivector, a dimension
     ///   mismatch, or a negative limit or offset.
-    /// - Complexity: O(Lq × T × dimension) for the T tokens of the points passing the filter.
+    /// - Complexity: O(Lq × T × dimension) for the T tokens of the points passing the filter, when exact.
     public func search(
         _ request: SearchRequest,
         kernel: MaxSimKernel = MaxSimKernel()
     ) throws(TesseraError)
         -> [ScoredPoint]
     {
-        guard request.limit >= 0, request.offset >= 0 else {
-            throw TesseraError(
-                .invalidArgument,
-                "limit and offset must not be negative (limit \(request.limit), offset \(request.offset))",
-                location: .init(field: request.limit < 0 ? "limit" : "offset")
-            )
-        }
-        let view = scoringView()
-        let field = try multivectorField(named: request.field, in: view)
-        guard let column = view.column(named: field.name) else {
-            throw TesseraError(.notFound, "no vector field '\(field.name)'", location: .init(field: "using"))
-        }
-        guard request.query.dimension == field.dimension else {
-            throw TesseraError(
-                .dimensionMismatch,
-                "the query has dimension \(request.query.dimension) but field '\(field.name)' has \(field.dimension)",
-                location: .init(field: "query")
-            )
-        }
-        let allowed = view.allowedSlots(filter: request.filter)
-        let documents = column.multivectors()
-        let wanted = request.limit + request.offset
-        var top: [ScoredDocument] = []
-        var scored = false
-        if case .compressed(let parameters, let rerank) = request.method, wanted > 0 {
+        try query(queryRequest(for: request), kernel: kernel).points
+    }
+
+    /// The query tree of a ``SearchRequest``.
+    /// - Throws: `TesseraError` for an unknown field or one that is not a multivector.
+    public func queryRequest(for request: SearchRequest) throws(TesseraError) -> QueryRequest {
+        let field = try multivectorField(named: request.field, in: scoringView())
+        let wanted = max(0, request.limit) + max(0, request.offset)
+        var root = QueryNode(
+            query: .multivector(request.query),
+            using: field.name,
+            limit: request.limit,
+            scoreThreshold: request.scoreThreshold,
+            parameters: QueryParameters(exact: true)
+        )
+        if case .compressed(let parameters, let rerank) = request.method {
             var settings = parameters ?? .defaults(limit: wanted)
-            settings.candidateCount = max(settings.candidateCount, wanted)
-            if !rerank { settings.candidateCount = wanted }
-            if let first = try compressedCandidates(
-                field: field.name,
-                query: request.query,
-                view: view,
-                allowed: allowed,
-                parameters: settings,
-                threadCount: kernel.threadCount
-            ) {
-                scored = true
-                if rerank {
-                    do {
-                        top = try kernel.topK(
-                            wanted,
-                            query: request.query,
-                            documents: documents,
-                            candidates: first.map(\.slot).sorted()
-                        )
-                    } catch {
-                        throw TesseraError(
-                            .invalidArgument,
-                            "scoring failed: \(error)",
-                            location: .init(field: "query")
-                        )
-                    }
-                } else {
-                    top = first.prefix(wanted).map { ScoredDocument(index: $0.slot, score: $0.score) }
-                }
+            if rerank {
+                settings.candidateCount = max(settings.candidateCount, wanted)
+                root.prefetch = [
+                    QueryNode(
+                        query: .multivector(request.query),
+                        using: field.name,
+                        limit: settings.candidateCount,
+                        parameters: QueryParameters(compressed: settings)
+                    )
+                ]
+            } else {
+                root.parameters = QueryParameters(compressed: settings)
             }
         }
-        if !scored {
-            do {
-                top = try kernel.topK(wanted, query: request.query, documents: documents, candidates: allowed.slots)
-            } catch {
-                throw TesseraError(.invalidArgument, "scoring failed: \(error)", location: .init(field: "query"))
-            }
-        }
-        var hits = Array(top.dropFirst(request.offset))
-        if let threshold = request.scoreThreshold { hits = hits.filter { $0.score >= threshold } }
-        var matches: [[Int32]] = []
-        if request.withMatches, !hits.isEmpty {
-            do {
-                let queries = try Multivectors([request.query], dimension: request.query.dimension)
-                let explained = try kernel.scores(
-                    queries: queries,
-                    documents: documents,
-                    pairs: hits.map { MaxSimPair(query: 0, document: $0.index) },
-                    withArgmax: true
-                )
-                matches = (0..<hits.count).map { Array(explained.matches![$0]) }
-            } catch {
-                throw TesseraError(.invalidArgument, "explaining failed: \(error)", location: .init(field: "query"))
-            }
-        }
-        return hits.enumerated().map { position, hit in
-            ScoredPoint(
-                id: view.pointIDs[hit.index],
-                score: hit.score,
-                payload: request.withPayload ? view.payload(ofSlot: hit.index) : nil,
-                matchedTokens: request.withMatches ? matches[position] : nil
-            )
-        }
+        return QueryRequest(
+            root: root,
+            scope: request.filter,
+            offset: request.offset,
+            withPayload: request.withPayload,
+            withMatches: request.withMatches
+        )
     }
 
     func multivectorField(named name: String?, in view: ScoringView) throws(TesseraError) -> VectorField {

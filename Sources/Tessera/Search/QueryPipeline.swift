@@ -11,7 +11,7 @@ public enum FusionMethod: Sendable, Equatable {
 }
 
 /// What a query node asks for.
-public enum QueryInput: Sendable {
+public enum QueryInput: Sendable, Equatable {
     /// Late interaction (MaxSim) against a multivector field.
     case multivector(Multivector)
     /// A dense vector against a dense field (or a one-token multivector against a multivector field).
@@ -76,8 +76,9 @@ public struct QueryParameters: Sendable, Equatable {
 /// its own query (MaxSim on the stored vectors for a multivector query), or by fusing the children's ranked
 /// lists. A node's `filter` restricts what that node scores and passes up: a leaf searches only the points
 /// passing it, an inner node scores only the children's results passing it. As in Qdrant, it does not reach the
-/// children: to filter every stage, give every node the filter (the command line does).
-public struct QueryNode: Sendable {
+/// children. To filter every stage, give the request a ``QueryRequest/scope`` (the presets do): every leaf then
+/// searches only points passing it, and the filter is evaluated once.
+public struct QueryNode: Sendable, Equatable {
     /// What the node asks for; `nil` passes its single prefetch's results through (or, for a leaf, lists
     /// points in id order with score 0).
     public var query: QueryInput?
@@ -126,6 +127,9 @@ public struct QueryNode: Sendable {
 public struct QueryRequest: Sendable {
     /// The root of the query tree; its `limit` is the number of results.
     public var root: QueryNode
+    /// A filter for the whole tree: every leaf searches only the points passing it, so every stage's results pass
+    /// it. Evaluated once, however many leaves there are.
+    public var scope: Filter?
     /// How many of the root's best results to skip first (pagination).
     public var offset: Int
     /// Return each result's payload.
@@ -142,18 +146,21 @@ public struct QueryRequest: Sendable {
     /// Creates a request.
     /// - Parameters:
     ///   - root: The query tree.
+    ///   - scope: A filter for every stage.
     ///   - offset: Best results to skip.
     ///   - withPayload: Include payloads.
     ///   - withVectors: Vector fields to include.
     ///   - withMatches: Include matched document tokens.
     public init(
         root: QueryNode,
+        scope: Filter? = nil,
         offset: Int = 0,
         withPayload: Bool = true,
         withVectors: [String] = [],
         withMatches: Bool = false
     ) {
         self.root = root
+        self.scope = scope
         self.offset = offset
         self.withPayload = withPayload
         self.withVectors = withVectors
@@ -165,9 +172,10 @@ public struct QueryRequest: Sendable {
 public struct QueryStage: Sendable, Equatable {
     /// Where the node sits: `query`, `query.prefetch[0]`, `query.prefetch[0].prefetch[1]`, …
     public var path: String
-    /// How it scored: `compressed`, `maxsim`, `maxsim rerank`, `hnsw`, `dense`, `dense rerank`, `bm25`,
-    /// `bm25 rerank`, `rrf`, `dbsf`, `passthrough`, `id order`.
-    public var method: String
+    /// Other nodes of the tree that asked the same thing and were answered by this stage (see ``QueryPlan``).
+    public var sharedWith: [String] = []
+    /// How it scored.
+    public var method: StageMethod
     /// Points it considered: the union of its children's results, or the points passing its filter for a leaf.
     public var candidateCount: Int
     /// Results it passed up.
@@ -180,8 +188,10 @@ public struct QueryStage: Sendable, Equatable {
 public struct QueryResponse: Sendable {
     /// The results, best first.
     public var points: [ScoredPoint]
-    /// One entry per node, children before their parent.
+    /// One entry per step of the plan (a node asked twice runs once), inputs before the steps using them.
     public var stages: [QueryStage]
+    /// The time spent evaluating filters, in milliseconds (each distinct filter once).
+    public var filterMilliseconds: Double = 0
 }
 
 /// Encodes query text for a vector field (the collection's encoder), for ``QueryInput/text(_:)`` nodes that
@@ -198,8 +208,9 @@ struct SlotHit {
 }
 
 extension CollectionStore {
-    /// Runs a query tree: first stages at the leaves, exact scoring or fusion above them, each node's filter on
-    /// what that node scores.
+    /// Runs a query: plans it (``plan(_:)``), then runs each step once, leaves first: first stages at the leaves,
+    /// exact scoring or fusion above them, each node's filter on what that node scores and the request's scope on
+    /// every leaf.
     /// - Parameters:
     ///   - request: The tree and what to return.
     ///   - encoder: Encodes text queries that name a vector field.
@@ -213,30 +224,17 @@ extension CollectionStore {
         encoder: (any QueryTextEncoder)? = nil,
         kernel: MaxSimKernel = MaxSimKernel()
     ) throws(TesseraError) -> QueryResponse {
-        guard request.offset >= 0 else {
-            throw TesseraError(
-                .invalidArgument,
-                "offset must not be negative (got \(request.offset))",
-                location: .init(field: "offset")
-            )
-        }
         let vectorNames = request.withAllVectors ? configuration.fields.map(\.name) : request.withVectors
         for name in vectorNames where configuration.field(named: name) == nil {
             throw TesseraError(.notFound, "no vector field '\(name)'", location: .init(field: "with_vector"))
         }
         let view = scoringView()
-        var run = QueryRun(store: self, view: view, encoder: encoder, kernel: kernel)
-        // Limits, offsets and candidate counts are capped by the collection's size, as Qdrant caps them: no request
-        // allocates or loops for more results than there are points, and `limit + offset` cannot overflow.
-        let cap = view.liveCount
-        var root = request.root
-        Self.capLimits(&root, to: cap)
-        let offset = min(request.offset, cap)
-        root.limit += offset
-        let hits = try run.evaluate(root, path: "query", allowed: view.liveSlots)
-        let page = Array(hits.dropFirst(offset))
+        let plan = try plan(request, liveCount: view.liveCount)
+        var run = QueryRun(store: self, view: view, plan: plan, encoder: encoder, kernel: kernel)
+        let hits = try run.execute()
+        let page = Array(hits.dropFirst(plan.offset))
         var matches: [[Int32]] = []
-        if request.withMatches, !page.isEmpty, let (query, field) = try run.rootMultivector(request.root) {
+        if request.withMatches, !page.isEmpty, let (query, field) = try run.rootMultivector() {
             matches = try run.matches(query: query, field: field, slots: page.map(\.slot))
         }
         let points = page.enumerated().map { position, hit in
@@ -268,36 +266,32 @@ extension CollectionStore {
                 vectors: vectors
             )
         }
-        return QueryResponse(points: points, stages: run.stages)
+        return QueryResponse(points: points, stages: run.stages, filterMilliseconds: run.filterMilliseconds)
     }
 }
 
-extension CollectionStore {
-    /// Caps every node's limit and candidate counts at `cap` (negative values are left for the evaluation to
-    /// refuse with the node's path).
-    static func capLimits(_ node: inout QueryNode, to cap: Int) {
-        node.limit = min(node.limit, cap)
-        if let ef = node.parameters.hnswEf { node.parameters.hnswEf = min(ef, max(cap, 1)) }
-        if var compressed = node.parameters.compressed {
-            compressed.candidateCount = min(compressed.candidateCount, cap)
-            if let rank = compressed.imputationRank { compressed.imputationRank = min(rank, 1 << 20) }
-            node.parameters.compressed = compressed
-        }
-        for index in node.prefetch.indices { capLimits(&node.prefetch[index], to: cap) }
-    }
-}
-
-/// The state of one query's evaluation.
+/// The state of one query's evaluation: each step's results, each filter's allowed slots.
 private struct QueryRun {
     let store: CollectionStore
     let view: ScoringView
+    let plan: QueryPlan
     let encoder: (any QueryTextEncoder)?
     let kernel: MaxSimKernel
     var stages: [QueryStage] = []
+    var filterMilliseconds = 0.0
+    private var allowedByFilter: [Int: SlotBitmap] = [:]
+    private var scoped: SlotBitmap?
 
-    init(store: CollectionStore, view: ScoringView, encoder: (any QueryTextEncoder)?, kernel: MaxSimKernel) {
+    init(
+        store: CollectionStore,
+        view: ScoringView,
+        plan: QueryPlan,
+        encoder: (any QueryTextEncoder)?,
+        kernel: MaxSimKernel
+    ) {
         self.store = store
         self.view = view
+        self.plan = plan
         self.encoder = encoder
         self.kernel = kernel
     }
@@ -311,44 +305,60 @@ private struct QueryRun {
         case none
     }
 
-    mutating func evaluate(
-        _ node: QueryNode,
-        path: String,
-        allowed live: SlotBitmap
-    ) throws(TesseraError)
-        -> [SlotHit]
-    {
-        guard node.limit >= 0 else {
-            throw TesseraError(
-                .invalidArgument,
-                "limit must not be negative (got \(node.limit))",
-                location: .init(field: "\(path).limit")
-            )
+    /// The live slots passing a filter of the plan (evaluated on first use, once).
+    private mutating func allowed(filter index: Int) -> SlotBitmap {
+        if let known = allowedByFilter[index] { return known }
+        let start = ContinuousClock.now
+        var allowed = view.liveSlots
+        allowed.formIntersection(view.allowedSlots(filter: plan.filters[index]))
+        filterMilliseconds += milliseconds(ContinuousClock.now - start)
+        allowedByFilter[index] = allowed
+        return allowed
+    }
+
+    /// The slots a step may return: live, passing the step's filter, and for a leaf passing the scope.
+    private mutating func allowed(for step: QueryPlan.Step) -> SlotBitmap {
+        var allowed: SlotBitmap
+        if step.inputs.isEmpty, let scope = plan.scope {
+            allowed = self.allowed(filter: scope)
+        } else {
+            allowed = view.liveSlots
         }
+        if let filter = step.filter, filter != plan.scope || !step.inputs.isEmpty {
+            allowed.formIntersection(self.allowed(filter: filter))
+        }
+        return allowed
+    }
+
+    /// Runs every step in order; returns the root's results.
+    mutating func execute() throws(TesseraError) -> [SlotHit] {
+        var results: [[SlotHit]] = []
+        results.reserveCapacity(plan.steps.count)
+        for step in plan.steps {
+            results.append(try run(step, inputs: step.inputs.map { results[$0] }))
+        }
+        return results[plan.root]
+    }
+
+    private mutating func run(_ step: QueryPlan.Step, inputs: [[SlotHit]]) throws(TesseraError) -> [SlotHit] {
+        let path = step.paths[0]
+        let node = step.node
         let resolved = try resolve(node, path: path)
-        let filterStart = ContinuousClock.now
-        var allowed = live
-        if let filter = node.filter, !filter.isEmpty { allowed.formIntersection(view.allowedSlots(filter: filter)) }
-        let filterTime = ContinuousClock.now - filterStart
-        if node.prefetch.isEmpty {
-            let start = ContinuousClock.now
+        let allowed = allowed(for: step)
+        let start = ContinuousClock.now
+        if step.inputs.isEmpty {
             var (hits, method) = try leaf(resolved, node: node, path: path, allowed: allowed)
             hits = threshold(hits, node: node, resolved: resolved)
-            record(path, method, allowed.count, hits.count, ContinuousClock.now - start + filterTime)
+            record(step, method, allowed.count, hits.count, ContinuousClock.now - start)
             return hits
         }
-        var lists: [[SlotHit]] = []
-        for (position, child) in node.prefetch.enumerated() {
-            lists.append(try evaluate(child, path: "\(path).prefetch[\(position)]", allowed: view.liveSlots))
-        }
-        let start = ContinuousClock.now
-        // The node's filter restricts what it scores and passes up: its children's results that pass it.
-        lists = lists.map { list in list.filter { allowed.contains($0.slot) } }
+        // The node's filter restricts what it scores and passes up: its inputs' results that pass it.
+        let lists = inputs.map { list in list.filter { allowed.contains($0.slot) } }
         var union: [Int] = []
         var seen = Set<Int>()
         for list in lists { for hit in list where seen.insert(hit.slot).inserted { union.append(hit.slot) } }
         var hits: [SlotHit]
-        let method: String
+        let method: StageMethod
         switch resolved {
         case .fusion(let fusion):
             let ranked = lists.map { list in
@@ -358,26 +368,19 @@ private struct QueryRun {
             switch fusion {
             case .rrf(let k, let weights):
                 fused = try Fusion.reciprocalRank(ranked, rankConstant: k, weights: weights)
-                method = "rrf"
+                method = .rrf
             case .dbsf(let weights):
                 fused = try Fusion.distributionBased(ranked, weights: weights)
-                method = "dbsf"
+                method = .dbsf
             }
             hits = fused.prefix(node.limit).map { SlotHit(slot: view.slot(of: $0.id)!, score: $0.score) }
         case .none:
-            guard lists.count == 1 else {
-                throw TesseraError(
-                    .invalidArgument,
-                    "a node with \(lists.count) prefetches needs a query or a fusion to combine them",
-                    location: .init(field: "\(path).query")
-                )
-            }
             hits = Array(lists[0].prefix(node.limit))
-            method = "passthrough"
+            method = .passthrough
         case .multivector(let query, let field, let excluding):
             let candidates = union.filter { $0 != excluding }.sorted()
             hits = try maxSim(query, field: field, candidates: candidates, limit: node.limit)
-            method = "maxsim rerank"
+            method = .maxsimRerank
         case .dense(let query, let field, let excluding):
             let candidates = union.filter { $0 != excluding }
             hits = try store.exactDense(
@@ -388,15 +391,15 @@ private struct QueryRun {
                 limit: node.limit,
                 kernel: kernel
             ).map { SlotHit(slot: $0.slot, score: $0.score) }
-            method = "dense rerank"
+            method = .denseRerank
         case .bm25(let text):
             var restricted = SlotBitmap(slotCount: view.slotCount)
             for slot in union { restricted.insert(slot) }
             hits = bm25(text, node: node, allowed: restricted)
-            method = "bm25 rerank"
+            method = .bm25Rerank
         }
         hits = threshold(hits, node: node, resolved: resolved)
-        record(path, method, union.count, hits.count, ContinuousClock.now - start + filterTime)
+        record(step, method, union.count, hits.count, ContinuousClock.now - start)
         return hits
     }
 
@@ -406,21 +409,16 @@ private struct QueryRun {
         path: String,
         allowed: SlotBitmap
     )
-        throws(TesseraError) -> ([SlotHit], String)
+        throws(TesseraError) -> ([SlotHit], StageMethod)
     {
         let limit = node.limit
         switch resolved {
-        case .fusion:
-            throw TesseraError(
-                .invalidArgument,
-                "a fusion query needs prefetch lists to fuse",
-                location: .init(field: "\(path).prefetch")
-            )
-        case .none:
+        case .fusion, .none:
+            // The planner refuses a fusion without prefetch; a leaf without a query lists points in id order.
             let slots = allowed.slots.sorted { view.pointIDs[$0] < view.pointIDs[$1] }
-            return (slots.prefix(limit).map { SlotHit(slot: $0, score: 0) }, "id order")
+            return (slots.prefix(limit).map { SlotHit(slot: $0, score: 0) }, .idOrder)
         case .bm25(let text):
-            return (bm25(text, node: node, allowed: allowed), "bm25")
+            return (bm25(text, node: node, allowed: allowed), .bm25)
         case .dense(let query, let field, let excluding):
             var allowed = allowed
             if let excluding { allowed.remove(excluding) }
@@ -434,7 +432,7 @@ private struct QueryRun {
                 exact: node.parameters.exact,
                 kernel: kernel
             )
-            return (hits.map { SlotHit(slot: $0.slot, score: $0.score) }, method == .hnsw ? "hnsw" : "dense")
+            return (hits.map { SlotHit(slot: $0.slot, score: $0.score) }, method == .hnsw ? .hnsw : .dense)
         case .multivector(let query, let field, let excluding):
             var allowed = allowed
             if let excluding { allowed.remove(excluding) }
@@ -449,10 +447,10 @@ private struct QueryRun {
                     parameters: settings,
                     threadCount: kernel.threadCount
                 ) {
-                    return (first.prefix(limit).map { SlotHit(slot: $0.slot, score: $0.score) }, "compressed")
+                    return (first.prefix(limit).map { SlotHit(slot: $0.slot, score: $0.score) }, .compressed)
                 }
             }
-            return (try maxSim(query, field: field, candidates: allowed.slots, limit: limit), "maxsim")
+            return (try maxSim(query, field: field, candidates: allowed.slots, limit: limit), .maxsim)
         }
     }
 
@@ -496,48 +494,32 @@ private struct QueryRun {
         return hits.filter { $0.score >= threshold }
     }
 
-    private mutating func record(_ path: String, _ method: String, _ candidates: Int, _ results: Int, _ time: Duration)
-    {
-        let (seconds, attoseconds) = time.components
-        let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    private mutating func record(
+        _ step: QueryPlan.Step,
+        _ method: StageMethod,
+        _ candidates: Int,
+        _ results: Int,
+        _ time: Duration
+    ) {
         stages.append(
             QueryStage(
-                path: path,
+                path: step.paths[0],
+                sharedWith: Array(step.paths.dropFirst()),
                 method: method,
                 candidateCount: candidates,
                 resultCount: results,
-                milliseconds: milliseconds
+                milliseconds: milliseconds(time)
             )
         )
     }
 
+    private func milliseconds(_ time: Duration) -> Double {
+        let (seconds, attoseconds) = time.components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+
     /// The field a node's query goes to, and the query in the field's terms.
     func resolve(_ node: QueryNode, path: String) throws(TesseraError) -> Resolved {
-        let location = TesseraError.Location(field: "\(path).using")
-        func field(named name: String?, multivector: Bool?) throws(TesseraError) -> VectorField {
-            if let name {
-                guard let field = store.configuration.field(named: name) else {
-                    throw TesseraError(
-                        .notFound,
-                        "no vector field '\(name)'; the collection's fields are "
-                            + store.configuration.fields.map(\.name).joined(separator: ", "),
-                        location: location
-                    )
-                }
-                return field
-            }
-            let candidates = store.configuration.fields.filter { multivector == nil || $0.isMultivector == multivector }
-            guard candidates.count == 1 else {
-                throw TesseraError(
-                    .invalidArgument,
-                    "name the field to search in `using`: the collection has "
-                        + (candidates.isEmpty
-                            ? "no such field" : "fields " + candidates.map(\.name).joined(separator: ", ")),
-                    location: location
-                )
-            }
-            return candidates[0]
-        }
         func vector(
             _ values: [Float],
             tokenCount: Int,
@@ -589,18 +571,18 @@ private struct QueryRun {
         case .fusion(let method)?:
             return .fusion(method)
         case .multivector(let query)?:
-            let target = try field(named: node.using, multivector: true)
+            let target = try queryField(of: node, path: path)
             var values = floatValues(of: query)
             // A cosine multivector field holds unit token vectors: the query's tokens are scaled alike, so that
             // MaxSim sums cosines (as Qdrant does).
             if target.storesUnitVectors { normalizeRows(&values, dimension: target.dimension) }
             return try vector(values, tokenCount: query.tokenCount, for: target, excluding: nil)
         case .dense(let values)?:
-            let target = try field(named: node.using, multivector: node.using == nil ? false : nil)
+            let target = try queryField(of: node, path: path)
             return try vector(values, tokenCount: 1, for: target, excluding: nil)
         case .text(let text)?:
             guard let name = node.using, name != "bm25" else { return .bm25(text) }
-            let target = try field(named: name, multivector: nil)
+            let target = try queryField(of: node, path: path)
             guard let encoder else {
                 throw TesseraError(
                     .invalidArgument,
@@ -626,7 +608,7 @@ private struct QueryRun {
             let (values, tokenCount) = encoded.flattened
             return try vector(values, tokenCount: tokenCount, for: target, excluding: nil)
         case .point(let id)?:
-            let target = try field(named: node.using, multivector: nil)
+            let target = try queryField(of: node, path: path)
             guard let slot = view.slot(of: id), let column = view.column(named: target.name) else {
                 throw TesseraError(.notFound, "no point \(id)", location: .init(field: "\(path).query"))
             }
@@ -635,9 +617,18 @@ private struct QueryRun {
         }
     }
 
+    /// The field of a node's query (never `nil` for the vector queries that call it).
+    private func queryField(of node: QueryNode, path: String) throws(TesseraError) -> VectorField {
+        guard let field = try store.configuration.queryField(of: node, path: path) else {
+            throw TesseraError(.invalidArgument, "the query names no vector field", location: .init(field: path))
+        }
+        return field
+    }
+
     /// The root's multivector query, when it is one (for matched tokens).
-    func rootMultivector(_ root: QueryNode) throws(TesseraError) -> (Multivector, VectorField)? {
-        if case .multivector(let query, let field, _) = try resolve(root, path: "query") { return (query, field) }
+    func rootMultivector() throws(TesseraError) -> (Multivector, VectorField)? {
+        let root = plan.steps[plan.root]
+        if case .multivector(let query, let field, _) = try resolve(root.node, path: "query") { return (query, field) }
         return nil
     }
 
