@@ -31,7 +31,22 @@ struct CollectionOptions: ParsableArguments {
 }
 
 /// The model folder used when none is named and the collection records none.
-let defaultModelDirectory = "models/all-MiniLM-L6-v2"
+let defaultModelDirectory = bundledPath("models/all-MiniLM-L6-v2")
+
+/// A path bundled with the repository (the default model, the sample passages): as given when it exists under
+/// the working directory, else under the first folder above the executable that holds it (so that
+/// `.build/release/tessera demo` works from any folder), else as given.
+func bundledPath(_ relative: String) -> String {
+    if FileManager.default.fileExists(atPath: relative) { return relative }
+    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var folder = executable.deletingLastPathComponent()
+    for _ in 0..<5 {
+        let candidate = folder.appendingPathComponent(relative).path
+        if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        folder = folder.deletingLastPathComponent()
+    }
+    return relative
+}
 
 /// The names `tessera index` gives the fields it creates; every other command finds a collection's fields from its
 /// configuration (``CollectionConfiguration/textTokenField``), so collections made over REST work alike.

@@ -23,8 +23,8 @@ struct SearchDemoCommand: AsyncParsableCommand {
     @Option(help: "The folder holding collections; the demo (re)builds the collection 'demo' in it.")
     var data = "collections"
 
-    @Option(help: "The sample corpus, a BEIR folder.")
-    var samples = "Samples"
+    @Option(help: "The sample corpus, a BEIR folder (default: the repository's Samples).")
+    var samples = bundledPath("Samples")
 
     @Option(help: "The model folder (Hugging Face layout).")
     var model = defaultModelDirectory
@@ -34,7 +34,7 @@ struct SearchDemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard FileManager.default.fileExists(atPath: samples + "/corpus.jsonl") else {
-            throw ValidationError("no \(samples)/corpus.jsonl; run the demo from the repository root or pass --samples")
+            throw ValidationError("no \(samples)/corpus.jsonl; pass --samples")
         }
         let collection = URL(fileURLWithPath: data).appendingPathComponent("demo").path
         if FileManager.default.fileExists(atPath: collection) {

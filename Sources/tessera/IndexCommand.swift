@@ -203,7 +203,7 @@ struct IndexCommand: AsyncParsableCommand {
             let encoderJSON = JSONEncoder()
             encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoderJSON.encode(summary), as: UTF8.self))
-        } else {
+        } else if beir != nil || jsonl != nil {
             print(
                 String(
                     format:

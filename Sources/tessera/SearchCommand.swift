@@ -19,7 +19,18 @@ struct SearchCommand: AsyncParsableCommand {
     @OptionGroup var options: CollectionOptions
 
     @Argument(help: "The query text.")
-    var query: String
+    var query: String?
+
+    @Option(
+        help: """
+            Search every query of a file instead (one per line, or BEIR's queries.jsonl) and write a TREC run \
+            (query id, Q0, document id, rank, score, tag) to standard output or --run.
+            """
+    )
+    var queries: String?
+
+    @Option(name: .customLong("run"), help: "With --queries: the run file to write (default: standard output).")
+    var runFile: String?
 
     @Option(help: "How many results.")
     var limit = 10
@@ -44,10 +55,20 @@ struct SearchCommand: AsyncParsableCommand {
 
     @OptionGroup var firstStage: FirstStageOptions
 
+    func validate() throws {
+        guard (query == nil) != (queries == nil) else { throw ValidationError("give a query text or --queries FILE") }
+        if runFile != nil, queries == nil { throw ValidationError("--run goes with --queries") }
+    }
+
     func run() async throws {
         let store = try CollectionStore.open(at: options.path, access: .readOnly)
         try firstStage.warnIfUnavailable(store)
         let catalog = encoderCatalog(options)
+        if let queries {
+            try writeRun(queries: try Self.readQueries(queries), store: store, catalog: catalog)
+            return
+        }
+        let query = query!
         let tokenField = store.configuration.textTokenField
         var textQuery = try firstStage.textQuery(query, filter: try filter.map { try Filter(json: $0) }, limit: limit)
         textQuery.offset = offset
@@ -233,7 +254,7 @@ struct SearchCommand: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let output = Output(
-            query: query,
+            query: query ?? "",
             scores: scoreName,
             encodeMilliseconds: encode,
             searchMilliseconds: search,
@@ -254,6 +275,64 @@ struct SearchCommand: AsyncParsableCommand {
 }
 
 extension SearchCommand {
+    /// The queries of a file: BEIR's JSONL (`_id`, `text`), or one per line (ids are line numbers).
+    static func readQueries(_ path: String) throws -> [(id: String, text: String)] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read --queries file \(path)")
+        }
+        var queries: [(id: String, text: String)] = []
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let isJSONL = lines.first { !$0.isEmpty }?.first == UInt8(ascii: "{")
+        for (index, line) in lines.enumerated() {
+            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { continue }
+            guard isJSONL else {
+                queries.append((String(index + 1), text))
+                continue
+            }
+            let object: JSONObject
+            do {
+                guard case .object(let parsed) = try JSONValue.parse(utf8: line) else {
+                    throw ValidationError("\(path):\(index + 1): not a JSON object")
+                }
+                object = parsed
+            } catch let error as TesseraError {
+                throw ValidationError("\(path):\(index + 1): not JSON: \(error.message)")
+            }
+            guard case .string(let id)? = object["_id"] ?? object["id"], case .string(let query)? = object["text"]
+            else {
+                throw ValidationError("\(path):\(index + 1): a query needs string fields '_id' and 'text'")
+            }
+            queries.append((id, query))
+        }
+        guard !queries.isEmpty else { throw ValidationError("\(path) holds no queries") }
+        return queries
+    }
+
+    /// Searches every query and writes the TREC run.
+    func writeRun(queries: [(id: String, text: String)], store: CollectionStore, catalog: EncoderCatalog) throws {
+        let kernel = MaxSimKernel(threadCount: options.threads)
+        var output = ""
+        let filter = try filter.map { try Filter(json: $0) }
+        for query in queries {
+            var textQuery = try firstStage.textQuery(query.text, filter: filter, limit: limit)
+            textQuery.offset = offset
+            textQuery.scoreThreshold = scoreThreshold
+            textQuery.withPayload = true
+            let points = try store.search(textQuery, encoder: catalog, kernel: kernel).points
+            for (rank, point) in points.enumerated() {
+                output += "\(query.id) Q0 \(documentID(of: point)) \(rank + 1 + offset) \(point.score) tessera\n"
+            }
+        }
+        if let runFile {
+            guard FileManager.default.createFile(atPath: runFile, contents: Data(output.utf8)) else {
+                throw ValidationError("cannot write --run file \(runFile)")
+            }
+        } else {
+            print(output, terminator: "")
+        }
+    }
+
     /// What the printed scores are, from the method of the query's last stage.
     static func scoreName(_ method: StageMethod?) -> String {
         switch method {

@@ -1,10 +1,12 @@
 import ArgumentParser
+import Tessera
 
 @main
 struct TesseraCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Late-interaction (multi-vector) search: index, search, evaluate, benchmark, serve.",
+        version: TesseraVersion.current,
         subcommands: [
             DemoCommand.self, IndexCommand.self, SearchCommand.self, EvalCommand.self, InfoCommand.self,
             BenchCommand.self, ServeCommand.self, QueryCommand.self,

@@ -81,6 +81,12 @@ private func succeeded(_ result: CommandResult, _ what: String) -> Bool {
     return true
 }
 
+/// A result's document id as the command line prints it: the payload's `doc_id`.
+private func documentID(_ point: ScoredPoint) -> String {
+    if case .string(let id)? = point.payload?["doc_id"] { return id }
+    return point.id.description
+}
+
 private func number(_ object: [String: Any], _ key: String) throws -> Double {
     try #require((object[key] as? NSNumber)?.doubleValue, "no number '\(key)' in \(object)")
 }
@@ -165,6 +171,32 @@ struct CommandLineTests {
             #expect(stages.contains { $0["method"] as? String == "maxsim rerank" })
             #expect(explanation.allSatisfy { ($0["documentTokenIndex"] as? Int ?? -1) >= 0 })
 
+            // One search path: the command line and the library answer every preset with the same ids and scores.
+            let store = try CollectionStore.open(at: root + "/s", access: .readOnly)
+            let catalog = EncoderCatalog(defaultModelDirectory: model, threadCount: 2)
+            let presets: [([String], QueryPreset)] = [
+                (["--first-stage", "exact"], .exact),
+                (["--first-stage", "bm25"], .bm25),
+                (["--first-stage", "dense"], .dense(rerank: false)),
+                (["--first-stage", "dense", "--rerank", "exact"], .dense(rerank: true)),
+                (["--first-stage", "compressed"], .compressed(rerank: false)),
+                (["--fusion", "none"], .hybrid(fusion: nil)),
+                (["--fusion", "rrf"], .hybrid(fusion: .rrf())),
+                ([], .default),
+            ]
+            for (arguments, preset) in presets {
+                let text = "how do volcanoes form"
+                let cli = try tessera(["search", "s", text, "--json"] + arguments + common, in: root)
+                guard succeeded(cli, "search \(arguments)") else { return }
+                let answer = try #require(cli.json()["results"] as? [[String: Any]])
+                let library = try store.search(TextQuery(text, preset: preset), encoder: catalog).points
+                #expect(answer.map { $0["id"] as? String ?? "" } == library.map(documentID), "\(arguments)")
+                for (printed, point) in zip(answer, library) {
+                    let score = try number(printed, "score")
+                    #expect(abs(score - Double(point.score)) <= 1e-4 * max(1, abs(score)), "\(arguments)")
+                }
+            }
+
             let filter = #"{"must":[{"key":"topic","match":{"value":"cooking"}}]}"#
             let filtered = try tessera(
                 ["search", "s", "how do volcanoes form", "--filter", filter, "--json"] + common,
@@ -180,6 +212,29 @@ struct CommandLineTests {
             let report = try eval.json()
             #expect(try number(report, "queries") >= 10)
             #expect(try number(report, "ndcgAt10") >= 0.8, "sample queries should find their passages: \(report)")
+
+            // Every query of a file, written as a TREC run: one line per result, the query's own id first.
+            let runFile = root + "/run.trec"
+            let batch = try tessera(
+                [
+                    "search", "s", "--queries", CommandLineFixtures.samples + "/queries.jsonl", "--run", runFile,
+                    "--limit", "3",
+                ]
+                    + common,
+                in: root
+            )
+            guard succeeded(batch, "search --queries") else { return }
+            let lines = try String(contentsOfFile: runFile, encoding: .utf8).split(separator: "\n")
+            let queryCount = try String(contentsOfFile: CommandLineFixtures.samples + "/queries.jsonl", encoding: .utf8)
+                .split(separator: "\n").count
+            #expect(lines.count == 3 * queryCount)
+            let fields = lines.map { $0.split(separator: " ") }
+            #expect(fields.allSatisfy { $0.count == 6 && $0[1] == "Q0" && $0[5] == "tessera" })
+            #expect(fields.prefix(3).map { String($0[3]) } == ["1", "2", "3"])
+
+            let version = try tessera(["--version"], in: root)
+            #expect(version.status == 0)
+            #expect(version.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == TesseraVersion.current)
         }
     }
 

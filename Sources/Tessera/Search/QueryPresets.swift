@@ -1,5 +1,5 @@
 public import MaxSim
-public import TesseraIndex
+import TesseraIndex
 
 /// A ready-made query tree for a text query: what `tessera search`, `tessera eval`, `tessera bench search` and the
 /// server's text search run.
@@ -345,6 +345,7 @@ extension QueryPreset {
     /// - Parameters:
     ///   - options: The preset's settings.
     ///   - limit: Results.
+    /// - Returns: One line.
     public func summary(options: PresetOptions, limit: Int) -> String {
         let pool = options.candidateCount(limit: limit)
         switch self {
