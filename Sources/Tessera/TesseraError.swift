@@ -92,7 +92,7 @@ public struct TesseraError: Error, Sendable, Equatable, CustomStringConvertible 
         if let field = location.field { parts.append("field \(field)") }
         if let line = location.line { parts.append("line \(line)") }
         if let offset = location.offset { parts.append("offset \(offset)") }
-        var text = "TesseraError.\(code): \(message)"
+        var text = message
         if !parts.isEmpty { text += " (" + parts.joined(separator: ", ") + ")" }
         if let cause { text += "; cause: \(cause)" }
         return text

@@ -87,7 +87,7 @@ struct BenchEncoderCommand: AsyncParsableCommand {
     /// Reads `title + " " + text` of the first `limit` documents of a JSON-lines corpus.
     static func loadTexts(path: String, limit: Int) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read the corpus at \(path)")
+            throw CommandError("cannot read the corpus at \(path)")
         }
         var texts: [String] = []
         for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {

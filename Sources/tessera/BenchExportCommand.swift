@@ -35,7 +35,7 @@ struct BenchExportCommand: AsyncParsableCommand {
         let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let view = store.scoringView()
-        guard let column = view.column(named: field.name) else { throw ValidationError("no field '\(field.name)'") }
+        guard let column = view.column(named: field.name) else { throw CommandError("no field '\(field.name)'") }
         var documentValues: [Float16] = []
         documentValues.reserveCapacity(column.tokenCount * column.dimension)
         var documentOffsets: [Int64] = [0]

@@ -44,7 +44,7 @@ struct BenchKernelCommand: ParsableCommand {
     func run() throws {
         let instructionSet = try isa.map { name in
             guard let value = InstructionSet(rawValue: name), value.isSupported else {
-                throw ValidationError("instruction set '\(name)' is unknown or not supported by this CPU")
+                throw CommandError("instruction set '\(name)' is unknown or not supported by this CPU")
             }
             return value
         }
@@ -56,7 +56,7 @@ struct BenchKernelCommand: ParsableCommand {
             case "f16": return .float16
             case "bf16": return .bfloat16
             case "int8": return .int8
-            default: throw ValidationError("unknown type '\(name)'")
+            default: throw CommandError("unknown type '\(name)'")
             }
         }
         var report = KernelBenchReport(
@@ -72,7 +72,7 @@ struct BenchKernelCommand: ParsableCommand {
             }
         }
         for name in workloads.split(separator: ",").map(String.init) {
-            guard let workload = KernelWorkload(name: name) else { throw ValidationError("unknown workload '\(name)'") }
+            guard let workload = KernelWorkload(name: name) else { throw CommandError("unknown workload '\(name)'") }
             let data = workload.generate()
             if let export { try data.export(to: export, name: name) }
             var row = KernelBenchRow(workload: name, flop: data.flopCount)

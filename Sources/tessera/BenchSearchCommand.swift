@@ -75,7 +75,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
     func run() async throws {
         let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
         let queries = limit.map { Array(dataset.queries.prefix($0)) } ?? dataset.queries
-        guard !queries.isEmpty else { throw ValidationError("no queries with judgements in split '\(split)'") }
+        guard !queries.isEmpty else { throw CommandError("no queries with judgements in split '\(split)'") }
         let store = try CollectionStore.open(at: options.path, access: .readOnly)
         let field = try textTokenField(of: store, options: options)
         let catalog = encoderCatalog(options)
@@ -126,7 +126,7 @@ struct BenchSearchCommand: AsyncParsableCommand {
             }
             for pair in reranked.split(separator: ",") {
                 let parts = pair.split(separator: ":").compactMap { Int($0) }
-                guard parts.count == 2 else { throw ValidationError("--reranked takes nprobe:candidates pairs") }
+                guard parts.count == 2 else { throw CommandError("--reranked takes nprobe:candidates pairs") }
                 let parameters = CompressedSearchParameters(
                     probeCount: parts[0],
                     imputationRank: imputationRank,

@@ -69,7 +69,7 @@ func encoderCatalog(_ options: CollectionOptions) -> EncoderCatalog {
 /// The multivector field text queries go to, or a usage error naming the collection.
 func textTokenField(of store: CollectionStore, options: CollectionOptions) throws -> VectorField {
     guard let field = store.configuration.textTokenField else {
-        throw ValidationError(
+        throw CommandError(
             "collection '\(options.collection)' has no multivector field to search with text (fields: "
                 + store.configuration.fields.map(\.name).joined(separator: ", ") + ")"
         )
@@ -176,4 +176,12 @@ func percentile(_ values: [Double], _ fraction: Double) -> Double {
     let sorted = values.sorted()
     let position = min(sorted.count - 1, Int((Double(sorted.count - 1) * fraction).rounded()))
     return sorted[position]
+}
+
+/// A failure while a command runs (unreadable input, a collection that does not fit): printed as `Error: …`
+/// without the usage text, which is for mistakes in the command line itself (`ValidationError`).
+struct CommandError: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) { self.description = description }
 }

@@ -34,7 +34,7 @@ struct SearchDemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard FileManager.default.fileExists(atPath: samples + "/corpus.jsonl") else {
-            throw ValidationError("no \(samples)/corpus.jsonl; pass --samples")
+            throw CommandError("no \(samples)/corpus.jsonl; pass --samples")
         }
         let collection = URL(fileURLWithPath: data).appendingPathComponent("demo").path
         if FileManager.default.fileExists(atPath: collection) {

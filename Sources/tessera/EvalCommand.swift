@@ -36,7 +36,7 @@ struct EvalCommand: AsyncParsableCommand {
     func run() async throws {
         let dataset = try BEIRDataset(directory: beir, split: split, includeCorpus: false)
         let queries = limit.map { Array(dataset.queries.prefix($0)) } ?? dataset.queries
-        guard !queries.isEmpty else { throw ValidationError("no queries with judgements in split '\(split)'") }
+        guard !queries.isEmpty else { throw CommandError("no queries with judgements in split '\(split)'") }
         let store = try CollectionStore.open(at: options.path, access: .readOnly)
         try firstStage.warnIfUnavailable(store)
         try warnAboutCoverage(store: store, dataset: dataset, queries: queries)

@@ -98,14 +98,14 @@ struct IndexCommand: AsyncParsableCommand {
             store = try CollectionStore.open(at: options.path)
         } else {
             guard !documents.isEmpty else {
-                throw ValidationError("collection '\(options.collection)' does not exist; give --beir or --jsonl")
+                throw CommandError("collection '\(options.collection)' does not exist; give --beir or --jsonl")
             }
             store = try CollectionStore.create(at: options.path, configuration: try newConfiguration())
         }
         let tokens = try textTokenField(of: store, options: options)
         let pooled = store.configuration.textDenseField
         if exists, let profile = profile?.profile, let recorded = tokens.encoder?.profile, recorded != profile {
-            throw ValidationError(
+            throw CommandError(
                 "collection '\(options.collection)' was built with the \(recorded.rawValue) profile, not \(profile.rawValue)"
             )
         }
@@ -170,7 +170,7 @@ struct IndexCommand: AsyncParsableCommand {
         summary.compressed = try buildCompressedIfAsked(store, field: tokens.name)
         if hnsw {
             guard let pooled else {
-                throw ValidationError("collection '\(options.collection)' has no dense field for an HNSW graph")
+                throw CommandError("collection '\(options.collection)' has no dense field for an HNSW graph")
             }
             let start = Date()
             let status = try store.buildDenseIndex(
@@ -372,10 +372,10 @@ extension IndexCommand {
         var seen = Set<String>()
         for (index, document) in documents.enumerated() {
             guard !document.fullText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw ValidationError("document \(index + 1) (id \(document.id)) has no text")
+                throw CommandError("document \(index + 1) (id \(document.id)) has no text")
             }
             guard seen.insert(document.id).inserted else {
-                throw ValidationError("document \(index + 1): id \(document.id) appears twice")
+                throw CommandError("document \(index + 1): id \(document.id) appears twice")
             }
         }
         return documents
@@ -383,14 +383,14 @@ extension IndexCommand {
 
     static func readJSONL(path: String) throws -> [SourceDocument] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read \(path)")
+            throw CommandError("cannot read \(path)")
         }
         var documents: [SourceDocument] = []
         var lineNumber = 0
         for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-            func fail(_ message: String) -> ValidationError { ValidationError("\(path):\(lineNumber): \(message)") }
+            func fail(_ message: String) -> CommandError { CommandError("\(path):\(lineNumber): \(message)") }
             let object: JSONObject
             do {
                 guard case .object(let parsed) = try JSONValue.parse(utf8: line) else {

@@ -36,7 +36,7 @@ struct QueryCommand: AsyncParsableCommand {
         let data =
             body == "-"
             ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: body)
-        guard let data else { throw ValidationError("cannot read \(body)") }
+        guard let data else { throw CommandError("cannot read \(body)") }
         let json = try JSONValue.parse(String(decoding: data, as: UTF8.self))
         let registry: CollectionRegistry
         let name: String

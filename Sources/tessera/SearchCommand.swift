@@ -278,7 +278,7 @@ extension SearchCommand {
     /// The queries of a file: BEIR's JSONL (`_id`, `text`), or one per line (ids are line numbers).
     static func readQueries(_ path: String) throws -> [(id: String, text: String)] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read --queries file \(path)")
+            throw CommandError("cannot read --queries file \(path)")
         }
         var queries: [(id: String, text: String)] = []
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
@@ -293,19 +293,19 @@ extension SearchCommand {
             let object: JSONObject
             do {
                 guard case .object(let parsed) = try JSONValue.parse(utf8: line) else {
-                    throw ValidationError("\(path):\(index + 1): not a JSON object")
+                    throw CommandError("\(path):\(index + 1): not a JSON object")
                 }
                 object = parsed
             } catch let error as TesseraError {
-                throw ValidationError("\(path):\(index + 1): not JSON: \(error.message)")
+                throw CommandError("\(path):\(index + 1): not JSON: \(error.message)")
             }
             guard case .string(let id)? = object["_id"] ?? object["id"], case .string(let query)? = object["text"]
             else {
-                throw ValidationError("\(path):\(index + 1): a query needs string fields '_id' and 'text'")
+                throw CommandError("\(path):\(index + 1): a query needs string fields '_id' and 'text'")
             }
             queries.append((id, query))
         }
-        guard !queries.isEmpty else { throw ValidationError("\(path) holds no queries") }
+        guard !queries.isEmpty else { throw CommandError("\(path) holds no queries") }
         return queries
     }
 
@@ -326,7 +326,7 @@ extension SearchCommand {
         }
         if let runFile {
             guard FileManager.default.createFile(atPath: runFile, contents: Data(output.utf8)) else {
-                throw ValidationError("cannot write --run file \(runFile)")
+                throw CommandError("cannot write --run file \(runFile)")
             }
         } else {
             print(output, terminator: "")

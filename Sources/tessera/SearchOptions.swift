@@ -138,7 +138,7 @@ struct FirstStageOptions: ParsableArguments {
     /// Reads a pipeline file and puts the query text where it says `$query`.
     func pipelineRequest(path: String, text: String) throws -> QueryRequest {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read --pipeline file \(path)")
+            throw CommandError("cannot read --pipeline file \(path)")
         }
         let template = try JSONValue.parse(String(decoding: data, as: UTF8.self))
         func substitute(_ value: JSONValue) -> JSONValue {
@@ -155,7 +155,7 @@ struct FirstStageOptions: ParsableArguments {
             request.scope = request.root.filter
             return request
         } catch {
-            throw ValidationError("\(path): \(error)")
+            throw CommandError("\(path): \(error)")
         }
     }
 
