@@ -554,6 +554,11 @@ struct Handlers: Sendable {
 public struct QueryRunner: Sendable {
     let handlers: Handlers
 
+    /// Creates a runner over a catalog's collections.
+    public init(catalog: CollectionCatalog, threadCount: Int = 1, encoder: (any QueryTextEncoder)? = nil) {
+        self.init(registry: CollectionRegistry(catalog: catalog), threadCount: threadCount, encoder: encoder)
+    }
+
     /// Creates a runner.
     public init(registry: CollectionRegistry, threadCount: Int = 1, encoder: (any QueryTextEncoder)? = nil) {
         handlers = Handlers(
