@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Synchronization
 public import Tessera
+import TesseraQdrant
 
 /// How Qdrant describes one named vector: read from the collection's configuration, so that the server answers
 /// in Qdrant's shape.
@@ -18,11 +19,36 @@ struct VectorParameters: Sendable, Equatable {
     /// library.
     var legacyTokenNormalization = false
 
-    var json: JSONValue {
-        var object: JSONObject = ["size": .integer(Int64(size)), "distance": .string(distance.rawValue)]
-        if multivector { object["multivector_config"] = .object(["comparator": .string("max_sim")]) }
-        if let hnswM { object["hnsw_config"] = .object(["m": .integer(Int64(hnswM))]) }
-        return .object(object)
+    init(
+        size: Int,
+        distance: Distance,
+        multivector: Bool,
+        hnswM: Int?,
+        unnamed: Bool = false,
+        legacyTokenNormalization: Bool = false
+    ) {
+        self.size = size
+        self.distance = distance
+        self.multivector = multivector
+        self.hnswM = hnswM
+        self.unnamed = unnamed
+        self.legacyTokenNormalization = legacyTokenNormalization
+    }
+
+    /// The parameters of a field a create request gives.
+    init(_ wire: Qdrant.VectorParams, unnamed: Bool) {
+        self.init(
+            size: wire.size,
+            distance: wire.distance,
+            multivector: wire.multivectorConfig != nil,
+            hnswM: wire.hnswConfig?.m,
+            unnamed: unnamed
+        )
+    }
+
+    /// The field's parameters as Qdrant writes them.
+    var wire: Qdrant.VectorParams {
+        Qdrant.VectorParams(size: size, distance: distance, multivector: multivector, hnswM: hnswM)
     }
 }
 

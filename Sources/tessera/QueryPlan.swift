@@ -5,6 +5,7 @@ import Synchronization
 import Tessera
 import TesseraEncoder
 import TesseraIndex
+import TesseraQdrant
 import TesseraServer
 
 /// The name of the pooled dense field that `tessera index` creates.
