@@ -191,13 +191,9 @@ extension Qdrant {
             case .field(let key, let match, let range):
                 let payloadKey = try PayloadKey(key)
                 if let match { return .field(FieldCondition(key: payloadKey, test: .match(match.match))) }
-                let bounds = range ?? Range()
-                return .field(
-                    FieldCondition(
-                        key: payloadKey,
-                        test: .range(RangeCondition(gt: bounds.gt, gte: bounds.gte, lt: bounds.lt, lte: bounds.lte))
-                    )
-                )
+                // Decoding admits exactly one of `match` and `range`.
+                let bounds = RangeCondition(gt: range?.gt, gte: range?.gte, lt: range?.lt, lte: range?.lte)
+                return .field(FieldCondition(key: payloadKey, test: .range(bounds)))
             case .hasID(let ids):
                 if nested {
                     throw TesseraError(
@@ -305,14 +301,6 @@ extension Qdrant {
         public var lte: Double?
 
         enum CodingKeys: String, CodingKey, CaseIterable { case gt, gte, lt, lte }
-
-        /// Creates a range.
-        public init(gt: Double? = nil, gte: Double? = nil, lt: Double? = nil, lte: Double? = nil) {
-            self.gt = gt
-            self.gte = gte
-            self.lt = lt
-            self.lte = lte
-        }
 
         public init(from decoder: any Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self, what: "a range")

@@ -19,22 +19,13 @@ struct VectorParameters: Sendable, Equatable {
     /// library.
     var legacyTokenNormalization = false
 
-    init(
-        size: Int,
-        distance: Distance,
-        multivector: Bool,
-        hnswM: Int?,
-        unnamed: Bool = false,
-        legacyTokenNormalization: Bool = false
-    ) {
-        self.size = size
-        self.distance = distance
-        self.multivector = multivector
-        self.hnswM = hnswM
-        self.unnamed = unnamed
-        self.legacyTokenNormalization = legacyTokenNormalization
+    /// The field's parameters as Qdrant writes them.
+    var wire: Qdrant.VectorParams {
+        Qdrant.VectorParams(size: size, distance: distance, multivector: multivector, hnswM: hnswM)
     }
+}
 
+extension VectorParameters {
     /// The parameters of a field a create request gives.
     init(_ wire: Qdrant.VectorParams, unnamed: Bool) {
         self.init(
@@ -44,11 +35,6 @@ struct VectorParameters: Sendable, Equatable {
             hnswM: wire.hnswConfig?.m,
             unnamed: unnamed
         )
-    }
-
-    /// The field's parameters as Qdrant writes them.
-    var wire: Qdrant.VectorParams {
-        Qdrant.VectorParams(size: size, distance: distance, multivector: multivector, hnswM: hnswM)
     }
 }
 

@@ -4,18 +4,16 @@ import Tessera
 import TesseraQdrant
 
 /// The routes of collections: list, create, describe, delete, exists.
-struct CollectionsController: Sendable {
+struct CollectionsController: Controller {
     let support: RequestSupport
 
-    /// The routes, relative to `/collections`.
-    var routes: RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
+    /// Adds the routes, relative to `/collections`.
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.get("", use: list)
         routes.put(":name", use: create)
         routes.get(":name", use: info)
         routes.delete(":name", use: delete)
         routes.get(":name/exists", use: exists)
-        return routes
     }
 
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {

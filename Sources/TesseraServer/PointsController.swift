@@ -5,12 +5,11 @@ import TesseraQdrant
 
 /// The routes of points: upsert, read by id, delete, scroll, count, and payload updates. Each decodes Qdrant's
 /// wire type, converts it, and calls the collection.
-struct PointsController: Sendable {
+struct PointsController: Controller {
     let support: RequestSupport
 
-    /// The routes, relative to `/collections/:name/points`.
-    var routes: RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
+    /// Adds the routes, relative to `/collections/:name/points`.
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.put("", use: upsert)
         routes.post("", use: get)
         routes.get(":id", use: getOne)
@@ -19,7 +18,6 @@ struct PointsController: Sendable {
         routes.post("count", use: count)
         routes.post("payload") { request, context in try await payload(request, context, overwrite: false) }
         routes.put("payload") { request, context in try await payload(request, context, overwrite: true) }
-        return routes
     }
 
     @Sendable func upsert(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -41,8 +39,7 @@ struct PointsController: Sendable {
     @Sendable func get(_ request: Request, context: BasicRequestContext) async throws -> Response {
         try await support.serve(request, as: Qdrant.PointRequest.self) { body in
             let start = ContinuousClock.now
-            let (name, store) = try support.store(context)
-            let parameters = try support.registry.vectorParameters(name)
+            let (store, parameters) = try support.storeWithParameters(context)
             let selection = ReadSelection(payload: body.withPayload, vectors: body.withVector)
             let records = try support.run { () throws(TesseraError) in
                 try store.get(ids: body.ids, withPayload: selection.withPayload, withVectors: selection.withVectors)
@@ -54,8 +51,7 @@ struct PointsController: Sendable {
     @Sendable func getOne(_ request: Request, context: BasicRequestContext) async throws -> Response {
         try await support.blocking {
             let start = ContinuousClock.now
-            let (name, store) = try support.store(context)
-            let parameters = try support.registry.vectorParameters(name)
+            let (store, parameters) = try support.storeWithParameters(context)
             guard let text = context.parameters.get("id") else { throw APIError(.badRequest, "missing point id") }
             let id =
                 try UInt64(text).map { PointID.integer($0) }
@@ -87,8 +83,7 @@ struct PointsController: Sendable {
     @Sendable func scroll(_ request: Request, context: BasicRequestContext) async throws -> Response {
         try await support.serve(request, as: Qdrant.ScrollRequest.self) { body in
             let start = ContinuousClock.now
-            let (name, store) = try support.store(context)
-            let parameters = try support.registry.vectorParameters(name)
+            let (store, parameters) = try support.storeWithParameters(context)
             let filter = try body.filter.map(Self.filter)
             let selection = ReadSelection(payload: body.withPayload, vectors: body.withVector)
             let page = try support.run { () throws(TesseraError) in

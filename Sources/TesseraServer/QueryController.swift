@@ -7,15 +7,13 @@ import TesseraQdrant
 /// The routes of queries: `/points/query` and its batch form. A body decodes into Qdrant's wire type, becomes
 /// the library's ``Tessera/QueryRequest``, and runs through the collection's query pipeline (the one
 /// `tessera search` runs); the server adds only Qdrant's checks of vector names and dimensions.
-struct QueryController: Sendable {
+struct QueryController: Controller {
     let support: RequestSupport
 
-    /// The routes, relative to `/collections/:name/points`.
-    var routes: RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
+    /// Adds the routes, relative to `/collections/:name/points`.
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.post("query", use: query)
         routes.post("query/batch", use: queryBatch)
-        return routes
     }
 
     @Sendable func query(_ request: Request, context: BasicRequestContext) async throws -> Response {

@@ -10,6 +10,21 @@ import TesseraQdrant
 /// synchronous (Swift 6.3.1's optimiser crashed splitting the async form of the upsert), and run on the blocking
 /// thread pool, never on the server's event loops or the cooperative pool (commits fsync, queries score for
 /// milliseconds to seconds).
+/// A group of routes: a Hummingbird `RouteCollection` built by ``addRoutes(to:)``, one method per route.
+protocol Controller: Sendable {
+    /// Adds the controller's routes, relative to the path the collection is mounted at.
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>)
+}
+
+extension Controller {
+    /// The controller's routes.
+    var routes: RouteCollection<BasicRequestContext> {
+        let routes = RouteCollection(context: BasicRequestContext.self)
+        addRoutes(to: routes)
+        return routes
+    }
+}
+
 struct RequestSupport: Sendable {
     let registry: CollectionRegistry
     let options: ServerOptions
@@ -80,6 +95,14 @@ struct RequestSupport: Sendable {
     func store(_ context: BasicRequestContext) throws -> (String, CollectionStore) {
         let name = try name(context)
         return (name, try registry.store(name))
+    }
+
+    /// A collection's store with Qdrant's parameters of its vector fields, for routes that answer with vectors.
+    func storeWithParameters(
+        _ context: BasicRequestContext
+    ) throws -> (store: CollectionStore, parameters: [String: VectorParameters]) {
+        let (name, store) = try store(context)
+        return (store, try registry.vectorParameters(name))
     }
 
     func run<T>(_ body: () throws(TesseraError) -> T) throws(APIError) -> T {
