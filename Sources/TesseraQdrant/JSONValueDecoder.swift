@@ -1,8 +1,8 @@
 public import Tessera
 
-/// Decodes `Decodable` values from a ``Tessera/JSONValue`` tree, so that request bodies keep the hardening of
+/// Decodes `Decodable` values from a `JSONValue` tree, so that request bodies keep the hardening of
 /// Tessera's own parser (nesting limited to 128, invalid UTF-8 refused, numbers beyond `Double` refused, `u64`
-/// ids kept as ``Tessera/JSONValue/unsigned(_:)``, object keys compared byte for byte) and errors name the JSON
+/// ids kept as `JSONValue.unsigned(_:)`, object keys compared byte for byte) and errors name the JSON
 /// path of the bad field (`prefetch[1].limit`).
 ///
 /// `JSONValue` and `JSONObject` decode as themselves, untouched (payloads keep every key and number as read).
@@ -17,7 +17,7 @@ public struct JSONValueDecoder: Sendable {
     ///   - type: The type to decode.
     ///   - value: The parsed JSON.
     /// - Returns: The value.
-    /// - Throws: ``Tessera/TesseraError/Code/invalidArgument`` whose `location.field` is the JSON path of the
+    /// - Throws: `TesseraError.Code.invalidArgument` whose `location.field` is the JSON path of the
     ///   bad field (`body` for the value itself).
     public func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws(TesseraError) -> T {
         do {
@@ -36,7 +36,7 @@ public struct JSONValueDecoder: Sendable {
     ///   - type: The type to decode.
     ///   - bytes: The UTF-8 JSON text.
     /// - Returns: The value.
-    /// - Throws: ``Tessera/TesseraError/Code/invalidArgument`` for bad JSON (with its line, column and offset)
+    /// - Throws: `TesseraError.Code.invalidArgument` for bad JSON (with its line, column and offset)
     ///   or a bad field (with its path).
     public func decode<T: Decodable>(_ type: T.Type, utf8 bytes: some Collection<UInt8>) throws(TesseraError) -> T {
         try decode(type, from: try JSONValue.parse(utf8: bytes))

@@ -1,6 +1,6 @@
 public import Tessera
 
-/// Encodes `Encodable` values to a ``Tessera/JSONValue`` tree, which Tessera's writer then serialises (object
+/// Encodes `Encodable` values to a `JSONValue` tree, which Tessera's writer then serialises (object
 /// members in byte order, non-finite numbers as `null`, as Qdrant's serialiser writes them).
 ///
 /// `JSONValue` and `JSONObject` encode as themselves (payloads keep every key and number as stored); a `nil`

@@ -53,7 +53,7 @@ extension Qdrant {
         }
 
         /// The library's filter.
-        /// - Throws: ``Tessera/TesseraError/Code/invalidArgument`` for a payload key the library refuses.
+        /// - Throws: `TesseraError.Code.invalidArgument` for a payload key the library refuses.
         public func filter() throws(TesseraError) -> Tessera.Filter {
             func convert(_ conditions: [Condition]?) throws(TesseraError) -> [Tessera.Condition] {
                 var result: [Tessera.Condition] = []

@@ -41,7 +41,7 @@ extension Qdrant {
         }
 
         /// The library's request.
-        /// - Throws: ``Tessera/TesseraError/Code/invalidArgument`` for a filter key the library refuses.
+        /// - Throws: `TesseraError.Code.invalidArgument` for a filter key the library refuses.
         public func request() throws(TesseraError) -> Tessera.QueryRequest {
             // Qdrant returns no payload unless asked.
             var request = Tessera.QueryRequest(
@@ -350,13 +350,13 @@ extension Tessera.QueryRequest {
     /// Decodes the body of Qdrant's `POST /collections/{name}/points/query` (``Qdrant/QueryRequest``): the one
     /// JSON form of a query that `tessera search --pipeline`, `tessera query` and the server accept.
     /// - Parameter json: The request body.
-    /// - Throws: ``Tessera/TesseraError/Code/invalidArgument`` naming the offending field (`prefetch[1].query`).
+    /// - Throws: `TesseraError.Code.invalidArgument` naming the offending field (`prefetch[1].query`).
     public init(json: JSONValue) throws(TesseraError) {
         self = try JSONValueDecoder().decode(Qdrant.QueryRequest.self, from: json).request()
     }
 
     /// Decodes a query request from JSON text, as ``init(json:)-(JSONValue)``.
-    /// - Throws: ``Tessera/TesseraError/Code/invalidArgument`` for bad JSON or a bad field.
+    /// - Throws: `TesseraError.Code.invalidArgument` for bad JSON or a bad field.
     public init(json text: String) throws(TesseraError) {
         try self.init(json: JSONValue.parse(text))
     }
