@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "TesseraEncoder", targets: ["TesseraEncoder"]),
         .library(name: "TesseraIndex", targets: ["TesseraIndex"]),
         .library(name: "Tessera", targets: ["Tessera"]),
+        .library(name: "TesseraQdrant", targets: ["TesseraQdrant"]),
         .executable(name: "tessera", targets: ["tessera"]),
     ],
     dependencies: [
@@ -46,12 +47,15 @@ let package = Package(
             name: "Tessera",
             dependencies: ["MaxSim", "TesseraEncoder", "TesseraIndex", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // Qdrant's REST wire types (Codable, decoded from Tessera's own JSON parser) and their conversion to and
+        // from the library's values.
+        .target(name: "TesseraQdrant", dependencies: ["Tessera", "MaxSim", "TesseraIndex"]),
         // `tessera serve`: a Qdrant-compatible REST subset over the query pipeline (Hummingbird 2).
         .target(
             name: "TesseraServer",
             dependencies: [
                 "Tessera",
-                "TesseraEncoder",
+                "TesseraQdrant",
                 "MaxSim",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -81,6 +85,7 @@ let package = Package(
                 "TesseraEncoder",
                 "TesseraIndex",
                 "TesseraTestSupport",
+                "TesseraQdrant",
                 "TesseraServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -89,14 +94,15 @@ let package = Package(
         .testTarget(
             name: "TesseraTests",
             dependencies: [
-                "Tessera", "TesseraIndex", "MaxSim", "TesseraTestSupport",
+                "Tessera", "TesseraQdrant", "TesseraIndex", "MaxSim", "TesseraTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(name: "TesseraQdrantTests", dependencies: ["TesseraQdrant", "Tessera"]),
         .testTarget(
             name: "TesseraServerTests",
             dependencies: [
-                "TesseraServer", "Tessera", "TesseraIndex", "MaxSim",
+                "TesseraServer", "Tessera", "TesseraQdrant", "TesseraIndex", "MaxSim",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -1,84 +1,11 @@
-import Foundation
 import HTTPTypes
 import MaxSim
 import Tessera
+import TesseraQdrant
 
-/// Reading and writing Qdrant's JSON shapes.
+/// Qdrant's vectors against a collection's vector parameters: checks and conversions that need to know the
+/// collection (its fields' sizes and kinds), which the wire types alone cannot do.
 enum QdrantJSON {
-    static func object(_ value: JSONValue?, _ what: String) throws(APIError) -> JSONObject {
-        guard case .object(let object)? = value else {
-            throw APIError(.badRequest, "Format error in JSON body: \(what) must be a JSON object")
-        }
-        return object
-    }
-
-    static func pointID(_ value: JSONValue, _ path: String) throws(APIError) -> PointID {
-        do {
-            return try PointID(json: value, field: path)
-        } catch {
-            throw APIError(.badRequest, "Format error in JSON body: \(path): \(error.message)")
-        }
-    }
-
-    static func pointIDs(_ value: JSONValue?, _ path: String) throws(APIError) -> [PointID] {
-        guard case .array(let items)? = value else {
-            throw APIError(.badRequest, "Format error in JSON body: \(path) must be a list of point ids")
-        }
-        var ids: [PointID] = []
-        for (index, item) in items.enumerated() { ids.append(try pointID(item, "\(path)[\(index)]")) }
-        return ids
-    }
-
-    static func json(_ id: PointID) -> JSONValue { id.jsonValue }
-
-    static func floats(_ value: JSONValue, _ path: String) throws(APIError) -> [Float] {
-        guard case .array(let items) = value else {
-            throw APIError(.badRequest, "Format error in JSON body: \(path) must be a list of numbers")
-        }
-        var result: [Float] = []
-        result.reserveCapacity(items.count)
-        for item in items {
-            switch item {
-            case .integer(let number): result.append(Float(number))
-            case .unsigned(let number): result.append(Float(number))
-            case .double(let number): result.append(Float(number))
-            default: throw APIError(.badRequest, "Format error in JSON body: \(path) must be a list of numbers")
-            }
-        }
-        return result
-    }
-
-    /// A vector of a point for a field: a dense list or a multivector (list of lists). The collection scales cosine
-    /// fields' vectors itself.
-    static func vector(
-        _ value: JSONValue,
-        field: String,
-        parameters: VectorParameters,
-        path: String
-    ) throws(APIError)
-        -> VectorValue
-    {
-        if parameters.multivector {
-            guard case .array(let rows) = value, rows.allSatisfy({ if case .array = $0 { true } else { false } }) else {
-                throw APIError(
-                    .badRequest,
-                    "Wrong input: vector '\(field)' is a multivector field; \(path) must be a list of vectors"
-                )
-            }
-            var matrix: [[Float]] = []
-            for (index, row) in rows.enumerated() {
-                var values = try floats(row, "\(path)[\(index)]")
-                try checkDimension(values.count, parameters)
-                if parameters.legacyTokenNormalization { normalize(&values) }
-                matrix.append(values)
-            }
-            return .multivector(matrix)
-        }
-        let values = try floats(value, path)
-        try checkDimension(values.count, parameters)
-        return .dense(values)
-    }
-
     /// Qdrant's refusal of a vector of the wrong length.
     static func checkDimension(_ dimension: Int, _ parameters: VectorParameters) throws(APIError) {
         guard dimension == parameters.size else {
@@ -91,7 +18,7 @@ enum QdrantJSON {
 
     /// Checks the vector names and the dimensions of a query tree's vectors as Qdrant does, with its messages,
     /// before the pipeline runs (which checks everything else). `using: "bm25"` names Tessera's text search.
-    static func validate(_ node: QueryNode, parameters: [String: VectorParameters], path: String) throws(APIError) {
+    static func validate(_ node: QueryNode, parameters: [String: VectorParameters]) throws(APIError) {
         var field: VectorParameters?
         if let using = node.using {
             field = parameters[using]
@@ -110,7 +37,7 @@ enum QdrantJSON {
             default: break
             }
         }
-        for child in node.prefetch { try validate(child, parameters: parameters, path: path + ".prefetch") }
+        for child in node.prefetch { try validate(child, parameters: parameters) }
     }
 
     static func normalize(_ values: inout [Float]) {
@@ -142,43 +69,128 @@ enum QdrantJSON {
             )
         }
     }
+}
 
-    static func payloadJSON(_ payload: JSONObject?, keys: [String]?) -> JSONValue {
-        guard var payload else { return .null }
-        if let keys { payload = payload.filter { member in keys.contains { $0.utf8.elementsEqual(member.key.utf8) } } }
-        return .object(payload)
-    }
+/// Turns an upsert's wire points into the library's points for one collection: vector names and kinds checked
+/// against its fields, dimensions checked with Qdrant's message, documents given as text encoded with the
+/// server's model for that field.
+struct PointConverter {
+    let collection: String
+    let parameters: [String: VectorParameters]
+    let store: CollectionStore
+    let encoder: (any DocumentTextEncoder)?
 
-    /// `with_payload`: a bool or a list of keys (or `{"include": [...]}`).
-    static func payloadSelection(_ value: JSONValue?, default fallback: Bool) -> (Bool, [String]?) {
-        switch value {
-        case .bool(let flag)?: return (flag, nil)
-        case .array(let keys)?: return (true, keys.compactMap { if case .string(let key) = $0 { key } else { nil } })
-        case .object(let object)?:
-            if case .array(let keys)? = object["include"] {
-                return (true, keys.compactMap { if case .string(let key) = $0 { key } else { nil } })
+    func points(_ body: Qdrant.UpsertPoints) throws -> [Point] {
+        switch body {
+        case .points(let points):
+            return try points.enumerated().map { index, point in
+                Point(
+                    id: point.id,
+                    payload: point.payload ?? [:],
+                    vectors: try vectors(point.vector, path: "points[\(index)].vector")
+                )
             }
-            return (true, nil)
-        default: return (fallback, nil)
+        case .batch(let batch):
+            let ids = batch.ids
+            var columns: [String: [Qdrant.VectorInput]] = [:]
+            switch batch.vectors {
+            case .named(let named):
+                for (field, rows) in named {
+                    guard rows.count == ids.count else {
+                        throw APIError(
+                            .badRequest,
+                            "Wrong input: batch.vectors.\(field) must hold one vector per id (\(ids.count))"
+                        )
+                    }
+                    columns[field] = rows
+                }
+            case .list(let rows) where parameters.count == 1 && rows.count == ids.count:
+                columns[parameters.keys.first!] = rows
+            case .list:
+                throw APIError(.badRequest, "Wrong input: batch.vectors must hold one vector per id (\(ids.count))")
+            }
+            let payloads = batch.payloads ?? []
+            return try ids.enumerated().map { index, id in
+                Point(
+                    id: id,
+                    payload: (index < payloads.count ? payloads[index] : nil) ?? [:],
+                    vectors: try vectors(.named(columns.mapValues { $0[index] }), path: "batch.vectors[\(index)]")
+                )
+            }
         }
     }
 
-    /// `with_vector`: a bool or a list of field names.
-    static func vectorSelection(_ value: JSONValue?) -> [String]? {
-        switch value {
-        case .bool(true)?: return []
-        case .array(let names)?: return names.compactMap { if case .string(let name) = $0 { name } else { nil } }
-        default: return nil
+    /// The vectors of one point: a map by field name, or one vector for a collection with one field.
+    func vectors(_ input: Qdrant.VectorInput, path: String) throws -> [String: VectorValue] {
+        if case .named(let named) = input {
+            var result: [String: VectorValue] = [:]
+            for (field, vector) in named {
+                guard let fieldParameters = parameters[field] else {
+                    throw APIError(
+                        .badRequest,
+                        "Wrong input: Not existing vector name error: \(field) (collection `\(collection)` has "
+                            + parameters.keys.sorted().joined(separator: ", ") + ")"
+                    )
+                }
+                result[field] = try value(vector, field: field, parameters: fieldParameters, path: "\(path).\(field)")
+            }
+            return result
+        }
+        guard parameters.count == 1, let (field, fieldParameters) = parameters.first else {
+            throw APIError(.badRequest, "Wrong input: the collection has named vectors; \(path) must name them")
+        }
+        return [field: try value(input, field: field, parameters: fieldParameters, path: path)]
+    }
+
+    /// One field's vector: a dense list or a multivector (list of lists), as the field is. The collection scales
+    /// cosine fields' vectors itself.
+    func value(
+        _ input: Qdrant.VectorInput,
+        field: String,
+        parameters: VectorParameters,
+        path: String
+    ) throws -> VectorValue {
+        switch input {
+        case .document(let text):
+            return try encodeDocument(text, field: field)
+        case .multivector(var rows) where parameters.multivector:
+            for index in rows.indices {
+                try QdrantJSON.checkDimension(rows[index].count, parameters)
+                if parameters.legacyTokenNormalization { QdrantJSON.normalize(&rows[index]) }
+            }
+            return .multivector(rows)
+        case .dense(let values) where !parameters.multivector:
+            try QdrantJSON.checkDimension(values.count, parameters)
+            return .dense(values)
+        case _ where parameters.multivector:
+            throw APIError(
+                .badRequest,
+                "Wrong input: vector '\(field)' is a multivector field; \(path) must be a list of vectors"
+            )
+        default:
+            throw APIError(.badRequest, "Format error in JSON body: \(path) must be a list of numbers")
         }
     }
 
-    static func filter(_ value: JSONValue?, _ path: String) throws(APIError) -> Filter? {
-        guard let value, value != .null else { return nil }
+    /// A vector for a document given as text (Tessera's extension `{"text": …}`), from the server's encoder.
+    func encodeDocument(_ text: String, field: String) throws -> VectorValue {
+        guard let encoder else {
+            throw APIError(
+                .badRequest,
+                "Wrong input: vector '\(field)' is given as text, but the server has no model (start it with --model)"
+            )
+        }
+        // The stored field, with the encoder identity the collection recorded: the catalog encodes with that
+        // model and profile, or refuses.
+        guard let description = store.configuration.field(named: field) else {
+            throw APIError(.badRequest, "Wrong input: Not existing vector name error: \(field)")
+        }
         do {
-            return try Filter(json: value.jsonText)
+            return try encoder.encodeDocument(text, for: description)
+        } catch let error as TesseraError {
+            throw APIError(from: error)
         } catch {
-            let field = error.location.field.map { "\(path).\($0)" } ?? path
-            throw APIError(.badRequest, "Format error in JSON body: \(field): \(error.message)")
+            throw APIError(.badRequest, "Wrong input: encoding the text of vector '\(field)' failed: \(error)")
         }
     }
 }

@@ -9,6 +9,7 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 public import Tessera
+import TesseraQdrant
 import UnixSignals
 
 extension APIError: HTTPResponseError {
@@ -26,27 +27,29 @@ enum ServerResponse {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
-    static func ok(_ result: JSONValue, since start: ContinuousClock.Instant) -> Response {
-        json(.object(["result": result, "status": .string("ok"), "time": .double(seconds(since: start))]))
+    /// Qdrant's answer envelope: `{"result": …, "status": "ok", "time": seconds}`.
+    static func ok(_ result: some Encodable, since start: ContinuousClock.Instant) -> Response {
+        json(encoded(Qdrant.Response(result: result, time: seconds(since: start))))
     }
 
     /// Qdrant's error envelope: `{"status": {"error": "…"}, "time": seconds}`.
     static func error(_ error: APIError, since start: ContinuousClock.Instant?) -> Response {
         json(
-            .object([
-                "status": .object(["error": .string(error.message)]),
-                "time": .double(start.map(seconds(since:)) ?? 0),
-            ]),
+            encoded(Qdrant.ErrorResponse(error: error.message, time: start.map(seconds(since:)) ?? 0)),
             status: error.status
         )
+    }
+
+    /// An answer's JSON. The wire types' encoding cannot fail (they hold JSON values, strings and numbers
+    /// only), so a failure would be a bug; it answers `null` rather than crash the server.
+    static func encoded(_ value: some Encodable) -> JSONValue {
+        (try? JSONValueEncoder().encode(value)) ?? .null
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
-
-    static let completed: JSONValue = .object(["operation_id": .integer(0), "status": .string("completed")])
 }
 
 /// What `tessera serve` needs.
@@ -148,7 +151,7 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
     router.add(middleware: QdrantErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
     if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
-    let handlers = Handlers(registry: registry, options: options)
+    let support = RequestSupport(registry: registry, options: options)
 
     router.get("/") { _, _ in
         ServerResponse.json(
@@ -167,49 +170,9 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
             body: .init(byteBuffer: buffer)
         )
     }
-    router.get("/collections") { _, _ in try await handlers.blocking { handlers.listCollections() } }
-    router.put("/collections/:name") { request, context in
-        try await handlers.serve(request) { try handlers.createCollection($0, context) }
-    }
-    router.get("/collections/:name") { _, context in
-        try await handlers.blocking { try handlers.collectionInfo(context) }
-    }
-    router.delete("/collections/:name") { _, context in
-        try await handlers.blocking { try handlers.deleteCollection(context) }
-    }
-    router.get("/collections/:name/exists") { _, context in
-        try await handlers.blocking { try handlers.collectionExists(context) }
-    }
-    router.put("/collections/:name/points") { request, context in
-        try await handlers.serve(request) { try handlers.upsert($0, context) }
-    }
-    router.post("/collections/:name/points") { request, context in
-        try await handlers.serve(request) { try handlers.getPoints($0, context) }
-    }
-    router.get("/collections/:name/points/:id") { _, context in
-        try await handlers.blocking { try handlers.getPoint(context) }
-    }
-    router.post("/collections/:name/points/delete") { request, context in
-        try await handlers.serve(request) { try handlers.deletePoints($0, context) }
-    }
-    router.post("/collections/:name/points/scroll") { request, context in
-        try await handlers.serve(request) { try handlers.scroll($0, context) }
-    }
-    router.post("/collections/:name/points/count") { request, context in
-        try await handlers.serve(request) { try handlers.count($0, context) }
-    }
-    router.post("/collections/:name/points/payload") { request, context in
-        try await handlers.serve(request) { try handlers.payload($0, context, overwrite: false) }
-    }
-    router.put("/collections/:name/points/payload") { request, context in
-        try await handlers.serve(request) { try handlers.payload($0, context, overwrite: true) }
-    }
-    router.post("/collections/:name/points/query") { request, context in
-        try await handlers.serve(request) { try handlers.query($0, context) }
-    }
-    router.post("/collections/:name/points/query/batch") { request, context in
-        try await handlers.serve(request) { try handlers.queryBatch($0, context) }
-    }
+    router.addRoutes(CollectionsController(support: support).routes, atPath: "/collections")
+    router.addRoutes(PointsController(support: support).routes, atPath: "/collections/:name/points")
+    router.addRoutes(QueryController(support: support).routes, atPath: "/collections/:name/points")
     return router
 }
 

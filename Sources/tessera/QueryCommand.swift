@@ -38,19 +38,19 @@ struct QueryCommand: AsyncParsableCommand {
             ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: body)
         guard let data else { throw CommandError("cannot read \(body)") }
         let json = try JSONValue.parse(String(decoding: data, as: UTF8.self))
-        let registry: CollectionRegistry
+        let catalog: CollectionCatalog
         let name: String
         if collection.contains("/") {
             let url = URL(fileURLWithPath: collection)
-            registry = try CollectionRegistry(directory: url.deletingLastPathComponent().path, access: .readOnly)
+            catalog = try CollectionCatalog(directory: url.deletingLastPathComponent().path, access: .readOnly)
             name = url.lastPathComponent
         } else {
-            registry = try CollectionRegistry(directory: self.data, access: .readOnly)
+            catalog = try CollectionCatalog(directory: self.data, access: .readOnly)
             name = collection
         }
         let fallback = FileManager.default.fileExists(atPath: defaultModelDirectory) ? defaultModelDirectory : nil
         let encoder = EncoderCatalog(defaultModelDirectory: model ?? fallback, threadCount: threads)
-        let result = try QueryRunner(registry: registry, threadCount: threads, encoder: encoder)
+        let result = try QueryRunner(catalog: catalog, threadCount: threads, encoder: encoder)
             .run(json, collection: name)
         print(result.jsonText)
     }

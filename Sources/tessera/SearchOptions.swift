@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Tessera
 import TesseraEncoder
+import TesseraQdrant
 
 /// The first stage of `--first-stage`.
 enum FirstStage: String, ExpressibleByArgument, CaseIterable {

@@ -6,6 +6,7 @@ import MaxSim
 import NIOCore
 import Tessera
 import TesseraIndex
+import TesseraQdrant
 import Testing
 
 @testable import TesseraServer

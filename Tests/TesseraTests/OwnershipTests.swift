@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MaxSim
 import Synchronization
+import TesseraQdrant
 import Testing
 
 @testable import Tessera

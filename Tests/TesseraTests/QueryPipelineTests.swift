@@ -1,5 +1,6 @@
 import Foundation
 import MaxSim
+import TesseraQdrant
 import TesseraTestSupport
 import Testing
 

@@ -1,0 +1,186 @@
+public import Tessera
+
+extension Qdrant {
+    /// Qdrant's `VectorParams`: one vector field's size, distance, and optionally a multivector comparator and an
+    /// HNSW `m` (`0`: no HNSW index, as Qdrant's guide sets for multivectors).
+    public struct VectorParams: Codable, Sendable, Equatable {
+        public var size: Int
+        public var distance: Distance
+        public var multivectorConfig: MultivectorConfig?
+        public var hnswConfig: HNSWConfig?
+
+        /// Creates vector parameters.
+        public init(size: Int, distance: Distance, multivector: Bool, hnswM: Int?) {
+            self.size = size
+            self.distance = distance
+            multivectorConfig = multivector ? MultivectorConfig() : nil
+            hnswConfig = hnswM.map(HNSWConfig.init(m:))
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case size, distance
+            case multivectorConfig = "multivector_config"
+            case hnswConfig = "hnsw_config"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            size = try container.decode(Int.self, forKey: .size)
+            guard (1...65536).contains(size) else {
+                throw invalid(container.codingPath + [CodingKeys.size], "size must be an integer in 1...65536")
+            }
+            let name = try container.decode(String.self, forKey: .distance)
+            guard let distance = Distance(rawValue: name) else {
+                throw invalid(
+                    container.codingPath + [CodingKeys.distance],
+                    "distance must be Cosine, Dot or Euclid (\(name) is not supported)"
+                )
+            }
+            self.distance = distance
+            multivectorConfig = try container.decodeIfPresent(MultivectorConfig.self, forKey: .multivectorConfig)
+            hnswConfig = try container.decodeIfPresent(HNSWConfig.self, forKey: .hnswConfig)
+            if multivectorConfig != nil, distance == .euclid {
+                throw invalid(container.codingPath, "a multivector field supports Cosine and Dot only")
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(size, forKey: .size)
+            try container.encode(distance.rawValue, forKey: .distance)
+            try container.encodeIfPresent(multivectorConfig, forKey: .multivectorConfig)
+            try container.encodeIfPresent(hnswConfig, forKey: .hnswConfig)
+        }
+    }
+
+    /// Qdrant's `MultivectorConfig`: the comparator is `max_sim` (the only one Tessera scores).
+    public struct MultivectorConfig: Codable, Sendable, Equatable {
+        public var comparator = "max_sim"
+
+        /// The `max_sim` comparator.
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: JSONKey.self)
+            let comparator = try container.decode(String.self, forKey: JSONKey(stringValue: "comparator"))
+            guard comparator == "max_sim" else {
+                throw invalid(
+                    decoder.codingPath + [JSONKey(stringValue: "comparator")],
+                    "comparator must be max_sim (got \(comparator))"
+                )
+            }
+        }
+    }
+
+    /// The part of Qdrant's `HnswConfigDiff` a vector field keeps: `m`.
+    public struct HNSWConfig: Codable, Sendable, Equatable {
+        public var m: Int?
+    }
+
+    /// A collection's `vectors`: Qdrant's single unnamed vector (`{"size": …}`) or vectors by name.
+    public enum VectorsConfig: Codable, Sendable, Equatable {
+        case unnamed(VectorParams)
+        case named([String: VectorParams])
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            guard case .object(let object) = try container.decode(JSONValue.self) else {
+                throw mismatch("a JSON object", try container.decode(JSONValue.self), decoder.codingPath)
+            }
+            if object["size"] != nil {
+                self = .unnamed(try container.decode(VectorParams.self))
+            } else {
+                guard !object.isEmpty else { throw invalid(decoder.codingPath, "`vectors` names no vector") }
+                self = .named(try container.decode([String: VectorParams].self))
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .unnamed(let parameters): try container.encode(parameters)
+            case .named(let fields): try container.encode(fields)
+            }
+        }
+    }
+
+    /// The body of `PUT /collections/{name}`. Only `vectors` is read: the other settings of Qdrant's
+    /// `CreateCollection` (shards, replication, optimiser, WAL, quantization) have no counterpart in a local
+    /// collection, and are accepted without effect as before.
+    public struct CreateCollection: Decodable, Sendable {
+        public var vectors: VectorsConfig
+
+        enum CodingKeys: String, CodingKey { case vectors }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            guard container.contains(.vectors) else {
+                throw invalid(decoder.codingPath, "a collection needs `vectors` (named vector parameters)")
+            }
+            vectors = try container.decode(VectorsConfig.self, forKey: .vectors)
+        }
+    }
+
+    /// One entry of `GET /collections`.
+    public struct CollectionDescription: Encodable, Sendable {
+        public var name: String
+    }
+
+    /// The `result` of `GET /collections`.
+    public struct CollectionsResponse: Encodable, Sendable {
+        public var collections: [CollectionDescription]
+
+        /// The list of collection names.
+        public init(names: [String]) { collections = names.map(CollectionDescription.init(name:)) }
+    }
+
+    /// The `result` of `GET /collections/{name}/exists`.
+    public struct CollectionExistence: Encodable, Sendable {
+        public var exists: Bool
+
+        /// Creates the answer.
+        public init(exists: Bool) { self.exists = exists }
+    }
+
+    /// The `result` of `GET /collections/{name}` (Qdrant's `CollectionInfo`): the collection's vectors and
+    /// counts, with Qdrant's defaults for the settings a local collection does not have.
+    public struct CollectionInfo: Encodable, Sendable {
+        public var vectors: VectorsConfig
+        public var pointsCount: Int
+
+        /// Creates the description.
+        public init(vectors: VectorsConfig, pointsCount: Int) {
+            self.vectors = vectors
+            self.pointsCount = pointsCount
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            let vectorsJSON = try JSONValueEncoder().encode(vectors)
+            let count = JSONValue.integer(Int64(pointsCount))
+            let info: JSONValue = [
+                "status": "green", "optimizer_status": "ok", "indexed_vectors_count": count, "points_count": count,
+                "segments_count": 1,
+                "config": [
+                    "params": [
+                        "vectors": vectorsJSON, "shard_number": 1, "replication_factor": 1,
+                        "write_consistency_factor": 1, "on_disk_payload": true,
+                    ],
+                    "hnsw_config": [
+                        "m": 16, "ef_construct": 200, "full_scan_threshold": 10000, "max_indexing_threads": 0,
+                        "on_disk": false,
+                    ],
+                    "optimizer_config": [
+                        "deleted_threshold": 0.25, "vacuum_min_vector_number": 1000, "default_segment_number": 1,
+                        "max_segment_size": nil, "memmap_threshold": nil, "indexing_threshold": 20000,
+                        "flush_interval_sec": 0, "max_optimization_threads": nil,
+                    ],
+                    "wal_config": ["wal_capacity_mb": 32, "wal_segments_ahead": 0],
+                    "quantization_config": nil,
+                ],
+                "payload_schema": [:],
+            ]
+            var container = encoder.singleValueContainer()
+            try container.encode(info)
+        }
+    }
+}

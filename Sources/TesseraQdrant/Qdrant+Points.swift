@@ -1,0 +1,356 @@
+public import Tessera
+
+extension Qdrant {
+    /// A point's vector as a request gives it: a dense vector, a multivector, Tessera's `{"text": …}` (encoded
+    /// by the server's model for that field), or, for a point, a map of these by vector field name. Sparse
+    /// vectors (`{"indices", "values"}`) are refused.
+    public indirect enum VectorInput: Decodable, Sendable, Equatable {
+        case dense([Float])
+        case multivector([[Float]])
+        case document(text: String)
+        case named([String: VectorInput])
+
+        public init(from decoder: any Decoder) throws {
+            let value = try decoder.singleValueContainer().decode(JSONValue.self)
+            switch value {
+            case .array(let items):
+                if case .array? = items.first {
+                    self = .multivector(try decoder.singleValueContainer().decode([[Float]].self))
+                } else {
+                    self = .dense(try decoder.singleValueContainer().decode([Float].self))
+                }
+            case .object(let object):
+                if case .string(let text)? = object["text"] {
+                    self = .document(text: text)
+                } else if object["indices"] != nil, object["values"] != nil {
+                    throw invalid(decoder.codingPath, "sparse vectors are not supported")
+                } else {
+                    self = .named(try decoder.singleValueContainer().decode([String: VectorInput].self))
+                }
+            default:
+                throw mismatch("a vector, a multivector or an object of named vectors", value, decoder.codingPath)
+            }
+        }
+    }
+
+    /// Qdrant's `PointStruct`: an id, its vectors and a payload.
+    public struct PointStruct: Decodable, Sendable {
+        public var id: PointID
+        public var vector: VectorInput
+        public var payload: JSONObject?
+
+        enum CodingKeys: String, CodingKey { case id, vector, payload }
+    }
+
+    /// Qdrant's `PointsBatch`: parallel lists of ids, vectors (one list, or a list per field name) and payloads.
+    public struct PointsBatch: Decodable, Sendable {
+        public var ids: [PointID]
+        public var vectors: BatchVectors
+        public var payloads: [JSONObject?]?
+
+        enum CodingKeys: String, CodingKey { case ids, vectors, payloads }
+    }
+
+    /// A batch's vectors: one per id for the collection's only field, or a list per field name.
+    public enum BatchVectors: Decodable, Sendable {
+        case list([VectorInput])
+        case named([String: [VectorInput]])
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if case .object = try container.decode(JSONValue.self) {
+                self = .named(try container.decode([String: [VectorInput]].self))
+            } else {
+                self = .list(try container.decode([VectorInput].self))
+            }
+        }
+    }
+
+    /// The body of `PUT /collections/{name}/points`: `{"points": [...]}` or `{"batch": {...}}`.
+    public enum UpsertPoints: Decodable, Sendable {
+        case points([PointStruct])
+        case batch(PointsBatch)
+
+        enum CodingKeys: String, CodingKey { case points, batch }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            if container.contains(.points) {
+                self = .points(try container.decode([PointStruct].self, forKey: .points))
+            } else if container.contains(.batch) {
+                self = .batch(try container.decode(PointsBatch.self, forKey: .batch))
+            } else {
+                throw invalid(decoder.codingPath, "expected `points` (a list) or `batch`")
+            }
+        }
+    }
+
+    /// Which points a delete or a payload update addresses: ids (`points`) or a `filter`.
+    public enum PointsSelector: Sendable {
+        case ids([PointID])
+        case filter(Filter)
+
+        enum CodingKeys: String, CodingKey { case points, filter }
+
+        init(_ container: KeyedDecodingContainer<JSONKey>, path: [any CodingKey]) throws {
+            if container.contains(JSONKey(stringValue: "points")) {
+                self = .ids(try container.decode([PointID].self, forKey: JSONKey(stringValue: "points")))
+            } else if let filter = try container.decodeIfPresent(Filter.self, forKey: JSONKey(stringValue: "filter")) {
+                self = .filter(filter)
+            } else {
+                throw invalid(path, "expected `points` (ids) or `filter`")
+            }
+        }
+    }
+
+    /// The body of `POST /collections/{name}/points/delete`.
+    public struct DeletePoints: Decodable, Sendable {
+        public var selector: PointsSelector
+
+        public init(from decoder: any Decoder) throws {
+            selector = try PointsSelector(try decoder.container(keyedBy: JSONKey.self), path: decoder.codingPath)
+        }
+    }
+
+    /// The body of `POST` and `PUT /collections/{name}/points/payload`: a payload for the selected points.
+    /// Qdrant's `key` (a nested path to set) is refused: not supported.
+    public struct SetPayload: Decodable, Sendable {
+        public var payload: JSONObject
+        public var selector: PointsSelector
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: JSONKey.self)
+            if try !container.decodeNil(forKey: JSONKey(stringValue: "key")) {
+                throw invalid(
+                    decoder.codingPath + [JSONKey(stringValue: "key")],
+                    "a nested payload key is not supported"
+                )
+            }
+            payload = try container.decode(JSONObject.self, forKey: JSONKey(stringValue: "payload"))
+            selector = try PointsSelector(container, path: decoder.codingPath)
+        }
+    }
+
+    /// The body of `POST /collections/{name}/points`: points by id.
+    public struct PointRequest: Decodable, Sendable {
+        public var ids: [PointID]
+        public var withPayload: WithPayload?
+        public var withVector: WithVector?
+
+        enum CodingKeys: String, CodingKey {
+            case ids
+            case withPayload = "with_payload"
+            case withVector = "with_vector"
+        }
+    }
+
+    /// The body of `POST /collections/{name}/points/scroll`: a page of points in id order. `order_by` is
+    /// refused: not supported.
+    public struct ScrollRequest: Decodable, Sendable {
+        public var filter: Filter?
+        public var limit: Int?
+        public var offset: PointID?
+        public var withPayload: WithPayload?
+        public var withVector: WithVector?
+
+        enum CodingKeys: String, CodingKey {
+            case filter, limit, offset
+            case withPayload = "with_payload"
+            case withVector = "with_vector"
+            case orderBy = "order_by"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            if try !container.decodeNil(forKey: .orderBy) {
+                throw invalid(decoder.codingPath + [CodingKeys.orderBy], "order_by is not supported")
+            }
+            filter = try container.decodeIfPresent(Filter.self, forKey: .filter)
+            limit = try container.decodeIfPresent(Int.self, forKey: .limit)
+            offset = try container.decodeIfPresent(PointID.self, forKey: .offset)
+            withPayload = try container.decodeIfPresent(WithPayload.self, forKey: .withPayload)
+            withVector = try container.decodeIfPresent(WithVector.self, forKey: .withVector)
+        }
+    }
+
+    /// The body of `POST /collections/{name}/points/count` (counts are always exact).
+    public struct CountRequest: Decodable, Sendable {
+        public var filter: Filter?
+        public var exact: Bool?
+    }
+
+    /// The body of `POST /collections/{name}/points/query/batch`.
+    public struct QueryRequestBatch: Decodable, Sendable {
+        public var searches: [JSONValue]
+    }
+
+    /// A point as a read returns it (Qdrant's `Record`).
+    public struct Record: Encodable, Sendable {
+        public var id: PointID
+        public var payload: JSONObject?
+        public var vector: JSONValue?
+
+        /// Creates a record.
+        public init(id: PointID, payload: JSONObject?, vector: JSONValue?) {
+            self.id = id
+            self.payload = payload
+            self.vector = vector
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, payload, vector
+            case shardKey = "shard_key"
+            case orderValue = "order_value"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id.jsonValue, forKey: .id)
+            try container.encode(payload.map(JSONValue.object) ?? .null, forKey: .payload)
+            try container.encode(vector ?? .null, forKey: .vector)
+            try container.encodeNil(forKey: .shardKey)
+            try container.encodeNil(forKey: .orderValue)
+        }
+    }
+
+    /// A query result (Qdrant's `ScoredPoint`), with Tessera's `matched_tokens` when `explain` asked for them.
+    public struct ScoredPoint: Encodable, Sendable {
+        public var record: Record
+        public var score: Float
+        public var matchedTokens: [Int]?
+
+        /// Creates a scored point.
+        public init(record: Record, score: Float, matchedTokens: [Int]?) {
+            self.record = record
+            self.score = score
+            self.matchedTokens = matchedTokens
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case version, score
+            case matchedTokens = "matched_tokens"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            try record.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(0, forKey: .version)
+            try container.encode(Double(score), forKey: .score)
+            try container.encodeIfPresent(matchedTokens, forKey: .matchedTokens)
+        }
+    }
+
+    /// What one node of a query did (Tessera's `explain`): the first stage that served it, its fusion or rerank,
+    /// and the time.
+    public struct Stage: Encodable, Sendable {
+        public var path: String
+        public var sharedWith: [String]
+        public var method: String
+        public var candidates: Int
+        public var results: Int
+        public var milliseconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case path, method, candidates, results, milliseconds
+            case sharedWith = "shared_with"
+        }
+
+        /// The wire form of the library's stage (the tree's root is `query`, its children `query.prefetch[0]`…).
+        public init(_ stage: QueryStage) {
+            path = stage.path
+            sharedWith = stage.sharedWith
+            method = stage.method.rawValue
+            candidates = stage.candidateCount
+            results = stage.resultCount
+            milliseconds = stage.milliseconds
+        }
+    }
+
+    /// The `result` of a query: its points, and its stages when `explain` asked for them.
+    public struct QueryResponse: Encodable, Sendable {
+        public var points: [ScoredPoint]
+        public var stages: [Stage]?
+
+        /// Creates a response.
+        public init(points: [ScoredPoint], stages: [Stage]?) {
+            self.points = points
+            self.stages = stages
+        }
+    }
+
+    /// The `result` of a scroll.
+    public struct ScrollResult: Encodable, Sendable {
+        public var points: [Record]
+        public var nextPageOffset: PointID?
+
+        /// Creates a page.
+        public init(points: [Record], nextPageOffset: PointID?) {
+            self.points = points
+            self.nextPageOffset = nextPageOffset
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case points
+            case nextPageOffset = "next_page_offset"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(points, forKey: .points)
+            try container.encode(nextPageOffset?.jsonValue ?? .null, forKey: .nextPageOffset)
+        }
+    }
+
+    /// The `result` of a count.
+    public struct CountResult: Encodable, Sendable {
+        public var count: Int
+
+        /// Creates a count.
+        public init(count: Int) { self.count = count }
+    }
+
+    /// The `result` of a write (Qdrant's `UpdateResult`): applied before the answer.
+    public struct UpdateResult: Encodable, Sendable {
+        public var operationId = 0
+        public var status = "completed"
+
+        /// A completed write.
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case operationId = "operation_id"
+            case status
+        }
+    }
+
+    /// Qdrant's answer envelope: `{"result": …, "status": "ok", "time": seconds}`.
+    public struct Response<Result: Encodable>: Encodable {
+        public var result: Result
+        public var status = "ok"
+        public var time: Double
+
+        /// Creates an answer.
+        public init(result: Result, time: Double) {
+            self.result = result
+            self.time = time
+        }
+    }
+
+    /// Qdrant's error envelope: `{"status": {"error": "…"}, "time": seconds}`.
+    public struct ErrorResponse: Encodable, Sendable {
+        public struct Status: Encodable, Sendable {
+            public var error: String
+        }
+
+        public var status: Status
+        public var time: Double
+
+        /// Creates an error answer.
+        public init(error: String, time: Double) {
+            status = Status(error: error)
+            self.time = time
+        }
+    }
+}
+
+extension Qdrant.Response: Sendable where Result: Sendable {}

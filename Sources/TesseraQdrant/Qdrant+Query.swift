@@ -1,0 +1,363 @@
+public import MaxSim
+public import Tessera
+import TesseraIndex
+
+/// Qdrant's REST wire types (field names as Qdrant spells them) and their conversion to and from Tessera's
+/// values. Decode request bodies with ``JSONValueDecoder``; encode answers with ``JSONValueEncoder``.
+public enum Qdrant {}
+
+extension Qdrant {
+    /// The body of `POST /collections/{name}/points/query`: a root ``Prefetch``-shaped node plus what to return.
+    ///
+    /// Tessera's extensions: `explain` (matched tokens and per-stage timings), text queries (`{"text": …}`), and
+    /// the compressed-index and BM25 entries of ``SearchParams``. `shard_key`, `timeout` and `consistency` are
+    /// accepted and have no effect (one shard, one replica).
+    public struct QueryRequest: Decodable, Sendable {
+        /// The root node.
+        public var node: Prefetch
+        public var offset: Int?
+        public var withPayload: WithPayload?
+        public var withVector: WithVector?
+        public var explain: Bool?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case offset, explain
+            case withPayload = "with_payload"
+            case withVector = "with_vector"
+            case withVectors = "with_vectors"
+            case shardKey = "shard_key"
+            case timeout, consistency
+        }
+
+        public init(from decoder: any Decoder) throws {
+            node = try Prefetch(from: decoder, allowing: CodingKeys.allCases.map(\.rawValue))
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            offset = try container.decodeIfPresent(Int.self, forKey: .offset)
+            withPayload = try container.decodeIfPresent(WithPayload.self, forKey: .withPayload)
+            withVector =
+                try container.decodeIfPresent(WithVector.self, forKey: .withVector)
+                ?? container.decodeIfPresent(WithVector.self, forKey: .withVectors)
+            explain = try container.decodeIfPresent(Bool.self, forKey: .explain)
+        }
+
+        /// The library's request.
+        /// - Throws: `TesseraError.Code.invalidArgument` for a filter key the library refuses.
+        public func request() throws(TesseraError) -> Tessera.QueryRequest {
+            // Qdrant returns no payload unless asked.
+            var request = Tessera.QueryRequest(
+                root: try node.node(),
+                offset: offset ?? 0,
+                withPayload: withPayload?.included ?? false,
+                withVectors: [],
+                withMatches: explain ?? false
+            )
+            request.payloadKeys = withPayload?.keys
+            switch withVector {
+            case .flag(true)?: request.withAllVectors = true
+            case .names(let names)?: request.withVectors = names
+            case .flag(false)?, nil: break
+            }
+            return request
+        }
+    }
+
+    /// One node of a query tree (Qdrant's `Prefetch`; the request's root has the same fields): a query, the
+    /// vector field it searches, children whose results it fuses or reranks, a filter, and a limit (10 by default).
+    public struct Prefetch: Decodable, Sendable {
+        public var prefetch: [Prefetch]?
+        public var query: Query?
+        public var using: String?
+        public var filter: Filter?
+        public var params: SearchParams?
+        public var scoreThreshold: Double?
+        public var limit: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case prefetch, query, using, filter, params, limit
+            case scoreThreshold = "score_threshold"
+            case lookupFrom = "lookup_from"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try self.init(from: decoder, allowing: [])
+        }
+
+        init(from decoder: any Decoder, allowing extra: [String]) throws {
+            let names = try decoder.container(keyedBy: JSONKey.self).allKeys.map(\.stringValue)
+            let known = Set(CodingKeys.allCases.map(\.rawValue) + extra)
+            if let unknown = names.filter({ !known.contains($0) }).sorted().first {
+                throw invalid(
+                    decoder.codingPath + [JSONKey(stringValue: unknown)],
+                    "unknown field '\(unknown)' in a query\(extra.isEmpty ? " prefetch" : "")"
+                )
+            }
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            if try !container.decodeNil(forKey: .lookupFrom) {
+                throw invalid(
+                    decoder.codingPath + [CodingKeys.lookupFrom],
+                    "lookup_from (vectors from another collection) is not supported"
+                )
+            }
+            if container.contains(.prefetch), try !container.decodeNil(forKey: .prefetch) {
+                if case .object = try container.decode(JSONValue.self, forKey: .prefetch) {
+                    prefetch = [try container.decode(Prefetch.self, forKey: .prefetch)]
+                } else {
+                    prefetch = try container.decode([Prefetch].self, forKey: .prefetch)
+                }
+            }
+            query = try container.decodeIfPresent(Query.self, forKey: .query)
+            using = try container.decodeIfPresent(String.self, forKey: .using)
+            filter = try container.decodeIfPresent(Filter.self, forKey: .filter)
+            params = try container.decodeIfPresent(SearchParams.self, forKey: .params)
+            scoreThreshold = try container.decodeIfPresent(Double.self, forKey: .scoreThreshold)
+            // A limit beyond Int64 is as large as it gets (limits are capped by the collection's size anyway).
+            if case .unsigned? = try container.decodeIfPresent(JSONValue.self, forKey: .limit) {
+                limit = Int.max
+            } else {
+                limit = try container.decodeIfPresent(Int.self, forKey: .limit)
+            }
+        }
+
+        /// The library's query node.
+        func node() throws(TesseraError) -> QueryNode {
+            var children: [QueryNode] = []
+            for child in prefetch ?? [] { children.append(try child.node()) }
+            return QueryNode(
+                query: query?.input,
+                using: using,
+                filter: try filter?.filter(),
+                limit: limit ?? 10,
+                scoreThreshold: scoreThreshold.map(Float.init),
+                parameters: params?.parameters ?? QueryParameters(),
+                prefetch: children
+            )
+        }
+    }
+
+    /// A query: a vector, a multivector, a point id, `{"nearest": …}` of one of those, `{"fusion": "rrf" |
+    /// "dbsf"}`, `{"rrf": {"k": …, "weights": […]}}`, `{"dbsf": {"weights": […]}}`, or Tessera's text query
+    /// `{"text": "…"}` (BM25 when `using` is absent or `"bm25"`, else encoded for that vector field).
+    public enum Query: Decodable, Sendable {
+        case dense([Float])
+        case multivector(Multivector)
+        case point(PointID)
+        case text(String)
+        case fusion(FusionMethod)
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case nearest, fusion, rrf, dbsf, text }
+        enum RRFKeys: String, CodingKey, CaseIterable { case k, weights }
+        enum DBSFKeys: String, CodingKey, CaseIterable { case weights }
+
+        /// Qdrant's `Fusion` names.
+        public enum Fusion: String, Decodable, Sendable {
+            case rrf, dbsf
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let value = try decoder.singleValueContainer().decode(JSONValue.self)
+            let path = decoder.codingPath
+            switch value {
+            case .integer, .unsigned, .string:
+                self = .point(try decoder.singleValueContainer().decode(PointID.self))
+            case .array(let items):
+                guard let first = items.first else { throw invalid(path, "the query vector is empty") }
+                guard case .array = first else {
+                    self = .dense(try decoder.singleValueContainer().decode([Float].self))
+                    return
+                }
+                let rows = try decoder.singleValueContainer().decode([[Float]].self)
+                let dimension = rows[0].count
+                guard dimension > 0, rows.allSatisfy({ $0.count == dimension }) else {
+                    throw invalid(path, "the query's token vectors must all have the same, non-zero length")
+                }
+                do {
+                    self = .multivector(try Multivector(rows.flatMap { $0 }, dimension: dimension))
+                } catch {
+                    throw invalid(path, "bad multivector: \(error)")
+                }
+            case .object(let object):
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                if object["nearest"] != nil {
+                    self = try container.decode(Query.self, forKey: .nearest)
+                } else if object["fusion"] != nil {
+                    switch try container.decode(Fusion.self, forKey: .fusion) {
+                    case .rrf: self = .fusion(.rrf())
+                    case .dbsf: self = .fusion(.dbsf())
+                    }
+                } else if object["rrf"] != nil {
+                    let settings = try container.superDecoder(forKey: .rrf)
+                    try settings.rejectUnknownKeys(RRFKeys.self, what: "rrf")
+                    let fields = try settings.container(keyedBy: RRFKeys.self)
+                    self = .fusion(
+                        .rrf(
+                            k: try fields.decodeIfPresent(Int.self, forKey: .k) ?? Tessera.Fusion.defaultRankConstant,
+                            weights: try fields.decodeIfPresent([Float].self, forKey: .weights)
+                        )
+                    )
+                } else if object["dbsf"] != nil {
+                    let settings = try container.superDecoder(forKey: .dbsf)
+                    try settings.rejectUnknownKeys(DBSFKeys.self, what: "dbsf")
+                    let fields = try settings.container(keyedBy: DBSFKeys.self)
+                    self = .fusion(.dbsf(weights: try fields.decodeIfPresent([Float].self, forKey: .weights)))
+                } else if object["text"] != nil {
+                    self = .text(try container.decode(String.self, forKey: .text))
+                } else {
+                    let name = object.keys.sorted().first ?? "{}"
+                    throw invalid(
+                        path + [JSONKey(stringValue: name)],
+                        "query '\(name)' is not supported (supported: a vector, a multivector, a point id, nearest, "
+                            + "fusion, rrf, dbsf, text)"
+                    )
+                }
+            default:
+                throw invalid(path, "a query is a vector, a multivector, a point id or an object")
+            }
+        }
+
+        var input: QueryInput {
+            switch self {
+            case .dense(let values): .dense(values)
+            case .multivector(let query): .multivector(query)
+            case .point(let id): .point(id)
+            case .text(let text): .text(text)
+            case .fusion(let method): .fusion(method)
+            }
+        }
+    }
+
+    /// Qdrant's `SearchParams` (`hnsw_ef`, `exact`), with Tessera's compressed-index entries (`nprobe`,
+    /// `candidates`, `imputation_rank`, `probe_dimension`) and BM25 entries (`k1`, `b`, `text_fields`). Other
+    /// fields are refused, naming them.
+    public struct SearchParams: Decodable, Sendable {
+        public var hnswEf: Int?
+        public var exact: Bool?
+        public var probeCount: Int?
+        public var candidates: Int?
+        public var imputationRank: Int?
+        public var probeDimension: Int?
+        public var k1: Double?
+        public var b: Double?
+        public var textFields: [String]?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case exact, candidates, k1, b
+            case hnswEf = "hnsw_ef"
+            case probeCount = "nprobe"
+            case imputationRank = "imputation_rank"
+            case probeDimension = "probe_dimension"
+            case textFields = "text_fields"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self, what: "params")
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            func positive(_ key: CodingKeys) throws -> Int? {
+                guard let number = try container.decodeIfPresent(Int.self, forKey: key) else { return nil }
+                guard number >= 1 else {
+                    throw invalid(container.codingPath + [key], "\(key.rawValue) must be at least 1 (got \(number))")
+                }
+                return number
+            }
+            exact = try container.decodeIfPresent(Bool.self, forKey: .exact)
+            hnswEf = try positive(.hnswEf)
+            probeCount = try positive(.probeCount)
+            candidates = try positive(.candidates)
+            imputationRank = try positive(.imputationRank)
+            probeDimension = try positive(.probeDimension)
+            k1 = try container.decodeIfPresent(Double.self, forKey: .k1)
+            b = try container.decodeIfPresent(Double.self, forKey: .b)
+            textFields = try container.decodeIfPresent([String].self, forKey: .textFields)
+        }
+
+        var parameters: QueryParameters {
+            var parameters = QueryParameters()
+            parameters.exact = exact ?? false
+            parameters.hnswEf = hnswEf
+            if probeCount != nil || candidates != nil || imputationRank != nil || probeDimension != nil {
+                var settings = CompressedSearchParameters.defaults(limit: candidates ?? 10)
+                if let probeCount { settings.probeCount = probeCount }
+                settings.imputationRank = imputationRank
+                settings.probeDimension = probeDimension
+                parameters.compressed = settings
+            }
+            if let k1 { parameters.bm25.k1 = Float(k1) }
+            if let b { parameters.bm25.b = Float(b) }
+            if let textFields { parameters.textFields = textFields }
+            return parameters
+        }
+    }
+
+    /// `with_payload`: a bool, a list of keys, or `{"include": [keys]}` (`exclude` is refused: not supported).
+    public enum WithPayload: Decodable, Sendable, Equatable {
+        case flag(Bool)
+        case include([String])
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case include }
+
+        public init(from decoder: any Decoder) throws {
+            switch try decoder.singleValueContainer().decode(JSONValue.self) {
+            case .bool(let flag): self = .flag(flag)
+            case .array: self = .include(try decoder.singleValueContainer().decode([String].self))
+            case .object:
+                try decoder.rejectUnknownKeys(CodingKeys.self, what: "with_payload")
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self = .include(try container.decode([String].self, forKey: .include))
+            default: throw invalid(decoder.codingPath, "with_payload is a bool or a list of keys")
+            }
+        }
+
+        /// Whether payloads are returned.
+        public var included: Bool {
+            switch self {
+            case .flag(let flag): flag
+            case .include: true
+            }
+        }
+
+        /// The keys to return, or `nil` for all.
+        public var keys: [String]? {
+            switch self {
+            case .flag: nil
+            case .include(let keys): keys
+            }
+        }
+    }
+
+    /// `with_vector` (`with_vectors`): a bool or a list of vector field names.
+    public enum WithVector: Decodable, Sendable, Equatable {
+        case flag(Bool)
+        case names([String])
+
+        public init(from decoder: any Decoder) throws {
+            switch try decoder.singleValueContainer().decode(JSONValue.self) {
+            case .bool(let flag): self = .flag(flag)
+            case .array: self = .names(try decoder.singleValueContainer().decode([String].self))
+            default: throw invalid(decoder.codingPath, "with_vector is a bool or a list of vector field names")
+            }
+        }
+
+        /// The fields to return: `nil` for none, `[]` for all.
+        public var fields: [String]? {
+            switch self {
+            case .flag(let flag): flag ? [] : nil
+            case .names(let names): names
+            }
+        }
+    }
+}
+
+extension Tessera.QueryRequest {
+    /// Decodes the body of Qdrant's `POST /collections/{name}/points/query` (``Qdrant/QueryRequest``): the one
+    /// JSON form of a query that `tessera search --pipeline`, `tessera query` and the server accept.
+    /// - Parameter json: The request body.
+    /// - Throws: `TesseraError.Code.invalidArgument` naming the offending field (`prefetch[1].query`).
+    public init(json: JSONValue) throws(TesseraError) {
+        self = try JSONValueDecoder().decode(Qdrant.QueryRequest.self, from: json).request()
+    }
+
+    /// Decodes a query request from JSON text, as ``init(json:)-(JSONValue)``.
+    /// - Throws: `TesseraError.Code.invalidArgument` for bad JSON or a bad field.
+    public init(json text: String) throws(TesseraError) {
+        try self.init(json: JSONValue.parse(text))
+    }
+}

@@ -1,0 +1,71 @@
+import HTTPTypes
+import Hummingbird
+import Tessera
+import TesseraQdrant
+
+/// The routes of collections: list, create, describe, delete, exists.
+struct CollectionsController: Controller {
+    let support: RequestSupport
+
+    /// Adds the routes, relative to `/collections`.
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
+        routes.get("", use: list)
+        routes.put(":name", use: create)
+        routes.get(":name", use: info)
+        routes.delete(":name", use: delete)
+        routes.get(":name/exists", use: exists)
+    }
+
+    @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            let start = ContinuousClock.now
+            return ServerResponse.ok(Qdrant.CollectionsResponse(names: support.registry.names()), since: start)
+        }
+    }
+
+    @Sendable func create(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.CreateCollection.self) { body in
+            let start = ContinuousClock.now
+            let name = try support.name(context)
+            let fields: [String: VectorParameters] =
+                switch body.vectors {
+                case .unnamed(let parameters): ["default": VectorParameters(parameters, unnamed: true)]
+                case .named(let named): named.mapValues { VectorParameters($0, unnamed: false) }
+                }
+            try support.registry.create(name, fields: fields)
+            return ServerResponse.ok(true, since: start)
+        }
+    }
+
+    @Sendable func info(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            let parameters = try support.registry.vectorParameters(name)
+            // An unnamed vector is described bare, as Qdrant does; named vectors as a map.
+            let vectors: Qdrant.VectorsConfig =
+                if parameters.count == 1, let only = parameters.first?.value, only.unnamed {
+                    .unnamed(only.wire)
+                } else {
+                    .named(parameters.mapValues(\.wire))
+                }
+            return ServerResponse.ok(Qdrant.CollectionInfo(vectors: vectors, pointsCount: store.count()), since: start)
+        }
+    }
+
+    @Sendable func delete(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            let start = ContinuousClock.now
+            return ServerResponse.ok(try support.registry.delete(try support.name(context)), since: start)
+        }
+    }
+
+    @Sendable func exists(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            let start = ContinuousClock.now
+            let name = try support.name(context)
+            try CollectionRegistry.checkName(name)
+            return ServerResponse.ok(Qdrant.CollectionExistence(exists: support.registry.exists(name)), since: start)
+        }
+    }
+}

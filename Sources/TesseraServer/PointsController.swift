@@ -1,0 +1,194 @@
+import HTTPTypes
+import Hummingbird
+import Tessera
+import TesseraQdrant
+
+/// The routes of points: upsert, read by id, delete, scroll, count, and payload updates. Each decodes Qdrant's
+/// wire type, converts it, and calls the collection.
+struct PointsController: Controller {
+    let support: RequestSupport
+
+    /// Adds the routes, relative to `/collections/:name/points`.
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
+        routes.put("", use: upsert)
+        routes.post("", use: get)
+        routes.get(":id", use: getOne)
+        routes.post("delete", use: delete)
+        routes.post("scroll", use: scroll)
+        routes.post("count", use: count)
+        routes.post("payload") { request, context in try await payload(request, context, overwrite: false) }
+        routes.put("payload") { request, context in try await payload(request, context, overwrite: true) }
+    }
+
+    @Sendable func upsert(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.UpsertPoints.self) { body in
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            let converter = PointConverter(
+                collection: name,
+                parameters: try support.registry.vectorParameters(name),
+                store: store,
+                encoder: support.options.documentEncoder
+            )
+            let points = try converter.points(body)
+            try support.run { () throws(TesseraError) in try store.upsert(points) }
+            return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+        }
+    }
+
+    @Sendable func get(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.PointRequest.self) { body in
+            let start = ContinuousClock.now
+            let (store, parameters) = try support.storeWithParameters(context)
+            let selection = ReadSelection(payload: body.withPayload, vectors: body.withVector)
+            let records = try support.run { () throws(TesseraError) in
+                try store.get(ids: body.ids, withPayload: selection.withPayload, withVectors: selection.withVectors)
+            }
+            return ServerResponse.ok(records.map { selection.record($0, parameters: parameters) }, since: start)
+        }
+    }
+
+    @Sendable func getOne(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            let start = ContinuousClock.now
+            let (store, parameters) = try support.storeWithParameters(context)
+            guard let text = context.parameters.get("id") else { throw APIError(.badRequest, "missing point id") }
+            let id =
+                try UInt64(text).map { PointID.integer($0) }
+                ?? RequestSupport.decode(PointID.self, .string(text))
+            let records = try support.run { () throws(TesseraError) in
+                try store.get(ids: [id], withPayload: true, withVectors: true)
+            }
+            guard let found = records.first else {
+                throw APIError(.notFound, "Not found: Point with id \(id) does not exists!")
+            }
+            let selection = ReadSelection(payload: nil, vectors: .flag(true))
+            return ServerResponse.ok(selection.record(found, parameters: parameters), since: start)
+        }
+    }
+
+    @Sendable func delete(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.DeletePoints.self) { body in
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            switch try filterOrIDs(body.selector) {
+            case .ids(let ids): _ = try support.run { () throws(TesseraError) in try store.delete(ids: ids) }
+            case .filter(let filter):
+                _ = try support.run { () throws(TesseraError) in try store.delete(filter: filter) }
+            }
+            return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+        }
+    }
+
+    @Sendable func scroll(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.ScrollRequest.self) { body in
+            let start = ContinuousClock.now
+            let (store, parameters) = try support.storeWithParameters(context)
+            let filter = try body.filter.map(Self.filter)
+            let selection = ReadSelection(payload: body.withPayload, vectors: body.withVector)
+            let page = try support.run { () throws(TesseraError) in
+                try store.scroll(
+                    filter: filter,
+                    limit: body.limit ?? 10,
+                    offset: body.offset,
+                    withPayload: selection.withPayload,
+                    withVectors: selection.withVectors
+                )
+            }
+            let result = Qdrant.ScrollResult(
+                points: page.records.map { selection.record($0, parameters: parameters) },
+                nextPageOffset: page.nextPageOffset
+            )
+            return ServerResponse.ok(result, since: start)
+        }
+    }
+
+    @Sendable func count(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.CountRequest.self) { body in
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            let filter = try body.filter.map(Self.filter)
+            return ServerResponse.ok(Qdrant.CountResult(count: store.count(filter: filter)), since: start)
+        }
+    }
+
+    func payload(_ request: Request, _ context: BasicRequestContext, overwrite: Bool) async throws -> Response {
+        try await support.serve(request, as: Qdrant.SetPayload.self) { body in
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            var ids: [PointID]
+            switch try filterOrIDs(body.selector) {
+            case .ids(let given): ids = given
+            case .filter(let filter):
+                ids = []
+                var offset: PointID?
+                repeat {
+                    let page = try support.run { () throws(TesseraError) in
+                        try store.scroll(filter: filter, limit: 1000, offset: offset, withPayload: false)
+                    }
+                    ids += page.records.map(\.id)
+                    offset = page.nextPageOffset
+                } while offset != nil
+            }
+            try support.run { () throws(TesseraError) in
+                if overwrite {
+                    try store.overwritePayload(body.payload, ids: ids)
+                } else {
+                    try store.setPayload(body.payload, ids: ids)
+                }
+            }
+            return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+        }
+    }
+
+    enum Selection {
+        case ids([PointID])
+        case filter(Filter)
+    }
+
+    func filterOrIDs(_ selector: Qdrant.PointsSelector) throws -> Selection {
+        switch selector {
+        case .ids(let ids): .ids(ids)
+        case .filter(let filter): .filter(try Self.filter(filter))
+        }
+    }
+
+    /// The library's filter of a request's `filter`.
+    static func filter(_ filter: Qdrant.Filter) throws -> Filter {
+        do {
+            return try filter.filter()
+        } catch {
+            throw APIError(.badRequest, "Format error in JSON body: filter: \(error.message)")
+        }
+    }
+}
+
+/// What a read returns of each point: `with_payload` (all by default, or some keys) and `with_vector`.
+struct ReadSelection {
+    var withPayload: Bool
+    var payloadKeys: [String]?
+    /// The vector fields to return: `nil` for none, `[]` for all.
+    var vectorFields: [String]?
+
+    init(payload: Qdrant.WithPayload?, vectors: Qdrant.WithVector?) {
+        withPayload = payload?.included ?? true
+        payloadKeys = payload?.keys
+        vectorFields = vectors?.fields
+    }
+
+    var withVectors: Bool { vectorFields != nil }
+
+    func record(_ record: Record, parameters: [String: VectorParameters]) -> Qdrant.Record {
+        var payload = record.payload
+        if let keys = payloadKeys {
+            payload = payload?.filter { member in keys.contains { $0.utf8.elementsEqual(member.key.utf8) } }
+        }
+        var vectors = record.vectors
+        if let names = vectorFields, !names.isEmpty { vectors = vectors?.filter { names.contains($0.key) } }
+        return Qdrant.Record(
+            id: record.id,
+            payload: payload,
+            vector: vectors.map { QdrantJSON.json($0, parameters: parameters) }
+        )
+    }
+}

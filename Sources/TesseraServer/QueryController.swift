@@ -1,0 +1,125 @@
+import HTTPTypes
+import Hummingbird
+import MaxSim
+public import Tessera
+import TesseraQdrant
+
+/// The routes of queries: `/points/query` and its batch form. A body decodes into Qdrant's wire type, becomes
+/// the library's ``Tessera/QueryRequest``, and runs through the collection's query pipeline (the one
+/// `tessera search` runs); the server adds only Qdrant's checks of vector names and dimensions.
+struct QueryController: Controller {
+    let support: RequestSupport
+
+    /// Adds the routes, relative to `/collections/:name/points`.
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
+        routes.post("query", use: query)
+        routes.post("query/batch", use: queryBatch)
+    }
+
+    @Sendable func query(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.QueryRequest.self) { body in
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            return ServerResponse.ok(try run(body, name: name, store: store), since: start)
+        }
+    }
+
+    @Sendable func queryBatch(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.QueryRequestBatch.self) { body in
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            var results: [Qdrant.QueryResponse] = []
+            for (index, search) in body.searches.enumerated() {
+                let query: Qdrant.QueryRequest
+                do throws(TesseraError) {
+                    query = try JSONValueDecoder().decode(Qdrant.QueryRequest.self, from: search)
+                } catch {
+                    throw APIError(.badRequest, "Format error in JSON body: searches[\(index)]: \(error.message)")
+                }
+                results.append(try run(query, name: name, store: store))
+            }
+            return ServerResponse.ok(results, since: start)
+        }
+    }
+
+    /// Normalises the multivector queries of cosine multivector fields of collections made before their
+    /// configuration recorded the token distance (newer ones are normalised by the collection).
+    func normalizeQueries(_ node: inout QueryNode, parameters: [String: VectorParameters]) {
+        if case .multivector(let query)? = node.query {
+            let field = node.using ?? parameters.first { $0.value.multivector }?.key
+            if let field, let fieldParameters = parameters[field], fieldParameters.legacyTokenNormalization {
+                var values: [Float]
+                switch query.elements {
+                case .float32(let given): values = given
+                default: values = []
+                }
+                let dimension = query.dimension
+                for row in 0..<(values.count / max(1, dimension)) {
+                    var slice = Array(values[(row * dimension)..<((row + 1) * dimension)])
+                    QdrantJSON.normalize(&slice)
+                    values.replaceSubrange((row * dimension)..<((row + 1) * dimension), with: slice)
+                }
+                if !values.isEmpty, let normalized = try? Multivector(values, dimension: dimension) {
+                    node.query = .multivector(normalized)
+                }
+            }
+        }
+        for index in node.prefetch.indices { normalizeQueries(&node.prefetch[index], parameters: parameters) }
+    }
+
+    /// Runs one query against a collection.
+    func run(_ body: Qdrant.QueryRequest, name: String, store: CollectionStore) throws -> Qdrant.QueryResponse {
+        var request = try support.run { () throws(TesseraError) in try body.request() }
+        let parameters = try support.registry.vectorParameters(name)
+        try QdrantJSON.validate(request.root, parameters: parameters)
+        for field in request.withVectors where parameters[field] == nil {
+            throw APIError(.badRequest, "Wrong input: Not existing vector name error: \(field)")
+        }
+        normalizeQueries(&request.root, parameters: parameters)
+        let kernel = MaxSimKernel(threadCount: support.options.threadCount)
+        let response = try support.run { () throws(TesseraError) in
+            try store.query(request, encoder: support.options.encoder, kernel: kernel)
+        }
+        let points = response.points.map { point in
+            Qdrant.ScoredPoint(
+                record: Qdrant.Record(
+                    id: point.id,
+                    payload: point.payload,
+                    vector: point.vectors.map { QdrantJSON.json($0, parameters: parameters) }
+                ),
+                score: point.score,
+                matchedTokens: point.matchedTokens?.map(Int.init)
+            )
+        }
+        // `explain: true` (Tessera's extension): what each node of the tree did.
+        return Qdrant.QueryResponse(
+            points: points,
+            stages: request.withMatches ? response.stages.map(Qdrant.Stage.init) : nil
+        )
+    }
+}
+
+/// Runs query bodies against a catalog's collections exactly as `/points/query` does, for callers outside the
+/// server (`tessera query`).
+public struct QueryRunner: Sendable {
+    let controller: QueryController
+
+    /// Creates a runner over a catalog's collections.
+    public init(catalog: CollectionCatalog, threadCount: Int = 1, encoder: (any QueryTextEncoder)? = nil) {
+        self.init(registry: CollectionRegistry(catalog: catalog), threadCount: threadCount, encoder: encoder)
+    }
+
+    /// Creates a runner.
+    public init(registry: CollectionRegistry, threadCount: Int = 1, encoder: (any QueryTextEncoder)? = nil) {
+        let options = ServerOptions(dataDirectory: registry.directory, threadCount: threadCount, encoder: encoder)
+        controller = QueryController(support: RequestSupport(registry: registry, options: options))
+    }
+
+    /// The `result` of `/points/query` for a body.
+    /// - Throws: ``APIError`` as the server would answer.
+    public func run(_ body: JSONValue, collection: String) throws -> JSONValue {
+        let query = try RequestSupport.decode(Qdrant.QueryRequest.self, body)
+        let store = try controller.support.registry.store(collection)
+        return try JSONValueEncoder().encode(try controller.run(query, name: collection, store: store))
+    }
+}

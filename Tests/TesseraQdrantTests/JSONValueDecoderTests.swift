@@ -1,0 +1,109 @@
+import Tessera
+import Testing
+
+@testable import TesseraQdrant
+
+private func decodeFailure<T: Decodable>(_ type: T.Type, _ json: String) -> TesseraError? {
+    do throws(TesseraError) {
+        _ = try JSONValueDecoder().decode(type, from: try JSONValue.parse(json))
+        return nil
+    } catch {
+        return error
+    }
+}
+
+@Suite("JSONValueDecoder and Qdrant's wire types")
+struct JSONValueDecoderTests {
+    @Test(
+        "errors name the JSON path of the bad field",
+        arguments: [
+            (#"{"prefetch": [{"limit": 3}, {"limit": "ten"}]}"#, "prefetch[1].limit"),
+            (#"{"prefetch": {"prefetch": [{"query": [1, true]}]}}"#, "prefetch.prefetch[0].query[1]"),
+            (#"{"query": [1, 0], "params": {"hnsw_ef": 0}}"#, "params.hnsw_ef"),
+            (#"{"query": [1, 0], "params": {"quantization": {}}}"#, "params.quantization"),
+            (#"{"filter": {"must": [{"key": "a", "range": {"gt": "x"}}]}}"#, "filter.must[0].range.gt"),
+            (#"{"filter": {"should": {"has_id": [1, "nope"]}}}"#, "filter.should.has_id[1]"),
+            (#"{"with_payload": [1]}"#, "with_payload[0]"),
+            (#"{"limt": 3}"#, "limt"),
+        ]
+    )
+    func paths(json: String, field: String) throws {
+        let error = try #require(decodeFailure(Qdrant.QueryRequest.self, json))
+        #expect(error.code == .invalidArgument)
+        #expect(error.location.field == field, "\(error)")
+    }
+
+    @Test("u64 ids are kept: 2^64-1 decodes as an id, a string of digits does not")
+    func unsignedIDs() throws {
+        let decoder = JSONValueDecoder()
+        let largest = try decoder.decode(PointID.self, from: try JSONValue.parse("18446744073709551615"))
+        #expect(largest == .integer(UInt64.max))
+        let query = try decoder.decode(
+            Qdrant.QueryRequest.self,
+            from: try JSONValue.parse(#"{"query": 9223372036854775808}"#)
+        )
+        guard case .point(.integer(9_223_372_036_854_775_808))? = query.node.query else {
+            Issue.record("the id above Int64.max did not decode as a point id")
+            return
+        }
+        let digits = try #require(decodeFailure([PointID].self, #"[1, "18446744073709551615"]"#))
+        #expect(digits.location.field == "[1]")
+        #expect(digits.message.contains("a string id must be a UUID"))
+        let negative = try #require(decodeFailure(Qdrant.Filter.self, #"{"must": {"has_id": [-1]}}"#))
+        #expect(negative.location.field == "must.has_id[0]")
+    }
+
+    @Test(
+        "unknown enum values are refused, naming the field",
+        arguments: [
+            (#"{"query": {"fusion": "max"}}"#, "query.fusion"),
+            (#"{"query": {"nearest": {"recommend": {}}}}"#, "query.nearest.recommend"),
+            (#"{"prefetch": [{"query": {"fusion": 1}}]}"#, "prefetch[0].query.fusion"),
+        ]
+    )
+    func unknownEnumValues(json: String, field: String) throws {
+        let error = try #require(decodeFailure(Qdrant.QueryRequest.self, json))
+        #expect(error.location.field == field, "\(error)")
+    }
+
+    @Test("payload values keep their keys byte for byte and their numbers as read")
+    func payloads() throws {
+        let json = #"{"é": 1, "e\u0301": 18446744073709551615, "x": 5.0}"#
+        let object = try JSONValueDecoder().decode(JSONObject.self, from: try JSONValue.parse(json))
+        #expect(object.count == 3)
+        #expect(object["x"] == .double(5))
+        #expect(object["e\u{301}"] == .unsigned(UInt64.max))
+    }
+
+    @Test("a query request converts to the library's request")
+    func conversion() throws {
+        let request = try Tessera.QueryRequest(
+            json: try JSONValue.parse(
+                #"{"prefetch": [{"query": [1, 0], "using": "dense", "limit": 4.0}], "query": {"rrf": {"k": 7}}, "#
+                    + #""filter": {"must": [{"key": "group", "match": {"any": ["a", "b"]}}]}, "limit": 3, "#
+                    + #""with_payload": {"include": ["group"]}, "with_vector": ["dense"], "offset": 1}"#
+            )
+        )
+        #expect(request.root.limit == 3)
+        #expect(request.offset == 1)
+        #expect(request.root.prefetch.first?.limit == 4)
+        #expect(request.root.prefetch.first?.using == "dense")
+        #expect(request.payloadKeys == ["group"])
+        #expect(request.withVectors == ["dense"])
+        #expect(request.root.filter?.must.count == 1)
+        guard case .fusion(.rrf(let k, nil))? = request.root.query else {
+            Issue.record("rrf did not decode")
+            return
+        }
+        #expect(k == 7)
+    }
+
+    @Test("the encoder writes JSON values as they are, and null where asked")
+    func encoder() throws {
+        let filter = Qdrant.Filter(must: [.hasID([.integer(UInt64.max)]), .isNull(key: "a")])
+        let json = try JSONValueEncoder().encode(filter)
+        #expect(json.jsonText == #"{"must":[{"has_id":[18446744073709551615]},{"is_null":{"key":"a"}}]}"#)
+        let decoded = try JSONValueDecoder().decode(Qdrant.Filter.self, from: json)
+        #expect(decoded == filter)
+    }
+}
