@@ -51,6 +51,18 @@ final class EncodingNode {
         case let number as Double: kind = .value(.double(number))
         case let number as Float: kind = .value(.double(Double(number)))
         case let numbers as [Float]: kind = .value(.array(numbers.map { .double(Double($0)) }))
+        case let number as any BinaryInteger:
+            // Every other integer type (UInt64 ids above Int64.max among them) encodes through this single value.
+            if let signed = Int64(exactly: number) {
+                kind = .value(.integer(signed))
+            } else if let unsigned = UInt64(exactly: number) {
+                kind = .value(.unsigned(unsigned))
+            } else {
+                throw EncodingError.invalidValue(
+                    value,
+                    .init(codingPath: path, debugDescription: "an integer beyond 64 bits")
+                )
+            }
         default: try value.encode(to: NodeEncoder(node: self, codingPath: path))
         }
     }

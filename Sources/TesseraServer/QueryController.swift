@@ -14,6 +14,20 @@ struct QueryController: Controller {
     func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.post("query", use: query)
         routes.post("query/batch", use: queryBatch)
+        routes.post("search/text", use: searchText)
+    }
+
+    /// Tessera's text search: a query text through one of the library's presets (see `TextSearchRequest`).
+    @Sendable func searchText(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: TextSearchRequest.self) { body in
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            let kernel = MaxSimKernel(threadCount: support.options.threadCount)
+            let response = try support.run { () throws(TesseraError) in
+                try store.search(try body.textQuery(), encoder: support.options.encoder, kernel: kernel)
+            }
+            return ServerResponse.ok(TextSearchResult(response), since: start)
+        }
     }
 
     @Sendable func query(_ request: Request, context: BasicRequestContext) async throws -> Response {

@@ -106,4 +106,16 @@ struct JSONValueDecoderTests {
         let decoded = try JSONValueDecoder().decode(Qdrant.Filter.self, from: json)
         #expect(decoded == filter)
     }
+
+    @Test("every integer type encodes, unsigned ids beyond Int64.max included")
+    func integers() throws {
+        struct Numbers: Encodable {
+            var big: UInt64 = .max
+            var small: UInt8 = 7
+            var negative: Int32 = -3
+            var id: PointID = .integer(UInt64.max - 1)
+        }
+        let json = try JSONValueEncoder().encode(Numbers())
+        #expect(json.jsonText == #"{"big":18446744073709551615,"id":18446744073709551614,"negative":-3,"small":7}"#)
+    }
 }
