@@ -249,25 +249,14 @@ public enum Syscalls {
     }
 }
 
-// The C library's functions under names that the wrappers above do not shadow.
-#if canImport(Glibc)
+// The C library's functions under names that the wrappers above do not shadow: at file scope, `read` and the
+// rest are the C library's own.
 private func readFunction(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-    Glibc.read(descriptor, buffer, count)
+    read(descriptor, buffer, count)
 }
 private func writeFunction(_ descriptor: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
-    Glibc.write(descriptor, buffer, count)
+    write(descriptor, buffer, count)
 }
-private func fsyncFunction(_ descriptor: Int32) -> Int32 { Glibc.fsync(descriptor) }
-private func renameFunction(_ source: String, _ destination: String) -> Int32 { Glibc.rename(source, destination) }
-private func unlinkFunction(_ path: String) -> Int32 { Glibc.unlink(path) }
-#else
-private func readFunction(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-    Darwin.read(descriptor, buffer, count)
-}
-private func writeFunction(_ descriptor: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
-    Darwin.write(descriptor, buffer, count)
-}
-private func fsyncFunction(_ descriptor: Int32) -> Int32 { Darwin.fsync(descriptor) }
-private func renameFunction(_ source: String, _ destination: String) -> Int32 { Darwin.rename(source, destination) }
-private func unlinkFunction(_ path: String) -> Int32 { Darwin.unlink(path) }
-#endif
+private func fsyncFunction(_ descriptor: Int32) -> Int32 { fsync(descriptor) }
+private func renameFunction(_ source: String, _ destination: String) -> Int32 { rename(source, destination) }
+private func unlinkFunction(_ path: String) -> Int32 { unlink(path) }
