@@ -9,7 +9,7 @@ import GRDB
 ///    ``CollectionStore/buildDenseIndex(field:options:threadCount:)``, or in memory on first use for BM25);
 /// 2. **commit a generation** (index files only): the files are written under a new generation's name through
 ///    ``TesseraPlatform/AtomicFile`` and recorded as current in one SQLite transaction
-///    (``CollectionStore/commitGeneration(_:of:field:fileName:alsoInTransaction:)``), so that a crash leaves the
+///    (``CollectionStore/commitGeneration(_:of:field:fileName:files:alsoInTransaction:)``), so that a crash leaves the
 ///    old index or the new one, never a torn one; the previous generation's files are deleted afterwards;
 /// 3. **catch up** with the points written since the build (``catchUp(with:)``, one implementation for all
 ///    kinds through ``CatchUpCursor``), before each search;
