@@ -5,6 +5,7 @@ let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "TesseraPlatform", targets: ["TesseraPlatform"]),
         .library(name: "MaxSim", targets: ["MaxSim"]),
         .library(name: "TesseraEncoder", targets: ["TesseraEncoder"]),
         .library(name: "TesseraIndex", targets: ["TesseraIndex"]),
@@ -28,7 +29,6 @@ let package = Package(
     targets: [
         // C hot loops only: ISA variants chosen at run time, no allocation, no strings.
         .target(name: "CMaxSimKernels"),
-        .target(name: "MaxSim", dependencies: ["CMaxSimKernels"]),
         // BLAS shim: OpenBLAS (Debian's libopenblas-dev) on Linux, Accelerate on Apple platforms.
         .target(
             name: "CBLAS",
@@ -37,15 +37,22 @@ let package = Package(
                 .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS])),
             ]
         ),
-        .target(name: "TesseraEncoder", dependencies: ["CBLAS"]),
+        // The bottom of the module graph: mapped files, syscalls (EINTR), atomic file replacement, parallel-for,
+        // GEMM and the seeded generator, written once for every module above.
+        .target(name: "TesseraPlatform", dependencies: ["CBLAS"]),
+        .target(name: "MaxSim", dependencies: ["CMaxSimKernels", "TesseraPlatform"]),
+        .target(name: "TesseraEncoder", dependencies: ["CBLAS", "TesseraPlatform"]),
         // hnswlib (Debian's header-only libhnswlib-dev) behind a C interface, for the dense first stage.
         .target(name: "CHNSW", cxxSettings: [.unsafeFlags(["-O3"])]),
         // The compressed multivector index (k-means, residual codec, WARP-style scoring) and the dense HNSW index.
-        .target(name: "TesseraIndex", dependencies: ["MaxSim", "CMaxSimKernels", "CBLAS", "CHNSW"]),
+        .target(name: "TesseraIndex", dependencies: ["MaxSim", "CMaxSimKernels", "CBLAS", "CHNSW", "TesseraPlatform"]),
         // Collections on disk: configuration, SQLite store (GRDB), filters, in-memory scoring columns.
         .target(
             name: "Tessera",
-            dependencies: ["MaxSim", "TesseraEncoder", "TesseraIndex", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "MaxSim", "TesseraEncoder", "TesseraIndex", "TesseraPlatform",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         // Qdrant's REST wire types (Codable, decoded from Tessera's own JSON parser) and their conversion to and
         // from the library's values.
@@ -72,10 +79,14 @@ let package = Package(
         // Used only by TesseraTests' crash test: ingests into a collection until it is killed.
         .executableTarget(
             name: "tessera-crash-probe",
-            dependencies: ["Tessera"],
+            dependencies: ["Tessera", "TesseraPlatform"],
             path: "Sources/TesseraCrashProbe"
         ),
-        .target(name: "TesseraTestSupport", dependencies: ["MaxSim"], path: "Sources/TesseraTestSupport"),
+        .target(
+            name: "TesseraTestSupport",
+            dependencies: ["MaxSim", "TesseraPlatform"],
+            path: "Sources/TesseraTestSupport"
+        ),
         .executableTarget(
             name: "tessera",
             dependencies: [
@@ -90,11 +101,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .testTarget(name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"]),
         .testTarget(name: "MaxSimTests", dependencies: ["MaxSim", "CMaxSimKernels", "TesseraTestSupport"]),
         .testTarget(
             name: "TesseraTests",
             dependencies: [
-                "Tessera", "TesseraQdrant", "TesseraIndex", "MaxSim", "TesseraTestSupport",
+                "Tessera", "TesseraQdrant", "TesseraIndex", "MaxSim", "TesseraPlatform", "TesseraTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -106,10 +118,13 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "TesseraIndexTests", dependencies: ["TesseraIndex", "MaxSim", "TesseraTestSupport"]),
+        .testTarget(
+            name: "TesseraIndexTests",
+            dependencies: ["TesseraIndex", "MaxSim", "TesseraPlatform", "TesseraTestSupport"]
+        ),
         .testTarget(
             name: "TesseraEncoderTests",
-            dependencies: ["TesseraEncoder", "TesseraTestSupport"],
+            dependencies: ["TesseraEncoder", "TesseraPlatform", "TesseraTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],

@@ -1,6 +1,5 @@
 internal import CMaxSimKernels
-import Dispatch
-import Synchronization
+import TesseraPlatform
 
 /// Documents as the C kernels see them: element storage plus each document's first and end row.
 struct DocumentLayout: Sendable {
@@ -194,19 +193,7 @@ extension MaxSimKernel {
     /// Runs `body(chunkIndex, worker)` for chunks `0 ..< chunkCount` on up to `threadCount` threads, each chunk
     /// once. Chunks are taken in increasing order from a shared counter; `worker` identifies the thread's slot.
     func parallelForEachChunk(chunkCount: Int, _ body: @Sendable (_ chunk: Int, _ worker: Int) -> Void) {
-        let workers = min(threadCount, chunkCount)
-        if workers <= 1 {
-            for chunk in 0..<chunkCount { body(chunk, 0) }
-            return
-        }
-        let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            while true {
-                let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if chunk >= chunkCount { break }
-                body(chunk, worker)
-            }
-        }
+        ParallelFor.runChunked(taskCount: chunkCount, workerCount: threadCount, body)
     }
 
     /// Scores documents (all, or those in `ids`) against every query of `block`.

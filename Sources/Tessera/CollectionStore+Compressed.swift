@@ -6,30 +6,37 @@ public import TesseraIndex
 
 /// The state of one field's compressed index in an open store: the mapped index, the points added since it
 /// was built (a ``DeltaSegment``), and which slot of the scoring view each index document stands for.
-struct CompressedFieldState: Sendable {
+struct CompressedFieldState: DerivedIndex {
+    /// A search: the query's token values `[tokenCount, dimension]` and the WARP parameters; the limit is
+    /// `parameters.candidateCount`.
+    struct Query {
+        var values: [Float]
+        var tokenCount: Int
+        var parameters: CompressedSearchParameters
+        var threadCount: Int
+    }
+
     let file: String
+    let field: String
     let index: CompressedIndex?
     /// Why the file could not be used (then searches fall back to exact).
     let loadError: TesseraError?
     var delta: DeltaSegment?
     /// Per document (base, then delta): its point, the view version of the vectors it encodes (0: stale) and
-    /// its slot in the view of layout generation ``layoutGeneration``.
+    /// its slot in the view of the cursor's layout generation.
     var documentIDs: [PointID] = []
     var documentVersions: [UInt64] = []
     var documentSlots: [Int] = []
     /// Ids written since the build (from `index_pending` at load): their base documents are stale.
     var pendingAtLoad: Set<PointID> = []
-    var synchronized = false
-    var layoutGeneration: UInt64 = 0
-    var synchronizedVersion: UInt64 = 0
+    var cursor = CatchUpCursor()
 
-    /// Brings the document-to-slot map up to date with a view and encodes slots added since into the delta.
-    mutating func synchronize(with view: ScoringView, field: String) {
+    /// Maps documents to slots (all of them on the first call, after a compaction those still current) and
+    /// encodes slots added since into the delta.
+    mutating func apply(_ changes: ViewChanges, from view: ScoringView) {
         guard let index, var delta else { return }
-        // A search holding an older view than one already applied leaves the state alone.
-        if synchronized, view.nextVersion - 1 < synchronizedVersion { return }
-        var added: [Int] = []
-        if !synchronized {
+        var added = changes.addedSlots
+        if changes.isFirst {
             var covered = [Bool](repeating: false, count: view.slotCount)
             for document in 0..<documentIDs.count {
                 if pendingAtLoad.contains(documentIDs[document]) { continue }
@@ -38,27 +45,19 @@ struct CompressedFieldState: Sendable {
                 documentVersions[document] = view.slotVersions[slot]
                 covered[slot] = true
             }
-            added = view.liveSlots.slots.filter { !covered[$0] }
-            synchronized = true
-        } else {
-            if view.layoutGeneration != layoutGeneration {
-                for document in 0..<documentIDs.count where documentVersions[document] != 0 {
-                    if let slot = view.slot(of: documentIDs[document]),
-                        view.slotVersions[slot] == documentVersions[document]
-                    {
-                        documentSlots[document] = slot
-                    } else {
-                        documentVersions[document] = 0
-                        documentSlots[document] = -1
-                    }
+            added.removeAll { covered[$0] }
+        } else if changes.layoutChanged {
+            for document in 0..<documentIDs.count where documentVersions[document] != 0 {
+                if let slot = view.slot(of: documentIDs[document]),
+                    view.slotVersions[slot] == documentVersions[document]
+                {
+                    documentSlots[document] = slot
+                } else {
+                    documentVersions[document] = 0
+                    documentSlots[document] = -1
                 }
             }
-            var slot = view.slotCount
-            while slot > 0, view.slotVersions[slot - 1] > synchronizedVersion { slot -= 1 }
-            added = (slot..<view.slotCount).filter { view.liveSlots.contains($0) }
         }
-        layoutGeneration = view.layoutGeneration
-        synchronizedVersion = view.nextVersion - 1
         guard !added.isEmpty, let column = view.column(named: field) else { return }
         // Encode in chunks so that a large backlog never becomes one huge float array.
         var start = 0
@@ -82,6 +81,26 @@ struct CompressedFieldState: Sendable {
             start = end
         }
         self.delta = delta
+    }
+
+    func candidates(
+        for query: Query,
+        view: ScoringView,
+        allowed: SlotBitmap?,
+        limit: Int
+    ) -> [(slot: Int, score: Float)] {
+        guard let index else { return [] }
+        var parameters = query.parameters
+        parameters.candidateCount = limit
+        let hits = index.search(
+            query: query.values,
+            queryTokenCount: query.tokenCount,
+            parameters: parameters,
+            allowed: allowedDocuments(view: view, slots: allowed ?? view.liveSlots),
+            delta: delta,
+            threadCount: query.threadCount
+        )
+        return hits.map { (documentSlots[$0.document], $0.score) }
     }
 
     /// Index documents whose slot is live, current and in `slots`.
@@ -119,7 +138,8 @@ public struct CompressedIndexStatus: Sendable {
 }
 
 extension CollectionStore {
-    static func compressedMetadataKey(_ field: String) -> String { "compressed_index.\(field)" }
+    /// The metadata prefix under which the collection's database records each field's compressed index.
+    static let compressedIndexKind = "compressed_index"
 
     /// Builds (or rebuilds) the compressed index of a multivector field from the points stored now.
     ///
@@ -186,24 +206,16 @@ extension CollectionStore {
         } catch {
             throw TesseraError(.io, "writing the compressed index failed: \(error)", location: .init(path: path))
         }
-        let previous = try compressedFileName(field: field.name)
-        try withWriter { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: "UPDATE metadata SET value = ? WHERE key = 'index_generation'",
-                    arguments: [String(generation)]
-                )
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO metadata (key, value) VALUES (?, ?)",
-                    arguments: [Self.compressedMetadataKey(field.name), fileName]
-                )
+        try commitGeneration(
+            generation,
+            of: Self.compressedIndexKind,
+            field: field.name,
+            fileName: fileName,
+            files: { [$0] },
+            alsoInTransaction: { db in
                 try db.execute(sql: "DELETE FROM index_pending WHERE seq <= ?", arguments: [sequence])
-                return .commit
             }
-        }
-        if let previous, previous != fileName {
-            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(previous))
-        }
+        )
         compressedStates.withLock { $0[field.name] = nil }
         guard let status = try compressedIndexStatus(field: field.name) else {
             throw TesseraError(.io, "the compressed index was written but is not recorded", location: .init(path: path))
@@ -233,22 +245,10 @@ extension CollectionStore {
         )
     }
 
-    func compressedFileName(field: String) throws(TesseraError) -> String? {
-        try Self.guarded(path: directory) {
-            try pool.read { db in
-                try String.fetchOne(
-                    db,
-                    sql: "SELECT value FROM metadata WHERE key = ?",
-                    arguments: [Self.compressedMetadataKey(field)]
-                )
-            }
-        }
-    }
-
     /// The loaded state of a field's index (loading it on first use), or `nil` when none was built.
     func compressedState(field: String) throws(TesseraError) -> CompressedFieldState? {
         if let state = compressedStates.withLock({ $0[field] }) { return state }
-        guard let fileName = try compressedFileName(field: field) else { return nil }
+        guard let fileName = try recordedFileName(of: Self.compressedIndexKind, field: field) else { return nil }
         let path = (directory as NSString).appendingPathComponent(fileName)
         let pending: [Data] = try Self.guarded(path: directory) {
             try pool.read { db in try Data.fetchAll(db, sql: "SELECT id_key FROM index_pending") }
@@ -256,7 +256,13 @@ extension CollectionStore {
         var state: CompressedFieldState
         do {
             let index = try CompressedIndex(path: path)
-            state = CompressedFieldState(file: path, index: index, loadError: nil, delta: DeltaSegment(index: index))
+            state = CompressedFieldState(
+                file: path,
+                field: field,
+                index: index,
+                loadError: nil,
+                delta: DeltaSegment(index: index)
+            )
             state.documentIDs.reserveCapacity(index.documentCount)
             for document in 0..<index.documentCount {
                 state.documentIDs.append(try PointID(sortKey: Data(index.key(ofDocument: document))))
@@ -270,14 +276,14 @@ extension CollectionStore {
                 "the compressed index is unusable (\(error)); searches run exactly until it is rebuilt",
                 location: .init(path: path, offset: error.offset)
             )
-            state = CompressedFieldState(file: path, index: nil, loadError: failure, delta: nil)
+            state = CompressedFieldState(file: path, field: field, index: nil, loadError: failure, delta: nil)
         } catch {
             let failure = TesseraError(
                 .corrupted,
                 "the compressed index names a bad point id: \(error)",
                 location: .init(path: path)
             )
-            state = CompressedFieldState(file: path, index: nil, loadError: failure, delta: nil)
+            state = CompressedFieldState(file: path, field: field, index: nil, loadError: failure, delta: nil)
         }
         compressedStates.withLock { states in
             if states[field] == nil { states[field] = state }
@@ -298,21 +304,18 @@ extension CollectionStore {
         guard try compressedState(field: field)?.index != nil else { return nil }
         let state: CompressedFieldState? = compressedStates.withLock { states in
             guard var state = states[field] else { return nil }
-            state.synchronize(with: view, field: field)
+            state.catchUp(with: view)
             states[field] = state
             return state
         }
-        guard let state, let index = state.index else { return nil }
-        let documents = state.allowedDocuments(view: view, slots: allowed)
-        let hits = index.search(
-            query: floatValues(of: query),
-            queryTokenCount: query.tokenCount,
+        guard let state, state.index != nil else { return nil }
+        let request = CompressedFieldState.Query(
+            values: floatValues(of: query),
+            tokenCount: query.tokenCount,
             parameters: parameters,
-            allowed: documents,
-            delta: state.delta,
             threadCount: threadCount
         )
-        return hits.map { (state.documentSlots[$0.document], $0.score) }
+        return state.candidates(for: request, view: view, allowed: allowed, limit: parameters.candidateCount)
     }
 }
 

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import MaxSim
 import Synchronization
 public import TesseraIndex
@@ -9,8 +8,15 @@ public import TesseraIndex
 ///
 /// A label is current while its point is live and the point's vector equals the one in the graph (checked at
 /// load, so a graph never answers with a vector that was replaced); otherwise the label is marked deleted.
-struct DenseFieldState: Sendable {
+struct DenseFieldState: DerivedIndex {
+    /// A search: the query vector and the graph's search breadth.
+    struct Query {
+        var vector: [Float]
+        var ef: Int
+    }
+
     let base: String
+    let field: String
     let index: HNSWIndex?
     /// Why the files could not be used (then dense searches run exactly).
     let loadError: TesseraError?
@@ -21,16 +27,12 @@ struct DenseFieldState: Sendable {
     /// Live points not in the graph, with the view version of their vectors.
     var extras: [PointID: UInt64] = [:]
     var extraSlots: [Int] = []
-    var synchronized = false
-    var signature: (layout: UInt64, version: UInt64, live: Int) = (0, 0, 0)
+    var cursor = CatchUpCursor()
 
     /// Brings the label-to-slot map and the extras up to date with a view.
-    mutating func synchronize(with view: ScoringView, field: String) {
+    mutating func apply(_ changes: ViewChanges, from view: ScoringView) {
         guard let index, let column = view.column(named: field) else { return }
-        let current = (view.layoutGeneration, view.nextVersion, view.liveCount)
-        if synchronized, current == signature { return }
-        if synchronized, view.nextVersion < signature.version { return }
-        if !synchronized {
+        if changes.isFirst {
             var covered = [Bool](repeating: false, count: view.slotCount)
             for label in 0..<labelIDs.count {
                 guard let slot = view.slot(of: labelIDs[label]), !covered[slot],
@@ -43,10 +45,9 @@ struct DenseFieldState: Sendable {
                 labelVersions[label] = view.slotVersions[slot]
                 covered[slot] = true
             }
-            for slot in view.liveSlots.slots where !covered[slot] {
+            for slot in changes.addedSlots where !covered[slot] {
                 extras[view.pointIDs[slot]] = view.slotVersions[slot]
             }
-            synchronized = true
         } else {
             for label in 0..<labelIDs.count where labelVersions[label] != 0 {
                 if let slot = view.slot(of: labelIDs[label]), view.slotVersions[slot] == labelVersions[label] {
@@ -57,11 +58,7 @@ struct DenseFieldState: Sendable {
                     labelSlots[label] = -1
                 }
             }
-            var slot = view.slotCount
-            while slot > 0, view.slotVersions[slot - 1] >= signature.version { slot -= 1 }
-            for added in slot..<view.slotCount where view.liveSlots.contains(added) {
-                extras[view.pointIDs[added]] = view.slotVersions[added]
-            }
+            for added in changes.addedSlots { extras[view.pointIDs[added]] = view.slotVersions[added] }
         }
         extraSlots = []
         for (id, version) in extras {
@@ -72,7 +69,27 @@ struct DenseFieldState: Sendable {
             }
         }
         extraSlots.sort()
-        signature = current
+    }
+
+    /// The graph's `limit` nearest labels that are current and allowed, as slots with their scores (1 −
+    /// distance for inner products, the distance for Euclid); the points written since the build are not
+    /// among them (see ``extraSlots``).
+    func candidates(
+        for query: Query,
+        view: ScoringView,
+        allowed: SlotBitmap?,
+        limit: Int
+    ) -> [(slot: Int, score: Float)] {
+        guard let index else { return [] }
+        var hits: [(slot: Int, score: Float)] = []
+        for (label, distance) in index.search(query.vector, k: limit, ef: query.ef) {
+            let label = Int(label)
+            guard labelVersions[label] != 0 else { continue }
+            let slot = labelSlots[label]
+            guard allowed?.contains(slot) ?? view.liveSlots.contains(slot) else { continue }
+            hits.append((slot, index.metric == .innerProduct ? 1 - distance : distance.squareRoot()))
+        }
+        return hits
     }
 }
 
@@ -105,7 +122,8 @@ public enum DenseSearchMethod: String, Sendable {
 }
 
 extension CollectionStore {
-    static func denseMetadataKey(_ field: String) -> String { "dense_index.\(field)" }
+    /// The metadata prefix under which the collection's database records each dense field's HNSW graph.
+    static let denseIndexKind = "dense_index"
 
     /// The default search breadth of the HNSW graph.
     public static let defaultHNSWEf = 128
@@ -161,25 +179,13 @@ extension CollectionStore {
         } catch {
             throw TesseraError(.io, "building the HNSW graph failed: \(error)", location: .init(path: base))
         }
-        let previous = try denseFileName(field: field.name)
-        try withWriter { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: "UPDATE metadata SET value = ? WHERE key = 'index_generation'",
-                    arguments: [String(generation)]
-                )
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO metadata (key, value) VALUES (?, ?)",
-                    arguments: [Self.denseMetadataKey(field.name), fileName]
-                )
-                return .commit
-            }
-        }
-        if let previous, previous != fileName {
-            let old = (directory as NSString).appendingPathComponent(previous)
-            try? FileManager.default.removeItem(atPath: HNSWFiles.graphPath(old))
-            try? FileManager.default.removeItem(atPath: HNSWFiles.keysPath(old))
-        }
+        try commitGeneration(
+            generation,
+            of: Self.denseIndexKind,
+            field: field.name,
+            fileName: fileName,
+            files: { [HNSWFiles.graphPath($0), HNSWFiles.keysPath($0)] }
+        )
         denseStates.withLock { $0[field.name] = nil }
         guard let status = try denseIndexStatus(field: field.name) else {
             throw TesseraError(.io, "the HNSW graph was written but is not recorded", location: .init(path: base))
@@ -205,18 +211,6 @@ extension CollectionStore {
             efConstruction: state.index?.efConstruction ?? 0,
             error: state.loadError
         )
-    }
-
-    func denseFileName(field: String) throws(TesseraError) -> String? {
-        try Self.guarded(path: directory) {
-            try pool.read { db in
-                try String.fetchOne(
-                    db,
-                    sql: "SELECT value FROM metadata WHERE key = ?",
-                    arguments: [Self.denseMetadataKey(field)]
-                )
-            }
-        }
     }
 
     static func metric(of field: VectorField) -> HNSWMetric {
@@ -254,7 +248,7 @@ extension CollectionStore {
     /// The field's graph state, loaded on first use and synchronised with `view`; `nil` when none was built.
     func synchronizedDenseState(field: String, view: ScoringView) throws(TesseraError) -> DenseFieldState? {
         if denseStates.withLock({ $0[field] }) == nil {
-            guard let fileName = try denseFileName(field: field) else { return nil }
+            guard let fileName = try recordedFileName(of: Self.denseIndexKind, field: field) else { return nil }
             let base = (directory as NSString).appendingPathComponent(fileName)
             let fieldDescription = configuration.field(named: field)!
             var state: DenseFieldState
@@ -264,7 +258,7 @@ extension CollectionStore {
                     metric: Self.metric(of: fieldDescription),
                     dimension: fieldDescription.dimension
                 )
-                state = DenseFieldState(base: base, index: index, loadError: nil)
+                state = DenseFieldState(base: base, field: field, index: index, loadError: nil)
                 state.labelIDs = try keys.map { key throws(TesseraError) in try PointID(sortKey: Data(key)) }
                 state.labelVersions = [UInt64](repeating: 0, count: keys.count)
                 state.labelSlots = [Int](repeating: -1, count: keys.count)
@@ -274,14 +268,14 @@ extension CollectionStore {
                     "the HNSW graph is unusable (\(error)); dense searches run exactly until it is rebuilt",
                     location: .init(path: error.path ?? base, offset: error.offset)
                 )
-                state = DenseFieldState(base: base, index: nil, loadError: failure)
+                state = DenseFieldState(base: base, field: field, index: nil, loadError: failure)
             } catch {
                 let failure = TesseraError(
                     .corrupted,
                     "the HNSW graph names a bad point id (\(error)); dense searches run exactly until it is rebuilt",
                     location: .init(path: HNSWFiles.keysPath(base))
                 )
-                state = DenseFieldState(base: base, index: nil, loadError: failure)
+                state = DenseFieldState(base: base, field: field, index: nil, loadError: failure)
             }
             denseStates.withLock { states in
                 if states[field] == nil { states[field] = state }
@@ -289,7 +283,7 @@ extension CollectionStore {
         }
         return denseStates.withLock { states in
             guard var state = states[field] else { return nil }
-            state.synchronize(with: view, field: field)
+            state.catchUp(with: view)
             states[field] = state
             return state
         }
@@ -320,15 +314,12 @@ extension CollectionStore {
             let liveInGraph = max(1, index.count - index.deletedCount)
             let fraction = Double(allowedCount) / Double(max(1, view.liveCount))
             let k = min(liveInGraph, fraction >= 1 ? limit : Int((Double(limit) / fraction * 1.25).rounded(.up)) + 8)
-            let found = index.search(query, k: k, ef: ef ?? Self.defaultHNSWEf)
-            var hits: [(slot: Int, score: Float)] = []
-            for (label, distance) in found {
-                let label = Int(label)
-                guard state.labelVersions[label] != 0 else { continue }
-                let slot = state.labelSlots[label]
-                guard allowed.contains(slot) else { continue }
-                hits.append((slot, index.metric == .innerProduct ? 1 - distance : distance.squareRoot()))
-            }
+            var hits = state.candidates(
+                for: DenseFieldState.Query(vector: query, ef: ef ?? Self.defaultHNSWEf),
+                view: view,
+                allowed: allowed,
+                limit: k
+            )
             if hits.count >= min(limit, allowedCount - state.extraSlots.count) {
                 let extras = state.extraSlots.filter { allowed.contains($0) }
                 if !extras.isEmpty {

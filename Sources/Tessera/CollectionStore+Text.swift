@@ -51,41 +51,66 @@ public struct TextSearchRequest: Sendable {
 }
 
 /// The BM25 index of one choice of fields and analyzer, kept in step with a collection's scoring view.
-struct TextIndexState: Sendable {
-    var index = BM25Index()
-    var indexedSlots: [Int] = []
-    var layoutGeneration: UInt64 = .max
-    var payloadEdits: UInt64 = .max
-    var synchronizedVersion: UInt64 = 0
+///
+/// Catching up is incremental: a write of k points updates the postings and statistics of those k slots only
+/// (O(k · terms)): appended slots are added, and removed or edited slots (from the view's change log) are
+/// removed and, when still live, added again with their new text. Only the first use, a compaction (slots
+/// renumbered) or falling behind the change log rebuilds from every live slot.
+struct TextIndexState: DerivedIndex {
+    /// A search: the analysed query and the BM25 settings.
+    struct Query {
+        var terms: [String]
+        var parameters: BM25Parameters
+    }
 
-    /// Indexes what the view added since the last call and drops what it removed; rebuilds after a compaction
-    /// (slots renumbered) or a payload edit.
-    mutating func synchronize(with view: ScoringView, fields: [String], analyzer: TextAnalyzer) {
-        if view.layoutGeneration != layoutGeneration || view.payloadEdits != payloadEdits {
-            self = TextIndexState()
-            layoutGeneration = view.layoutGeneration
-            payloadEdits = view.payloadEdits
-        } else {
-            indexedSlots.removeAll { slot in
-                guard view.liveSlots.contains(slot) else {
-                    index.remove(document: slot)
-                    return true
-                }
-                return false
-            }
+    let fields: [String]
+    let analyzer: TextAnalyzer
+    var index = BM25Index()
+    var cursor = CatchUpCursor()
+    /// How many times the index was built from every live slot (for tests of the incremental path).
+    private(set) var rebuildCount = 0
+
+    init(fields: [String], analyzer: TextAnalyzer) {
+        self.fields = fields
+        self.analyzer = analyzer
+    }
+
+    mutating func apply(_ changes: ViewChanges, from view: ScoringView) {
+        guard let changed = changes.changedSlots, !changes.isFirst, !changes.layoutChanged else {
+            index = BM25Index()
+            rebuildCount += 1
+            for slot in view.liveSlots.slots { add(slot: slot, from: view) }
+            return
         }
-        var slot = view.slotCount
-        while slot > 0, view.slotVersions[slot - 1] > synchronizedVersion { slot -= 1 }
-        for added in slot..<view.slotCount where view.liveSlots.contains(added) {
-            let payload = view.payload(ofSlot: added)
-            let text = fields.compactMap { field -> String? in
-                if case .string(let value) = payload[field] { return value }
-                return nil
-            }.joined(separator: " ")
-            index.add(document: added, terms: analyzer.terms(text))
-            indexedSlots.append(added)
+        for slot in Set(changed).sorted() {
+            index.remove(document: slot)
+            // Slots appended since the last catch-up are added below, with the rest of the new ones.
+            if view.liveSlots.contains(slot), view.slotVersions[slot] <= cursor.version { add(slot: slot, from: view) }
         }
-        synchronizedVersion = view.nextVersion - 1
+        for slot in changes.addedSlots { add(slot: slot, from: view) }
+    }
+
+    private mutating func add(slot: Int, from view: ScoringView) {
+        let payload = view.payload(ofSlot: slot)
+        let text = fields.compactMap { field -> String? in
+            if case .string(let value) = payload[field] { return value }
+            return nil
+        }.joined(separator: " ")
+        index.add(document: slot, terms: analyzer.terms(text))
+    }
+
+    func candidates(
+        for query: Query,
+        view: ScoringView,
+        allowed: SlotBitmap?,
+        limit: Int
+    ) -> [(slot: Int, score: Float)] {
+        index.search(
+            terms: query.terms,
+            parameters: query.parameters,
+            allowed: allowed.map { bitmap in { bitmap.contains($0) } },
+            limit: limit
+        ).map { ($0.document, $0.score) }
     }
 }
 
@@ -151,18 +176,18 @@ extension CollectionStore {
     ) -> [(slot: Int, score: Float)] {
         guard limit > 0 else { return [] }
         let key = fields.joined(separator: "\u{1F}") + "\u{1E}\(analyzer)"
-        let terms = analyzer.terms(text)
-        let hits = textIndexes.states.withLock { states in
-            var state = states[key] ?? TextIndexState()
-            state.synchronize(with: view, fields: fields, analyzer: analyzer)
+        let query = TextIndexState.Query(terms: analyzer.terms(text), parameters: parameters)
+        return textIndexes.states.withLock { states in
+            var state = states[key] ?? TextIndexState(fields: fields, analyzer: analyzer)
+            if state.cursor.isAhead(of: view) {
+                // A search that began before a write the index has taken in: answer from that view's own index.
+                var own = TextIndexState(fields: fields, analyzer: analyzer)
+                own.catchUp(with: view)
+                return own.candidates(for: query, view: view, allowed: allowed, limit: limit)
+            }
+            state.catchUp(with: view)
             defer { states[key] = state }
-            return state.index.search(
-                terms: terms,
-                parameters: parameters,
-                allowed: allowed.map { bitmap in { bitmap.contains($0) } },
-                limit: limit
-            )
+            return state.candidates(for: query, view: view, allowed: allowed, limit: limit)
         }
-        return hits.map { ($0.document, $0.score) }
     }
 }

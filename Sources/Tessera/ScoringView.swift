@@ -29,6 +29,32 @@ public struct ScoringView: Sendable {
     /// Counts payload edits in place (which change no slot version), so that indexes of payload text know
     /// to refresh.
     public internal(set) var payloadEdits: UInt64 = 0
+    /// The slots removed or whose payload was edited in place, in the order it happened: change number
+    /// `firstChangeNumber + i` is `changeLog[i]`. Derived indexes of payload text read the changes since they last
+    /// caught up, so that a write of k points costs them O(k). The oldest changes are dropped past
+    /// ``changeLogCapacity`` (an index that fell further behind rebuilds), and compaction clears the log.
+    var changeLog: [Int] = []
+    var firstChangeNumber: UInt64 = 0
+    /// How many changes the log keeps at least.
+    static let changeLogCapacity = 65_536
+
+    /// The number the next change gets.
+    var changeCount: UInt64 { firstChangeNumber + UInt64(changeLog.count) }
+
+    /// The slots changed (removed or payload edited) since change number `number`, or `nil` when the log no
+    /// longer holds them all.
+    func changedSlots(since number: UInt64) -> ArraySlice<Int>? {
+        guard number >= firstChangeNumber, number <= changeCount else { return nil }
+        return changeLog[Int(number - firstChangeNumber)...]
+    }
+
+    private mutating func recordChange(slot: Int) {
+        changeLog.append(slot)
+        if changeLog.count >= 2 * Self.changeLogCapacity {
+            changeLog.removeFirst(Self.changeLogCapacity)
+            firstChangeNumber += UInt64(Self.changeLogCapacity)
+        }
+    }
 
     init(configuration: CollectionConfiguration) {
         columns = Dictionary(uniqueKeysWithValues: configuration.fields.map { ($0.name, VectorColumn(field: $0)) })
@@ -97,6 +123,7 @@ public struct ScoringView: Sendable {
         guard let slot = slotByID.removeValue(forKey: id) else { return false }
         liveSlots.remove(slot)
         payloads[slot] = [:]
+        recordChange(slot: slot)
         for name in Array(columns.keys) {
             columns[name]!.deadTokenCount += columns[name]!.tokenRange(ofSlot: slot).count
         }
@@ -107,6 +134,7 @@ public struct ScoringView: Sendable {
         if let slot = slotByID[id] {
             payloads[slot] = payload
             payloadEdits += 1
+            recordChange(slot: slot)
         }
     }
 
@@ -132,5 +160,7 @@ public struct ScoringView: Sendable {
         liveSlots = SlotBitmap(slotCount: keep.count, allSet: true)
         slotByID = Dictionary(uniqueKeysWithValues: pointIDs.enumerated().map { ($1, $0) })
         layoutGeneration += 1
+        firstChangeNumber = changeCount
+        changeLog = []
     }
 }

@@ -9,6 +9,7 @@
 
 import Foundation
 import Tessera
+import TesseraPlatform
 
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let firstID = UInt64(arguments[2]), let seed = UInt64(arguments[3]) else {
@@ -16,21 +17,9 @@ guard arguments.count == 4, let firstID = UInt64(arguments[2]), let seed = UInt6
     exit(2)
 }
 
-/// SplitMix64: a small seeded generator, so a run can be repeated.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15  // Wrapping is the algorithm: the state is a counter modulo 2^64.
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 do {
     let store = try CollectionStore.openOrCreate(at: arguments[1], configuration: ProbePoints.configuration)
-    var random = SplitMix64(state: seed)
+    var random = SplitMix64(seed: seed)
     var nextID = firstID
     while true {
         let batchSize = Int.random(in: 1...16, using: &random)

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraPlatform
 
 /// Where a build reads token vectors from, a few documents at a time, so that the whole float corpus is never
 /// held at once.
@@ -337,19 +338,5 @@ extension CompressedIndex {
             )
         }
         return values
-    }
-}
-
-/// A small seeded generator (SplitMix64) for the build's sampling.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        // Wrapping arithmetic is how SplitMix64 is defined.
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

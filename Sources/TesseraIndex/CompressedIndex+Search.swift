@@ -1,8 +1,8 @@
 import CBLAS
 import CMaxSimKernels
-import Dispatch
 import Foundation
 import Synchronization
+import TesseraPlatform
 
 /// Documents added after an index was built: their tokens encoded against the index's centroids and codec,
 /// grouped by cell like the index's own. Documents are numbered after the index's, from
@@ -184,7 +184,7 @@ extension CompressedIndex {
         var centroidScoreMatrix = [Float](repeating: 0, count: queryTokenCount * centroidCount)
         if let projection {
             let projected = projection.project(query, rowCount: queryTokenCount, inputDimension: dimension)
-            multiplyTransposed(
+            GEMM.multiplyTransposed(
                 projected,
                 projection.centroids,
                 rows: queryTokenCount,
@@ -193,7 +193,7 @@ extension CompressedIndex {
                 into: &centroidScoreMatrix
             )
         } else {
-            multiplyTransposed(
+            GEMM.multiplyTransposed(
                 query,
                 centroids,
                 rows: queryTokenCount,
@@ -240,7 +240,9 @@ extension CompressedIndex {
         let probes = probeLists
         let imputed = imputedScores
         let centroidScores = centroidScoreMatrix
-        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+        // A fixed split (worker t takes tokens t, t + threads, …) and a merge in worker order, so that the sums,
+        // and the scores, are the same bits on every run.
+        ParallelFor.eachWorker(workerCount: threads) { thread in
             var total = [Float](repeating: 0, count: totalDocuments)
             var seen = [Bool](repeating: false, count: totalDocuments)
             var best = [Float](repeating: -.infinity, count: totalDocuments)
@@ -405,37 +407,4 @@ func selectBest(_ hits: [CompressedHit], count: Int) -> [CompressedHit] {
         }
     }
     return heap.sorted { $0.score > $1.score || ($0.score == $1.score && $0.document < $1.document) }
-}
-
-/// `output[rows, columns] = a[rows, depth] · b[columns, depth]ᵀ` by `sgemm`.
-func multiplyTransposed(
-    _ a: [Float],
-    _ b: [Float],
-    rows: Int,
-    columns: Int,
-    depth: Int,
-    into output: inout [Float]
-) {
-    a.withUnsafeBufferPointer { left in
-        b.withUnsafeBufferPointer { right in
-            output.withUnsafeMutableBufferPointer { result in
-                cblas_sgemm(
-                    CblasRowMajor,
-                    CblasNoTrans,
-                    CblasTrans,
-                    Int32(rows),
-                    Int32(columns),
-                    Int32(depth),
-                    1,
-                    left.baseAddress,
-                    Int32(depth),
-                    right.baseAddress,
-                    Int32(depth),
-                    0,
-                    result.baseAddress,
-                    Int32(columns)
-                )
-            }
-        }
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraPlatform
 
 /// A compressed multi-vector index read from its file through a memory mapping (PLAID's layout).
 ///
@@ -53,10 +54,12 @@ public final class CompressedIndex: @unchecked Sendable {
     ///   applies (a truncated or torn file, a bad magic number, a checksum or an inconsistent section);
     ///   ``IndexError/Code/io``.
     public init(path: String, verifyChecksum: Bool = true) throws(IndexError) {
-        let file = try MappedFile(path: path)
+        let file = try MappedFile.index(at: path)
+        // The mapping moves into `self.file`, which outlives every pointer below.
+        let base = file.baseAddress!
+        let bytes = UnsafeRawBufferPointer(start: base, count: file.byteCount)
         self.file = file
         self.path = path
-        let bytes = UnsafeRawBufferPointer(start: file.base, count: file.byteCount)
         func corrupted(_ message: String, offset: Int, field: String? = nil) -> IndexError {
             IndexError(.corrupted, message, path: path, field: field, offset: offset)
         }
@@ -130,7 +133,7 @@ public final class CompressedIndex: @unchecked Sendable {
                     field: "\(name)"
                 )
             }
-            return file.base + entry.offset
+            return base + entry.offset
         }
         let bucketCount = 1 << bitCount
         let centroidPointer = try section(.centroids, elementSize: 4, count: centroidCount * dimension)
@@ -162,7 +165,7 @@ public final class CompressedIndex: @unchecked Sendable {
         } catch {
             throw corrupted("bad residual codec: \(error.message)", offset: sections[1].offset, field: "codec")
         }
-        let reportData = Data(bytes: file.base + reportEntry.offset, count: reportEntry.count)
+        let reportData = Data(bytes: base + reportEntry.offset, count: reportEntry.count)
         guard let report = try? JSONDecoder().decode(BuildReport.self, from: reportData) else {
             throw corrupted("the build report is not readable", offset: reportEntry.offset, field: "report")
         }
@@ -197,7 +200,7 @@ public final class CompressedIndex: @unchecked Sendable {
                     field: "tokenDocuments"
                 )
             }
-            file.releaseResidentPages()
+            self.file.releaseResidentPages()
         }
     }
 

@@ -1,5 +1,6 @@
 import CHNSW
 import Foundation
+import TesseraPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -184,32 +185,20 @@ public enum HNSWFiles {
     /// - Throws: ``IndexError/Code/io``; ``IndexError/Code/invalidArgument`` for a key over 65,535 bytes.
     public static func save(_ index: HNSWIndex, keys: [[UInt8]], base: String) throws(IndexError) {
         let graph = graphPath(base)
-        let temporary = graph + ".tmp-\(getpid())"
+        let temporary = AtomicFile.temporaryPath(for: graph)
         var message = [CChar](repeating: 0, count: 256)
         guard chnsw_save(index.handleForSaving, temporary, &message, message.count) == 0 else {
-            unlink(temporary)
+            try? Syscalls.unlink(temporary)
             throw IndexError(.io, "writing the graph failed: \(cString(message))", path: temporary)
         }
         let (graphBytes, graphChecksum): (Int, UInt64)
         do throws(IndexError) {
-            let mapped = try MappedFile(path: temporary)
+            let mapped = try MappedFile.index(at: temporary)
             graphBytes = mapped.byteCount
-            graphChecksum = IndexFileFormat.checksum(
-                UnsafeRawBufferPointer(start: mapped.base, count: mapped.byteCount)
-            )
-            let descriptor = open(temporary, O_RDONLY)
-            if descriptor < 0 || fsync(descriptor) != 0 {
-                if descriptor >= 0 { close(descriptor) }
-                throw IndexError(.io, "fsync failed: \(String(cString: strerror(errno)))", path: temporary)
-            }
-            close(descriptor)
+            graphChecksum = mapped.withUnsafeBytes { IndexFileFormat.checksum($0) }
+            do { try AtomicFile.commit(temporaryPath: temporary, to: graph) } catch { throw IndexError(error) }
         } catch {
-            unlink(temporary)
-            throw error
-        }
-        guard rename(temporary, graph) == 0 else {
-            let error = IndexError(.io, "rename failed: \(String(cString: strerror(errno)))", path: graph)
-            unlink(temporary)
+            try? Syscalls.unlink(temporary)
             throw error
         }
         var body: [UInt8] = []
@@ -255,53 +244,63 @@ public enum HNSWFiles {
             IndexError(.corrupted, message, path: path, offset: offset)
         }
         let mappedKeys: MappedFile
-        do { mappedKeys = try MappedFile(path: keysFile) } catch { throw corrupted(error.message, keysFile) }
-        let bytes = UnsafeRawBufferPointer(start: mappedKeys.base, count: mappedKeys.byteCount)
-        guard bytes.count >= headerByteCount + 8 else {
-            throw corrupted("the keys file has \(bytes.count) bytes, shorter than its header", keysFile, offset: 0)
-        }
-        guard Array(bytes[0..<8]) == magic else { throw corrupted("not a keys file (bad magic)", keysFile, offset: 0) }
-        let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
-        guard IndexFileFormat.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - 8)])) == stored else {
-            throw corrupted("the keys file's checksum does not match (a torn or altered file)", keysFile)
-        }
-        let fileVersion = bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
-        let fileMetric = bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-        let fileDimension = Int(bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-        let labelCount = Int(bytes.loadUnaligned(fromByteOffset: 20, as: UInt64.self))
-        let graphBytes = Int(bytes.loadUnaligned(fromByteOffset: 28, as: UInt64.self))
-        let graphChecksum = bytes.loadUnaligned(fromByteOffset: 36, as: UInt64.self)
-        let bodyBytes = Int(bytes.loadUnaligned(fromByteOffset: 44, as: UInt64.self))
-        guard fileVersion == version else {
-            throw corrupted("keys file format version \(fileVersion); this build reads \(version)", keysFile, offset: 8)
-        }
-        guard fileMetric == metric.rawValue, fileDimension == dimension else {
-            throw corrupted(
-                "the graph was built for metric \(fileMetric), dimension \(fileDimension); the field needs "
-                    + "metric \(metric.rawValue), dimension \(dimension)",
-                keysFile,
-                offset: 12
-            )
-        }
-        guard headerByteCount + bodyBytes + 8 == bytes.count else {
-            throw corrupted("the keys section has the wrong length", keysFile, offset: 44)
-        }
-        var keys: [[UInt8]] = []
-        keys.reserveCapacity(labelCount)
-        var offset = headerByteCount
-        for _ in 0..<labelCount {
-            guard offset + 2 <= headerByteCount + bodyBytes else {
-                throw corrupted("the keys section ends early", keysFile, offset: offset)
+        do { mappedKeys = try MappedFile.index(at: keysFile) } catch { throw corrupted(error.message, keysFile) }
+        let (labelCount, graphBytes, graphChecksum, keys) = try mappedKeys.withUnsafeBytes {
+            bytes throws(IndexError) -> (Int, Int, UInt64, [[UInt8]]) in
+            guard bytes.count >= headerByteCount + 8 else {
+                throw corrupted("the keys file has \(bytes.count) bytes, shorter than its header", keysFile, offset: 0)
             }
-            let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-            guard offset + 2 + length <= headerByteCount + bodyBytes else {
-                throw corrupted("a key runs past the keys section", keysFile, offset: offset)
+            guard Array(bytes[0..<8]) == magic else {
+                throw corrupted("not a keys file (bad magic)", keysFile, offset: 0)
             }
-            keys.append(Array(bytes[(offset + 2)..<(offset + 2 + length)]))
-            offset += 2 + length
+            let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
+            guard IndexFileFormat.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - 8)])) == stored
+            else {
+                throw corrupted("the keys file's checksum does not match (a torn or altered file)", keysFile)
+            }
+            let fileVersion = bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+            let fileMetric = bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+            let fileDimension = Int(bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+            let labelCount = Int(bytes.loadUnaligned(fromByteOffset: 20, as: UInt64.self))
+            let graphBytes = Int(bytes.loadUnaligned(fromByteOffset: 28, as: UInt64.self))
+            let graphChecksum = bytes.loadUnaligned(fromByteOffset: 36, as: UInt64.self)
+            let bodyBytes = Int(bytes.loadUnaligned(fromByteOffset: 44, as: UInt64.self))
+            guard fileVersion == version else {
+                throw corrupted(
+                    "keys file format version \(fileVersion); this build reads \(version)",
+                    keysFile,
+                    offset: 8
+                )
+            }
+            guard fileMetric == metric.rawValue, fileDimension == dimension else {
+                throw corrupted(
+                    "the graph was built for metric \(fileMetric), dimension \(fileDimension); the field needs "
+                        + "metric \(metric.rawValue), dimension \(dimension)",
+                    keysFile,
+                    offset: 12
+                )
+            }
+            guard headerByteCount + bodyBytes + 8 == bytes.count else {
+                throw corrupted("the keys section has the wrong length", keysFile, offset: 44)
+            }
+            var keys: [[UInt8]] = []
+            keys.reserveCapacity(labelCount)
+            var offset = headerByteCount
+            for _ in 0..<labelCount {
+                guard offset + 2 <= headerByteCount + bodyBytes else {
+                    throw corrupted("the keys section ends early", keysFile, offset: offset)
+                }
+                let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+                guard offset + 2 + length <= headerByteCount + bodyBytes else {
+                    throw corrupted("a key runs past the keys section", keysFile, offset: offset)
+                }
+                keys.append(Array(bytes[(offset + 2)..<(offset + 2 + length)]))
+                offset += 2 + length
+            }
+            return (labelCount, graphBytes, graphChecksum, keys)
         }
         do throws(IndexError) {
-            let graph = try MappedFile(path: graphFile)
+            let graph = try MappedFile.index(at: graphFile)
             guard graph.byteCount == graphBytes else {
                 throw corrupted(
                     "the graph file has \(graph.byteCount) bytes; its keys file says \(graphBytes)",
@@ -310,8 +309,7 @@ public enum HNSWFiles {
                 )
             }
             guard
-                IndexFileFormat.checksum(UnsafeRawBufferPointer(start: graph.base, count: graph.byteCount))
-                    == graphChecksum
+                graph.withUnsafeBytes({ IndexFileFormat.checksum($0) }) == graphChecksum
             else {
                 throw corrupted("the graph file's checksum does not match (a torn or altered file)", graphFile)
             }

@@ -1,6 +1,6 @@
 import CBLAS
-import Dispatch
 import Foundation
+import TesseraPlatform
 
 /// How to train centroids.
 public struct KMeansOptions: Sendable, Equatable {
@@ -209,28 +209,14 @@ public enum KMeans {
                     candidateValues[trial * dimension + component] = subsample[pick * dimension + component]
                 }
             }
-            subsample.withUnsafeBufferPointer { values in
-                candidateValues.withUnsafeBufferPointer { candidateRows in
-                    dots.withUnsafeMutableBufferPointer { output in
-                        cblas_sgemm(
-                            CblasRowMajor,
-                            CblasNoTrans,
-                            CblasTrans,
-                            Int32(subsampleCount),
-                            Int32(trialCount),
-                            Int32(dimension),
-                            1,
-                            values.baseAddress,
-                            Int32(dimension),
-                            candidateRows.baseAddress,
-                            Int32(dimension),
-                            0,
-                            output.baseAddress,
-                            Int32(trialCount)
-                        )
-                    }
-                }
-            }
+            GEMM.multiplyTransposed(
+                subsample,
+                candidateValues,
+                rows: subsampleCount,
+                columns: trialCount,
+                depth: dimension,
+                into: &dots
+            )
             var bestTrial = 0
             var bestPotential = Double.infinity
             for trial in 0..<trialCount {
@@ -321,27 +307,26 @@ public enum KMeans {
                             var start = 0
                             while start < pointCount {
                                 let rows = min(blockRows, pointCount - start)
-                                cblas_sgemm(
-                                    CblasRowMajor,
-                                    CblasNoTrans,
-                                    CblasTrans,
-                                    Int32(rows),
-                                    Int32(k),
-                                    Int32(dimension),
-                                    1,
-                                    values.baseAddress! + start * dimension,
-                                    Int32(dimension),
-                                    centroidValues.baseAddress,
-                                    Int32(dimension),
-                                    0,
-                                    scoreBuffer.baseAddress,
-                                    Int32(k)
+                                GEMM.multiply(
+                                    rows: rows,
+                                    columns: k,
+                                    depth: dimension,
+                                    alpha: 1,
+                                    a: values.baseAddress! + start * dimension,
+                                    aStride: dimension,
+                                    b: centroidValues.baseAddress!,
+                                    bStride: dimension,
+                                    bTransposed: true,
+                                    beta: 0,
+                                    c: scoreBuffer.baseAddress!,
+                                    cStride: k
                                 )
                                 let scoreBase = SharedPointer(UnsafeMutablePointer(scoreBuffer.baseAddress!))
                                 let normBase = SharedPointer(UnsafeMutablePointer(mutating: norms.baseAddress!))
                                 let outputBase = SharedPointer(output.baseAddress! + start)
+                                // Each row's argmax is independent: which worker takes which part changes nothing.
                                 let parts = min(threads, rows)
-                                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                ParallelFor.run(taskCount: parts, workerCount: parts) { part in
                                     let first = rows * part / parts
                                     let end = rows * (part + 1) / parts
                                     for row in first..<end {
@@ -378,7 +363,7 @@ public enum KMeans {
     }
 }
 
-/// A pointer handed to the threads of one `concurrentPerform`, each touching its own part of the buffer.
+/// A pointer handed to the workers of one parallel loop, each touching its own part of the buffer.
 struct SharedPointer<Element>: @unchecked Sendable {
     let base: UnsafeMutablePointer<Element>
     init(_ base: UnsafeMutablePointer<Element>) { self.base = base }

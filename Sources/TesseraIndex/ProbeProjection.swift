@@ -1,5 +1,6 @@
 import CBLAS
 import Synchronization
+import TesseraPlatform
 
 /// A projection onto the top principal directions of an index's centroids, for choosing cells in fewer
 /// dimensions.
@@ -26,7 +27,14 @@ public struct ProbeProjection: Sendable {
     /// - Returns: `[rowCount, dimension]`, row-major.
     public func project(_ rows: [Float], rowCount: Int, inputDimension: Int) -> [Float] {
         var output = [Float](repeating: 0, count: rowCount * dimension)
-        multiplyTransposed(rows, components, rows: rowCount, columns: dimension, depth: inputDimension, into: &output)
+        GEMM.multiplyTransposed(
+            rows,
+            components,
+            rows: rowCount,
+            columns: dimension,
+            depth: inputDimension,
+            into: &output
+        )
         return output
     }
 }
@@ -47,26 +55,7 @@ extension CompressedIndex {
         if let cached = probeProjections.projections.withLock({ $0[projected] }) { return cached }
         let width = dimension
         var moment = [Float](repeating: 0, count: width * width)
-        centroids.withUnsafeBufferPointer { c in
-            moment.withUnsafeMutableBufferPointer { m in
-                cblas_sgemm(
-                    CblasRowMajor,
-                    CblasTrans,
-                    CblasNoTrans,
-                    Int32(width),
-                    Int32(width),
-                    Int32(centroidCount),
-                    1,
-                    c.baseAddress,
-                    Int32(width),
-                    c.baseAddress,
-                    Int32(width),
-                    0,
-                    m.baseAddress,
-                    Int32(width)
-                )
-            }
-        }
+        GEMM.gram(centroids, rows: centroidCount, columns: width, into: &moment)
         var eigenvalues = [Float](repeating: 0, count: width)
         let status = moment.withUnsafeMutableBufferPointer { m in
             eigenvalues.withUnsafeMutableBufferPointer { e in
@@ -83,7 +72,7 @@ extension CompressedIndex {
         let total = eigenvalues.reduce(0.0) { $0 + Double(max(0, $1)) }
         let kept = eigenvalues.suffix(projected).reduce(0.0) { $0 + Double(max(0, $1)) }
         var projectedCentroids = [Float](repeating: 0, count: centroidCount * projected)
-        multiplyTransposed(
+        GEMM.multiplyTransposed(
             centroids,
             components,
             rows: centroidCount,

@@ -1,24 +1,20 @@
-/// A small, fast, seeded random number generator (SplitMix64) for reproducible tests and benchmarks.
+import TesseraPlatform
+
+/// A seeded random number generator for reproducible tests and benchmarks: ``TesseraPlatform/SplitMix64`` with
+/// helpers for test data.
 ///
 /// Print the seed of a random test so a failure can be replayed.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var generator: SplitMix64
 
     /// Creates a generator.
     /// - Parameter seed: the seed; equal seeds give equal sequences.
     public init(seed: UInt64) {
-        state = seed
+        generator = SplitMix64(seed: seed)
     }
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        // Wrapping arithmetic is the algorithm: SplitMix64 works modulo 2^64.
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// A Float uniform in [-1, 1).
     public mutating func signedUnit() -> Float {

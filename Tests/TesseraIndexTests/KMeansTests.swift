@@ -1,3 +1,4 @@
+import TesseraPlatform
 import TesseraTestSupport
 import Testing
 

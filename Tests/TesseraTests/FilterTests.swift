@@ -1,5 +1,6 @@
 import Foundation
 import Tessera
+import TesseraPlatform
 import Testing
 
 /// A filter built by the test, evaluated here by brute force and sent to Tessera as Qdrant JSON.

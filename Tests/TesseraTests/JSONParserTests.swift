@@ -1,5 +1,6 @@
 import Foundation
 import Tessera
+import TesseraPlatform
 import Testing
 
 @Suite("JSON parser and writer")

@@ -115,7 +115,7 @@ struct OwnershipTests {
             try CollectionStore.create(at: path, configuration: smallConfiguration()).close()
             let orphans = ["compressed-tokens-1.tidx.tmp-17495", "dense-pooled-1.hnsw.tmp-4242"]
             for name in orphans {
-                FileManager.default.createFile(atPath: path + "/" + name, contents: Data([1, 2, 3]))
+                #expect(FileManager.default.createFile(atPath: path + "/" + name, contents: Data([1, 2, 3])))
             }
             // A reader leaves them: the owner might be writing them right now.
             try CollectionStore.open(at: path, access: .readOnly).close()

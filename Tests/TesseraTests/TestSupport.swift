@@ -1,19 +1,9 @@
 import Foundation
 import Tessera
+import TesseraPlatform
 import Testing
 
-/// SplitMix64: a small, seeded generator; tests print their seed so a failure can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15  // Wrapping is the algorithm: the state is a counter modulo 2^64.
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// A generator seeded from `TESSERA_TEST_SEED` when set, else from the clock; the seed is printed.
     static func printed(_ label: String) -> SplitMix64 {
         let seed =

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TesseraPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -47,23 +48,23 @@ final class OwnerLock: Sendable {
                 table[path] = entry
                 return
             }
-            let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else {
+            let descriptor: Int32
+            do throws(SystemCallError) {
+                descriptor = try Syscalls.openForWriting(path, truncate: false)
+            } catch {
                 throw TesseraError(
                     .io,
-                    "cannot open the lock file of \(what): \(String(cString: strerror(errno)))",
+                    "cannot open the lock file of \(what): \(error.reason)",
                     location: .init(path: path)
                 )
             }
-            var result: Int32
-            repeat { result = flock(descriptor, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
-            guard result == 0 else {
-                let busy = errno == EWOULDBLOCK
-                let reason = String(cString: strerror(errno))
+            do throws(SystemCallError) {
+                try Syscalls.lockExclusivelyWithoutWaiting(descriptor, path: path)
+            } catch {
                 let holder = Self.readHolder(descriptor)
-                close(descriptor)
-                guard busy else {
-                    throw TesseraError(.io, "cannot lock \(what): \(reason)", location: .init(path: path))
+                Syscalls.close(descriptor)
+                guard error.isWouldBlock else {
+                    throw TesseraError(.io, "cannot lock \(what): \(error.reason)", location: .init(path: path))
                 }
                 throw TesseraError(
                     .locked,
@@ -85,7 +86,7 @@ final class OwnerLock: Sendable {
             if entry.references == 0 {
                 table[path] = nil
                 // Closing the last descriptor releases the lock.
-                close(entry.descriptor)
+                Syscalls.close(entry.descriptor)
             } else {
                 table[path] = entry
             }
@@ -93,16 +94,16 @@ final class OwnerLock: Sendable {
     }
 
     private static func readHolder(_ descriptor: Int32) -> Int? {
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { return nil }
-        return Int(String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let bytes = try? Syscalls.read(descriptor, byteCount: 32, atOffset: 0), !bytes.isEmpty else {
+            return nil
+        }
+        return Int(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     private static func writeHolder(_ descriptor: Int32) {
-        let text = Array("\(getpid())\n".utf8)
-        _ = ftruncate(descriptor, 0)
-        _ = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        // Best effort: the pid only makes the refusal message more helpful.
+        try? Syscalls.truncate(descriptor, byteCount: 0)
+        try? Syscalls.write(descriptor, Array("\(getpid())\n".utf8), atOffset: 0)
     }
 }
 

@@ -21,40 +21,47 @@ public struct BM25Parameters: Sendable, Equatable, Codable {
 /// `Σ_t qtf · idf(t) · tf·(k1 + 1) / (tf + k1·(1 − b + b·len/avglen))` with
 /// `idf(t) = ln(1 + (N − df + 0.5) / (df + 0.5))` (always positive), over the live documents.
 ///
-/// Documents are numbered by the caller (a collection's slots). Removing a document updates the statistics
-/// at once; its postings are skipped until ``compact()`` drops them.
+/// Documents are numbered by the caller (a collection's slots). Adding, replacing or removing a document costs
+/// O(its terms): the statistics are updated at once, and the postings of a removed or replaced version are
+/// skipped (each posting carries the version of its document it belongs to) until ``compact()`` drops them,
+/// which happens when they make up a quarter of all postings.
 struct BM25Index: Sendable {
     private(set) var postings: [String: [Posting]] = [:]
     private var documentTerms: [Int: [String: Int32]] = [:]
     private var lengths: [Int32] = []
     private var live: [Bool] = []
+    /// Per document, the number of the version whose postings count; older postings are stale.
+    private var versions: [UInt32] = []
     private(set) var documentCount = 0
     private(set) var totalLength = 0
     private var documentFrequency: [String: Int] = [:]
     private var deadPostings = 0
     private var postingCount = 0
-    /// Removed documents whose postings are still in the lists.
-    private var removedUncompacted: Set<Int> = []
 
     struct Posting: Sendable {
         var document: Int32
         var frequency: Int32
+        /// The version of the document this posting belongs to.
+        var version: UInt32
     }
 
     /// Adds a document's terms (replacing the document if it is already there).
     mutating func add(document: Int, terms: [String]) {
         precondition(document >= 0)
         if contains(document: document) { remove(document: document) }
-        // Stale postings of an earlier version of this document would count again once it is live.
-        if removedUncompacted.contains(document) { compact() }
         if document >= live.count {
             live += Array(repeating: false, count: document + 1 - live.count)
             lengths += Array(repeating: 0, count: document + 1 - lengths.count)
+            versions += Array(repeating: 0, count: document + 1 - versions.count)
         }
+        // A new version: postings of an earlier one, still in the lists, no longer count. Wrapping is safe: stale
+        // postings are compacted away long before 2³² versions of one document could make one match again.
+        versions[document] &+= 1
+        let version = versions[document]
         var counts: [String: Int32] = [:]
         for term in terms { counts[term, default: 0] += 1 }
         for (term, count) in counts {
-            postings[term, default: []].append(Posting(document: Int32(document), frequency: count))
+            postings[term, default: []].append(Posting(document: Int32(document), frequency: count, version: version))
             documentFrequency[term, default: 0] += 1
         }
         postingCount += counts.count
@@ -73,20 +80,19 @@ struct BM25Index: Sendable {
         live[document] = false
         documentCount -= 1
         totalLength -= Int(lengths[document])
-        removedUncompacted.insert(document)
         if deadPostings > 1024, deadPostings * 4 > postingCount { compact() }
     }
 
-    /// Drops the postings of removed documents.
+    /// Drops the postings of removed documents and of replaced versions.
     mutating func compact() {
         let live = live
+        let versions = versions
         for term in Array(postings.keys) {
-            postings[term]!.removeAll { !live[Int($0.document)] }
+            postings[term]!.removeAll { !live[Int($0.document)] || $0.version != versions[Int($0.document)] }
             if postings[term]!.isEmpty { postings[term] = nil }
         }
         postingCount -= deadPostings
         deadPostings = 0
-        removedUncompacted = []
     }
 
     /// Whether a document is in the index.
@@ -120,7 +126,9 @@ struct BM25Index: Sendable {
             let weight = Float(log(1 + ratio)) * Float(queryCount)
             for posting in list {
                 let document = Int(posting.document)
-                guard live[document], allowed?(document) ?? true else { continue }
+                guard live[document], posting.version == versions[document], allowed?(document) ?? true else {
+                    continue
+                }
                 let tf = Float(posting.frequency)
                 let relativeLength = Float(lengths[document]) / averageLength
                 let norm = k1 * (1 - b + b * relativeLength)

@@ -1,4 +1,4 @@
-import CBLAS
+import TesseraPlatform
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -96,28 +96,15 @@ public struct LinearProjection: Sendable, Equatable {
                 for column in 0..<outputDimension { output[row * outputDimension + column] = bias[column] }
             }
         }
-        rows.withUnsafeBufferPointer { rows in
-            weight.withUnsafeBufferPointer { weight in
-                output.withUnsafeMutableBufferPointer { output in
-                    cblas_sgemm(
-                        CblasRowMajor,
-                        CblasNoTrans,
-                        CblasTrans,
-                        Int32(rowCount),
-                        Int32(outputDimension),
-                        Int32(inputDimension),
-                        1,
-                        rows.baseAddress,
-                        Int32(inputDimension),
-                        weight.baseAddress,
-                        Int32(inputDimension),
-                        bias.isEmpty ? 0 : 1,
-                        output.baseAddress,
-                        Int32(outputDimension)
-                    )
-                }
-            }
-        }
+        GEMM.multiplyTransposed(
+            rows,
+            weight,
+            rows: rowCount,
+            columns: outputDimension,
+            depth: inputDimension,
+            beta: bias.isEmpty ? 0 : 1,
+            into: &output
+        )
         return output
     }
 }

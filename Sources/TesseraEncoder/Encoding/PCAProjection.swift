@@ -1,4 +1,5 @@
 import CBLAS
+import TesseraPlatform
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -59,26 +60,7 @@ public struct PCAProjection: Sendable, Equatable, Codable {
         }
         // covariance = centeredᵀ · centered / rows, [dimension, dimension]
         var covariance = [Float](repeating: 0, count: dimension * dimension)
-        centered.withUnsafeBufferPointer { centered in
-            covariance.withUnsafeMutableBufferPointer { covariance in
-                cblas_sgemm(
-                    CblasRowMajor,
-                    CblasTrans,
-                    CblasNoTrans,
-                    Int32(dimension),
-                    Int32(dimension),
-                    Int32(rowCount),
-                    1 / Float(rowCount),
-                    centered.baseAddress,
-                    Int32(dimension),
-                    centered.baseAddress,
-                    Int32(dimension),
-                    0,
-                    covariance.baseAddress,
-                    Int32(dimension)
-                )
-            }
-        }
+        GEMM.gram(centered, rows: rowCount, columns: dimension, scale: 1 / Float(rowCount), into: &covariance)
         var eigenvalues = [Float](repeating: 0, count: dimension)
         let status = covariance.withUnsafeMutableBufferPointer { matrix in
             eigenvalues.withUnsafeMutableBufferPointer { values in
@@ -158,7 +140,7 @@ public struct PCAProjection: Sendable, Equatable, Codable {
             throw EncoderError(.invalidArgument, "cannot encode the projection: \(error)")
         }
         do {
-            try Syscalls.writeWholeFile(path, bytes: [UInt8](data))
+            try AtomicFile.write([UInt8](data), to: path)
         } catch {
             throw EncoderError(.invalidArgument, "\(error.call) failed: \(error.reason)", location: .init(path: path))
         }

@@ -1,6 +1,5 @@
 import CBLAS
-import Dispatch
-import Synchronization
+import TesseraPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -206,10 +205,12 @@ public struct BertModel: Sendable {
                         )
                     }
                 }
-                parallelFor(blocks.count, workerCount: threadCount) { rowStages(blocks[$0], after: -1) }
+                ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) { rowStages(blocks[$0], after: -1) }
                 for index in layers.indices {
                     attention(queryKeyValue: pointers.queryKeyValue, rowStarts: rowStarts, into: pointers.context)
-                    parallelFor(blocks.count, workerCount: threadCount) { rowStages(blocks[$0], after: index) }
+                    ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) {
+                        rowStages(blocks[$0], after: index)
+                    }
                 }
             }
         }
@@ -269,21 +270,19 @@ public struct BertModel: Sendable {
             }
         }
         weight.withUnsafeBufferPointer { weight in
-            cblas_sgemm(
-                CblasRowMajor,
-                CblasNoTrans,
-                CblasTrans,
-                Int32(rowCount),
-                Int32(outputDimension),
-                Int32(inputDimension),
-                1,
-                input,
-                Int32(inputDimension),
-                weight.baseAddress,
-                Int32(inputDimension),
-                1,
-                output,
-                Int32(outputDimension)
+            GEMM.multiply(
+                rows: rowCount,
+                columns: outputDimension,
+                depth: inputDimension,
+                alpha: 1,
+                a: input,
+                aStride: inputDimension,
+                b: weight.baseAddress!,
+                bStride: inputDimension,
+                bTransposed: true,
+                beta: 1,
+                c: output,
+                cStride: outputDimension
             )
         }
     }
@@ -306,57 +305,51 @@ public struct BertModel: Sendable {
         let workerCount = min(threadCount, taskCount)
         let scale = 1 / Float(headDimension).squareRoot()
         let shared = AttentionPointers(queryKeyValue: queryKeyValue, context: context)
-        let counter = TaskCounter()
-        DispatchQueue.concurrentPerform(iterations: workerCount) { _ in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest)
-            defer { scores.deallocate() }
-            while true {
-                let task = counter.next()
-                if task >= taskCount { break }
-                let sequence = order[task / headCount]
-                let head = task % headCount
-                let start = rowStarts[sequence]
-                let tokenCount = tokenCounts[sequence]
-                let stride = 3 * hidden
-                let query = shared.queryKeyValue + start * stride + head * headDimension
-                let key = query + hidden
-                let value = query + 2 * hidden
-                // scores = scale · Q Kᵀ, [tokenCount, tokenCount]
-                cblas_sgemm(
-                    CblasRowMajor,
-                    CblasNoTrans,
-                    CblasTrans,
-                    Int32(tokenCount),
-                    Int32(tokenCount),
-                    Int32(headDimension),
-                    scale,
-                    query,
-                    Int32(stride),
-                    key,
-                    Int32(stride),
-                    0,
-                    scores,
-                    Int32(tokenCount)
-                )
-                softmaxRows(scores, rowCount: tokenCount, columnCount: tokenCount)
-                // context[:, head] = scores · V, [tokenCount, headDimension]
-                cblas_sgemm(
-                    CblasRowMajor,
-                    CblasNoTrans,
-                    CblasNoTrans,
-                    Int32(tokenCount),
-                    Int32(headDimension),
-                    Int32(tokenCount),
-                    1,
-                    scores,
-                    Int32(tokenCount),
-                    value,
-                    Int32(stride),
-                    0,
-                    shared.context + start * hidden + head * headDimension,
-                    Int32(hidden)
-                )
-            }
+        // One scores matrix per worker, [longest, longest], reused by every task the worker runs.
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, workerCount) * longest * longest)
+        defer { scratch.deallocate() }
+        let scratchBase = AttentionScratch(base: scratch)
+        ParallelFor.runChunked(taskCount: taskCount, workerCount: workerCount) { task, worker in
+            let scores = scratchBase.base + worker * longest * longest
+            let sequence = order[task / headCount]
+            let head = task % headCount
+            let start = rowStarts[sequence]
+            let tokenCount = tokenCounts[sequence]
+            let stride = 3 * hidden
+            let query = shared.queryKeyValue + start * stride + head * headDimension
+            let key = query + hidden
+            let value = query + 2 * hidden
+            // scores = scale · Q Kᵀ, [tokenCount, tokenCount]
+            GEMM.multiply(
+                rows: tokenCount,
+                columns: tokenCount,
+                depth: headDimension,
+                alpha: scale,
+                a: query,
+                aStride: stride,
+                b: key,
+                bStride: stride,
+                bTransposed: true,
+                beta: 0,
+                c: scores,
+                cStride: tokenCount
+            )
+            softmaxRows(scores, rowCount: tokenCount, columnCount: tokenCount)
+            // context[:, head] = scores · V, [tokenCount, headDimension]
+            GEMM.multiply(
+                rows: tokenCount,
+                columns: headDimension,
+                depth: tokenCount,
+                alpha: 1,
+                a: scores,
+                aStride: tokenCount,
+                b: value,
+                bStride: stride,
+                bTransposed: false,
+                beta: 0,
+                c: shared.context + start * hidden + head * headDimension,
+                cStride: hidden
+            )
         }
     }
 }
@@ -372,22 +365,6 @@ private struct LayerPointers: @unchecked Sendable {
     let expanded: UnsafeMutablePointer<Float>
 }
 
-/// Runs `body(0..<taskCount)` on up to `workerCount` threads, handing out task indices in order.
-private func parallelFor(_ taskCount: Int, workerCount: Int, _ body: @Sendable (Int) -> Void) {
-    if workerCount <= 1 || taskCount <= 1 {
-        for task in 0..<taskCount { body(task) }
-        return
-    }
-    let counter = TaskCounter()
-    DispatchQueue.concurrentPerform(iterations: min(workerCount, taskCount)) { _ in
-        while true {
-            let task = counter.next()
-            if task >= taskCount { break }
-            body(task)
-        }
-    }
-}
-
 /// Base pointers shared by the attention workers; each worker writes a disjoint block of `context`.
 private struct AttentionPointers: @unchecked Sendable {
     // @unchecked: the pointers are read-only (`queryKeyValue`) or written at disjoint
@@ -396,10 +373,9 @@ private struct AttentionPointers: @unchecked Sendable {
     let context: UnsafeMutablePointer<Float>
 }
 
-/// A shared counter that hands out task indices to workers.
-private final class TaskCounter: Sendable {
-    private let value = Atomic<Int>(0)
-
-    /// Returns the next task index; indices grow without bound.
-    func next() -> Int { value.add(1, ordering: .relaxed).oldValue }
+/// The attention workers' score matrices; worker `w` uses only its own `[longest, longest]` block.
+private struct AttentionScratch: @unchecked Sendable {
+    // @unchecked: each worker index is used by one thread at a time (``ParallelFor/runChunked``), and the
+    // buffer does not outlive `attention(...)`.
+    let base: UnsafeMutablePointer<Float>
 }

@@ -1,3 +1,5 @@
+import TesseraPlatform
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -72,7 +74,7 @@ struct SafetensorsFile: ~Copyable {
     /// - Parameter path: The file to open.
     /// - Throws: ``EncoderError`` `.missingFile`, or `.malformedFile` naming the byte offset of the problem.
     init(path: String) throws(EncoderError) {
-        let file = try MappedFile(path: path)
+        let file = try MappedFile.model(at: path)
         let fileByteCount = file.byteCount
         func malformed(_ message: String, field: String? = nil, offset: Int) -> EncoderError {
             EncoderError(.malformedFile, message, location: .init(path: path, field: field, offset: offset))
