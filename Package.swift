@@ -95,7 +95,7 @@ let package = Package(
                 "Tessera",
                 "TesseraEncoder",
                 "TesseraIndex",
-                "TesseraTestSupport",
+                "TesseraPlatform",
                 "TesseraQdrant",
                 "TesseraServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

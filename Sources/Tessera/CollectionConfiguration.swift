@@ -148,7 +148,8 @@ public struct VectorField: Hashable, Sendable, Codable {
         self.hnswM = hnswM
     }
 
-    var isMultivector: Bool {
+    /// Whether the field holds a multivector (token vectors) per point.
+    public var isMultivector: Bool {
         if case .multivector = kind { return true }
         return false
     }

@@ -20,3 +20,26 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+extension SplitMix64 {
+    /// A Float uniform in [-1, 1) (23 random mantissa bits).
+    public mutating func signedUnit() -> Float {
+        Float(next() >> 40) / Float(1 << 23) - 1
+    }
+
+    /// `count` Floats uniform in [-1, 1).
+    /// - Parameter count: How many values.
+    /// - Returns: The values.
+    public mutating func signedUnits(_ count: Int) -> [Float] {
+        var values = [Float](repeating: 0, count: count)
+        for index in 0..<count { values[index] = signedUnit() }
+        return values
+    }
+
+    /// An Int uniform in `range`.
+    /// - Parameter range: The range.
+    /// - Returns: A value in it.
+    public mutating func int(in range: ClosedRange<Int>) -> Int {
+        Int.random(in: range, using: &self)
+    }
+}

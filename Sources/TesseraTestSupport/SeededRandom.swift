@@ -17,23 +17,15 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     public mutating func next() -> UInt64 { generator.next() }
 
     /// A Float uniform in [-1, 1).
-    public mutating func signedUnit() -> Float {
-        Float(next() >> 40) / Float(1 << 23) - 1
-    }
+    public mutating func signedUnit() -> Float { generator.signedUnit() }
 
     /// `count` Floats uniform in [-1, 1).
     /// - Parameter count: how many values.
     /// - Returns: the values.
-    public mutating func signedUnits(_ count: Int) -> [Float] {
-        var values = [Float](repeating: 0, count: count)
-        for index in 0..<count { values[index] = signedUnit() }
-        return values
-    }
+    public mutating func signedUnits(_ count: Int) -> [Float] { generator.signedUnits(count) }
 
     /// An Int uniform in `range`.
     /// - Parameter range: the range.
     /// - Returns: a value in it.
-    public mutating func int(in range: ClosedRange<Int>) -> Int {
-        Int.random(in: range, using: &self)
-    }
+    public mutating func int(in range: ClosedRange<Int>) -> Int { generator.int(in: range) }
 }

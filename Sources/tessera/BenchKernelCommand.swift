@@ -2,7 +2,7 @@ import ArgumentParser
 import CBLAS
 import Foundation
 import MaxSim
-import TesseraTestSupport
+import TesseraPlatform
 
 /// `tessera bench kernel`: MaxSim kernel throughput against OpenBLAS sgemm on the same shapes.
 struct BenchKernelCommand: ParsableCommand {
@@ -206,7 +206,7 @@ struct KernelWorkload {
     }
 
     func generate() -> KernelWorkloadData {
-        var random = SeededRandom(seed: 0x7E55E8A)
+        var random = SplitMix64(seed: 0x7E55E8A)
         var offsets = [0]
         for _ in 0..<documentCount { offsets.append(offsets[offsets.count - 1] + random.int(in: documentTokens)) }
         let documents = normalizedRows(random.signedUnits(offsets[offsets.count - 1] * dimension), dimension)
@@ -289,7 +289,7 @@ struct KernelWorkloadData {
 /// OpenBLAS `cblas_sgemm` on the product a kernel call is equivalent to.
 enum SgemmYardstick {
     static func peak(size: Int, repeats: Int) -> Timing {
-        var random = SeededRandom(seed: 1)
+        var random = SplitMix64(seed: 1)
         let a = random.signedUnits(size * size)
         let b = random.signedUnits(size * size)
         var c = [Float](repeating: 0, count: size * size)

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import MaxSim
-import TesseraTestSupport
+import TesseraPlatform
 
 /// `tessera demo kernel`: a short tour of the MaxSim kernels on synthetic token vectors.
 struct KernelDemoCommand: ParsableCommand {
@@ -12,7 +12,7 @@ struct KernelDemoCommand: ParsableCommand {
 
     func run() throws {
         let dimension = 128
-        var random = SeededRandom(seed: 2026)
+        var random = SplitMix64(seed: 2026)
         let kernel = MaxSimKernel()
         print("MaxSim kernels: \(kernel.instructionSet) variant, \(kernel.threadCount) threads")
         print("supported here: \(InstructionSet.supported.map(\.rawValue).joined(separator: ", "))\n")
@@ -81,7 +81,7 @@ struct KernelDemoCommand: ParsableCommand {
         print("\nnext: `make test` runs the test suite; `make bench-kernel` times the kernels against OpenBLAS.")
     }
 
-    private func unitRows(_ count: Int, dimension: Int, random: inout SeededRandom) -> [Float] {
+    private func unitRows(_ count: Int, dimension: Int, random: inout SplitMix64) -> [Float] {
         var values = random.signedUnits(count * dimension)
         for row in 0..<count {
             var norm: Float = 0

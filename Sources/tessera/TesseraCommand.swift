@@ -9,7 +9,7 @@ struct TesseraCommand: AsyncParsableCommand {
         version: TesseraVersion.current,
         subcommands: [
             DemoCommand.self, IndexCommand.self, SearchCommand.self, EvalCommand.self, InfoCommand.self,
-            BenchCommand.self, ServeCommand.self, QueryCommand.self,
+            BenchCommand.self, ServeCommand.self, QueryCommand.self, ListCommand.self, DeleteCommand.self,
         ]
     )
 }

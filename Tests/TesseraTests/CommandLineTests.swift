@@ -414,3 +414,143 @@ struct CommandLineTests {
         }
     }
 }
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Sends a JSON body to a server on loopback and returns the parsed reply.
+private func request(_ method: String, _ url: String, _ body: String? = nil) async throws -> [String: Any] {
+    var request = URLRequest(url: try #require(URL(string: url)))
+    request.httpMethod = method
+    request.timeoutInterval = 60
+    if let body {
+        request.httpBody = Data(body.utf8)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    }
+    let (data, _) = try await URLSession.shared.data(for: request)
+    return try #require(
+        try JSONSerialization.jsonObject(with: data) as? [String: Any],
+        "\(String(decoding: data, as: UTF8.self))"
+    )
+}
+
+@Suite("Command line and server: one kind of collection", .serialized)
+struct CommandLineAndServerTests {
+    @Test(
+        "a collection made over REST is searched by the command line, one indexed by it is searched over REST; list and delete",
+        .enabled(if: CommandLineFixtures.ready, "needs the tessera binary and the default model")
+    )
+    func restAndCommandLine() async throws {
+        let model = try #require(CommandLineFixtures.model)
+        let binary = try #require(CommandLineFixtures.tessera)
+        try await withTemporaryDirectoryAsync { root in
+            let data = root + "/served"
+            let index = try tessera(
+                [
+                    "index", "cli", "--beir", CommandLineFixtures.samples, "--data", data, "--model", model,
+                    "--threads", "2",
+                ],
+                in: root
+            )
+            guard succeeded(index, "index") else { return }
+
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: binary)
+            server.arguments = ["serve", "--data", data, "--port", "0", "--model", model, "--threads", "2"]
+            let log = root + "/server.log"
+            try #require(FileManager.default.createFile(atPath: log, contents: nil))
+            let logHandle = try #require(FileHandle(forWritingAtPath: log))
+            server.standardOutput = logHandle
+            server.standardError = logHandle
+            try server.run()
+            defer {
+                if server.isRunning {
+                    server.terminate()
+                    server.waitUntilExit()
+                }
+            }
+            var port: String?
+            for _ in 0..<300 where port == nil {
+                try await Task.sleep(for: .milliseconds(100))
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on 127.0.0.1:") }) {
+                    port = String(line.split(separator: ":").last!)
+                }
+            }
+            let base = "http://127.0.0.1:\(try #require(port, "the server did not start"))"
+
+            // Over REST: a collection with the server's model encoding the documents' text.
+            _ = try await request(
+                "PUT",
+                base + "/collections/rest",
+                #"{"vectors": {"colbert": {"size": 384, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}}}"#
+            )
+            let texts = [
+                "volcanoes erupt when magma rises through the crust", "a sourdough loaf rises with wild yeast",
+                "the event horizon of a black hole traps light",
+            ]
+            let points = texts.enumerated().map { index, text in
+                #"{"id": \#(index + 1), "payload": {"text": "\#(text)"}, "vector": {"colbert": {"text": "\#(text)"}}}"#
+            }
+            let upsert = try await request(
+                "PUT",
+                base + "/collections/rest/points?wait=true",
+                #"{"points": [\#(points.joined(separator: ","))]}"#
+            )
+            #expect(upsert["status"] as? String == "ok", "\(upsert)")
+
+            // The command line searches it beside the server: its field is found from the configuration.
+            let search = try tessera(
+                [
+                    "search", "rest", "how do volcanoes form", "--first-stage", "exact", "--json", "--data", data,
+                    "--model", model,
+                ],
+                in: root
+            )
+            guard succeeded(search, "search of a REST collection") else { return }
+            let hits = try #require(search.json()["results"] as? [[String: Any]])
+            #expect(hits.first?["id"] as? String == "1", "\(hits)")
+
+            // Over REST: the collection the command line indexed, through a preset and through a query tree.
+            let text = try await request(
+                "POST",
+                base + "/collections/cli/points/search/text",
+                #"{"text": "how do volcanoes form", "limit": 1}"#
+            )
+            let found = try #require((text["result"] as? [String: Any])?["points"] as? [[String: Any]])
+            #expect(((found.first?["payload"] as? [String: Any])?["topic"] as? String) == "geology", "\(text)")
+            let tree = try await request(
+                "POST",
+                base + "/collections/cli/points/query",
+                #"{"query": {"text": "how do volcanoes form"}, "using": "tokens", "limit": 1, "with_payload": true}"#
+            )
+            let treeHits = try #require((tree["result"] as? [String: Any])?["points"] as? [[String: Any]])
+            #expect(((treeHits.first?["payload"] as? [String: Any])?["topic"] as? String) == "geology", "\(tree)")
+
+            server.terminate()
+            server.waitUntilExit()
+
+            let list = try tessera(["list", "--data", data, "--json"], in: root)
+            guard succeeded(list, "list") else { return }
+            let listed = try #require(
+                try JSONSerialization.jsonObject(with: Data(list.standardOutput.utf8)) as? [[String: Any]]
+            )
+            #expect(listed.map { $0["name"] as? String ?? "" } == ["cli", "rest"])
+            #expect(listed.last?["points"] as? Int == 3)
+            let removed = try tessera(["delete", "rest", "--ids", "1,2", "--data", data], in: root)
+            guard succeeded(removed, "delete --ids") else { return }
+            #expect(removed.standardOutput.contains("deleted 2 points"), "\(removed.standardOutput)")
+            let gone = try tessera(["delete", "rest", "--data", data], in: root)
+            guard succeeded(gone, "delete") else { return }
+            let after = try tessera(["list", "--data", data], in: root)
+            #expect(
+                after.standardOutput.contains("cli") && !after.standardOutput.contains("rest"),
+                "\(after.standardOutput)"
+            )
+            let missing = try tessera(["delete", "rest", "--data", data], in: root)
+            #expect(missing.status != 0)
+            #expect(missing.standardError.contains("no collection 'rest'"), "\(missing.standardError)")
+        }
+    }
+}

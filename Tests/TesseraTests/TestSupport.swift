@@ -23,6 +23,15 @@ func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
     return try body(path)
 }
 
+/// `withTemporaryDirectory` for async bodies.
+func withTemporaryDirectoryAsync<R>(_ body: (String) async throws -> R) async throws -> R {
+    let path = FileManager.default.temporaryDirectory
+        .appendingPathComponent("tessera-tests-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
 /// A collection directory inside a temporary directory (the directory itself does not exist yet).
 func withCollectionPath<R>(_ body: (String) throws -> R) throws -> R {
     try withTemporaryDirectory { root in try body(root + "/collection") }
