@@ -185,3 +185,15 @@ struct CommandError: Error, CustomStringConvertible {
 
     init(_ description: String) { self.description = description }
 }
+
+/// One line of a JSONL file as a JSON object, or an error naming the file, the line and the position in it.
+func jsonLine(_ line: some Collection<UInt8>, path: String, lineNumber: Int) throws -> JSONObject {
+    do {
+        guard case .object(let object) = try JSONValue.parse(utf8: line) else {
+            throw CommandError("\(path):\(lineNumber): not a JSON object")
+        }
+        return object
+    } catch let error as TesseraError {
+        throw CommandError("\(path):\(lineNumber): not JSON: \(error.message)")
+    }
+}

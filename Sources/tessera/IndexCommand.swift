@@ -391,15 +391,7 @@ extension IndexCommand {
             lineNumber += 1
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
             func fail(_ message: String) -> CommandError { CommandError("\(path):\(lineNumber): \(message)") }
-            let object: JSONObject
-            do {
-                guard case .object(let parsed) = try JSONValue.parse(utf8: line) else {
-                    throw fail("not a JSON object")
-                }
-                object = parsed
-            } catch let error as TesseraError {
-                throw fail("not JSON: \(error.message)")
-            }
+            let object = try jsonLine(line, path: path, lineNumber: lineNumber)
             let id: String
             switch object["id"] ?? object["_id"] {
             case .integer(let value)? where value >= 0: id = String(value)

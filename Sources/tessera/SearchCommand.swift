@@ -290,15 +290,7 @@ extension SearchCommand {
                 queries.append((String(index + 1), text))
                 continue
             }
-            let object: JSONObject
-            do {
-                guard case .object(let parsed) = try JSONValue.parse(utf8: line) else {
-                    throw CommandError("\(path):\(index + 1): not a JSON object")
-                }
-                object = parsed
-            } catch let error as TesseraError {
-                throw CommandError("\(path):\(index + 1): not JSON: \(error.message)")
-            }
+            let object = try jsonLine(line, path: path, lineNumber: index + 1)
             guard case .string(let id)? = object["_id"] ?? object["id"], case .string(let query)? = object["text"]
             else {
                 throw CommandError("\(path):\(index + 1): a query needs string fields '_id' and 'text'")
