@@ -220,29 +220,7 @@ extension CollectionStore {
 
     /// The dense field with this name (or the only one).
     func denseField(named name: String?) throws(TesseraError) -> VectorField {
-        let fields = configuration.fields.filter { !$0.isMultivector }
-        if let name {
-            guard let field = configuration.field(named: name) else {
-                throw TesseraError(.notFound, "no vector field '\(name)'", location: .init(field: "using"))
-            }
-            guard !field.isMultivector else {
-                throw TesseraError(
-                    .invalidArgument,
-                    "field '\(name)' is not a dense field",
-                    location: .init(field: "using")
-                )
-            }
-            return field
-        }
-        guard fields.count == 1 else {
-            throw TesseraError(
-                .invalidArgument,
-                fields.isEmpty
-                    ? "the collection has no dense field" : "the collection has \(fields.count) dense fields; name one",
-                location: .init(field: "using")
-            )
-        }
-        return fields[0]
+        try vectorField(named: name, multivector: false)
     }
 
     /// The field's graph state, loaded on first use and synchronised with `view`; `nil` when none was built.

@@ -193,7 +193,8 @@ public let servedRoutes: [String] = [
 ///   - options: Where and how to serve.
 ///   - logger: Structured logs.
 ///   - onRunning: Called with the bound port once the server listens.
-/// - Throws: `TesseraError` when the data directory cannot be created; the server's own errors (a port in use).
+/// - Throws: `TesseraError` when the data directory cannot be created or the address cannot be bound (a port in
+///   use).
 public func runServer(
     options: ServerOptions,
     logger: Logger,
@@ -223,7 +224,15 @@ public func runServer(
     )
     configuration.maximumGracefulShutdownDuration = options.shutdownTimeout
     configuration.maximumCancellationDuration = .seconds(5)
-    try await ServiceGroup(configuration: configuration).run()
+    do {
+        try await ServiceGroup(configuration: configuration).run()
+    } catch let error as IOError {
+        // A port in use or not ours to bind: said in words, not as the socket call that failed.
+        throw TesseraError(
+            .io,
+            "cannot listen on \(options.host):\(options.port): " + String(cString: strerror(error.errnoCode))
+        )
+    }
     withExtendedLifetime(registry) {}
 }
 

@@ -138,18 +138,23 @@ extension CollectionStore {
     }
 
     func multivectorField(named name: String?, in view: ScoringView) throws(TesseraError) -> VectorField {
-        let fields = configuration.fields.filter {
-            if case .multivector = $0.kind { return true }
-            return false
-        }
+        try vectorField(named: name, multivector: true)
+    }
+
+    /// The field of this kind with this name, or the collection's only one of the kind.
+    /// - Throws: ``TesseraError/Code/notFound`` for an unknown name; ``TesseraError/Code/invalidArgument`` for a
+    ///   field of the other kind, or no name when there is not exactly one field of the kind.
+    func vectorField(named name: String?, multivector: Bool) throws(TesseraError) -> VectorField {
+        let kind = multivector ? "multivector" : "dense"
+        let fields = configuration.fields.filter { $0.isMultivector == multivector }
         if let name {
             guard let field = configuration.field(named: name) else {
                 throw TesseraError(.notFound, "no vector field '\(name)'", location: .init(field: "using"))
             }
-            guard fields.contains(field) else {
+            guard field.isMultivector == multivector else {
                 throw TesseraError(
                     .invalidArgument,
-                    "field '\(name)' is not a multivector field",
+                    "field '\(name)' is not a \(kind) field",
                     location: .init(field: "using")
                 )
             }
@@ -159,8 +164,8 @@ extension CollectionStore {
             throw TesseraError(
                 .invalidArgument,
                 fields.isEmpty
-                    ? "the collection has no multivector field"
-                    : "the collection has \(fields.count) multivector fields; name one",
+                    ? "the collection has no \(kind) field"
+                    : "the collection has \(fields.count) \(kind) fields; name one",
                 location: .init(field: "using")
             )
         }
