@@ -260,7 +260,9 @@ extension CollectionStore {
                 )
                 firstStages.append(dense!)
             }
-            if let status = try compressedIndexStatus(field: tokens), status.error == nil {
+            // The field's loaded index state (kept by the store), not its status, which counts pending points in SQLite
+            // on every call.
+            if try compressedState(field: tokens)?.index != nil {
                 firstStages.append(
                     QueryNode(query: text, using: tokens, limit: pool, parameters: options.parameters(candidates: pool))
                 )
