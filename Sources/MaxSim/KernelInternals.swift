@@ -95,7 +95,7 @@ struct PackedQueryBlock: Sendable {
             values.reserveCapacity(rowCount * dimension)
             var scales = [Float]()
             scales.reserveCapacity(packedRowCount)
-            if case .int8(let sourceValues, let sourceScales) = source {
+            if case .int8(let sourceValues, let sourceScales) = source.arrayBacked {
                 for range in ranges {
                     values.append(
                         contentsOf: sourceValues[(range.lowerBound * dimension)..<(range.upperBound * dimension)]
@@ -140,6 +140,7 @@ struct PackedQueryBlock: Sendable {
             case .bfloat16(let v): rows.append(contentsOf: v[values].lazy.map(\.floatValue))
             case .int8(let v, let s):
                 for index in values { rows.append(Float(v[index]) * s[index / dimension]) }
+            case .mapped(let tokens): tokens.appendFloatValues(values, dimension: dimension, to: &rows)
             }
         }
         return rows

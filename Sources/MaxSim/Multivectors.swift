@@ -122,13 +122,14 @@ public struct Multivectors: Sendable, Equatable {
         var bytes: [Int8] = []
         var scales: [Float] = []
         for item in items {
-            switch item.elements {
+            switch item.elements.arrayBacked {
             case .float32(let values): float32.append(contentsOf: values)
             case .float16(let values): halves.append(contentsOf: values)
             case .bfloat16(let values): bfloats.append(contentsOf: values)
             case .int8(let values, let itemScales):
                 bytes.append(contentsOf: values)
                 scales.append(contentsOf: itemScales)
+            case .mapped: preconditionFailure("arrayBacked is never mapped")
             }
         }
         let elements: TokenElements
@@ -178,7 +179,7 @@ public struct Multivectors: Sendable, Equatable {
         )
     }
 
-    /// Item `index` as its own multivector (copies its tokens).
+    /// Item `index` as its own multivector (copies its tokens; shares them for mapped values).
     /// - Parameter index: the item.
     /// - Returns: the item's tokens.
     public func item(_ index: Int) -> Multivector {
@@ -190,6 +191,16 @@ public struct Multivectors: Sendable, Equatable {
         case .float16(let v): elements = .float16(Array(v[values]))
         case .bfloat16(let v): elements = .bfloat16(Array(v[values]))
         case .int8(let v, let s): elements = .int8(values: Array(v[values]), scales: Array(s[range]))
+        case .mapped(let tokens):
+            // A view of the same mapping, not a copy.
+            elements = .mapped(
+                tokens.slice(
+                    values: values.lowerBound,
+                    count: values.count,
+                    firstToken: range.lowerBound,
+                    tokenCount: range.count
+                )
+            )
         }
         // Valid by construction: a whole number of tokens with matching scales.
         return try! Multivector(elements: elements, dimension: dimension)
@@ -211,6 +222,15 @@ public struct Multivectors: Sendable, Equatable {
                 .invalidShape,
                 argument: "\(argument).scales",
                 "\(scales.count) scales for \(values.count / dimension) tokens"
+            )
+        }
+        if case .mapped(let tokens) = elements, tokens.elementType == .int8,
+            tokens.scaleCount != tokens.valueCount / dimension
+        {
+            throw MaxSimError(
+                .invalidShape,
+                argument: "\(argument).scales",
+                "\(tokens.scaleCount) scales for \(tokens.valueCount / dimension) tokens"
             )
         }
     }

@@ -40,6 +40,9 @@ public enum TokenElements: Sendable, Equatable {
     case bfloat16([BFloat16])
     /// Int8 values with one scale per token: token t's value k is `scales[t] * values[t * dimension + k]`.
     case int8(values: [Int8], scales: [Float])
+    /// Values of any type read in place from a mapped file (a sealed segment). Equal to another case only when
+    /// that is mapped too and holds the same bits.
+    case mapped(MappedTokens)
 
     /// The element type.
     public var elementType: TokenElementType {
@@ -48,6 +51,7 @@ public enum TokenElements: Sendable, Equatable {
         case .float16: .float16
         case .bfloat16: .bfloat16
         case .int8: .int8
+        case .mapped(let tokens): tokens.elementType
         }
     }
 
@@ -58,6 +62,7 @@ public enum TokenElements: Sendable, Equatable {
         case .float16(let values): values.count
         case .bfloat16(let values): values.count
         case .int8(let values, _): values.count
+        case .mapped(let tokens): tokens.valueCount
         }
     }
 
@@ -65,6 +70,7 @@ public enum TokenElements: Sendable, Equatable {
     public var byteCount: Int {
         switch self {
         case .int8(let values, let scales): values.count + 4 * scales.count
+        case .mapped(let tokens): tokens.valueCount * tokens.elementType.byteCount + 4 * tokens.scaleCount
         default: valueCount * elementType.byteCount
         }
     }
@@ -80,6 +86,7 @@ public enum TokenElements: Sendable, Equatable {
         case .float16(let values): Float(values[index])
         case .bfloat16(let values): values[index].floatValue
         case .int8(let values, let scales): Float(values[index]) * scales[index / dimension]
+        case .mapped(let tokens): tokens.floatValue(at: index, dimension: dimension)
         }
     }
 
@@ -97,7 +104,18 @@ public enum TokenElements: Sendable, Equatable {
                 out[index] = Float(values[index]) * scales[index / dimension]
             }
             return out
+        case .mapped(let tokens):
+            var out: [Float] = []
+            out.reserveCapacity(tokens.valueCount)
+            tokens.appendFloatValues(0..<tokens.valueCount, dimension: dimension, to: &out)
+            return out
         }
+    }
+
+    /// The same values held in arrays (a copy for ``mapped(_:)``, `self` otherwise).
+    public var arrayBacked: TokenElements {
+        if case .mapped(let tokens) = self { return tokens.arrayBacked }
+        return self
     }
 
     /// Converts Float values to the given element type: rounding to nearest for the 16-bit types, and for
@@ -119,6 +137,32 @@ public enum TokenElements: Sendable, Equatable {
         }
     }
 
+    /// Calls `body` with the bytes of values `values` (flat indices) and, for int8, of the scales of `tokens`
+    /// (empty for other types); the buffers are valid only inside the call.
+    /// - Parameters:
+    ///   - values: A range of flat value indices inside the values.
+    ///   - tokens: The tokens those values belong to (for int8's scales).
+    ///   - body: Reads the bytes.
+    /// - Returns: `body`'s result.
+    public func withUnsafeBytes<R>(
+        values: Range<Int>,
+        tokens: Range<Int>,
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R {
+        let type = elementType
+        return try withUnsafeRawPointers { base, scales in
+            let valueBytes = UnsafeRawBufferPointer(
+                start: values.isEmpty ? nil : base.map { $0 + values.lowerBound * type.byteCount },
+                count: values.isEmpty ? 0 : values.count * type.byteCount
+            )
+            let scaleBytes = UnsafeRawBufferPointer(
+                start: tokens.isEmpty || type != .int8 ? nil : scales.map { UnsafeRawPointer($0 + tokens.lowerBound) },
+                count: tokens.isEmpty || type != .int8 ? 0 : 4 * tokens.count
+            )
+            return try body(valueBytes, scaleBytes)
+        }
+    }
+
     /// Runs `body` with the raw bytes of the values and, for int8, of the scales.
     func withUnsafeRawPointers<R>(
         _ body: (UnsafeRawPointer?, UnsafePointer<Float>?) throws -> R
@@ -131,6 +175,8 @@ public enum TokenElements: Sendable, Equatable {
             return try values.withUnsafeBytes { valueBytes in
                 try scales.withUnsafeBufferPointer { try body(valueBytes.baseAddress, $0.baseAddress) }
             }
+        case .mapped(let tokens):
+            return try withExtendedLifetime(tokens) { try body(tokens.values, tokens.scales) }
         }
     }
 }

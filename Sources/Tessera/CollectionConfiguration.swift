@@ -28,6 +28,8 @@ public struct ElementType: Hashable, Sendable, Codable, CustomStringConvertible 
     var isFloat32: Bool { kind == .float32 }
     var isFloat16: Bool { kind == .float16 }
     var isInt8: Bool { kind == .int8 }
+    /// Bytes per stored element (not counting int8's per-token scale).
+    var byteCount: Int { isFloat32 ? 4 : isFloat16 ? 2 : 1 }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

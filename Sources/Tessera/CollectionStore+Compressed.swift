@@ -179,7 +179,7 @@ extension CollectionStore {
         }
         let source = TokenSource(
             dimension: field.dimension,
-            documentTokenCounts: slots.map { column.tokenRange(ofSlot: $0).count },
+            documentTokenCounts: slots.map { column.tokenCount(ofSlot: $0) },
             read: { documents in documents.flatMap { column.floatValues(ofSlot: slots[$0]) } }
         )
         let keys = slots.map { [UInt8](snapshot.pointIDs[$0].sortKey) }
@@ -327,5 +327,6 @@ func floatValues(of multivector: Multivector) -> [Float] {
     case .bfloat16(let values): values.map(\.floatValue)
     case .int8(let values, let scales):
         values.indices.map { scales[$0 / multivector.dimension] * Float(values[$0]) }
+    case .mapped: multivector.elements.floatValues(dimension: multivector.dimension)
     }
 }

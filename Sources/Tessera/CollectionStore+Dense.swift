@@ -352,13 +352,12 @@ extension CollectionStore {
             return Array(hits.prefix(limit))
         }
         do {
-            let top = try kernel.topK(
+            return try column.topK(
                 limit,
                 query: Multivector(query, dimension: field.dimension),
-                documents: column.multivectors(),
-                candidates: slots.sorted()
+                candidates: slots,
+                kernel: kernel
             )
-            return top.map { ($0.index, $0.score) }
         } catch {
             throw TesseraError(.invalidArgument, "scoring failed: \(error)", location: .init(field: "query"))
         }

@@ -32,6 +32,7 @@ extension CollectionStore {
             entry.blobs.sort { $0.field < $1.field }
             prepared.append(entry)
         }
+        var rowIDs: [Int64] = []
         try write { db in
             let deletePoint = try db.cachedStatement(sql: "DELETE FROM points WHERE id_key = ?")
             let insertPoint = try db.cachedStatement(
@@ -41,20 +42,22 @@ extension CollectionStore {
                 sql: "INSERT INTO vectors (row_id, field, token_count, data) VALUES (?, ?, ?, ?)"
             )
             let markPending = try Self.pendingStatement(db)
+            rowIDs = []
             for point in prepared {
                 let key = point.id.sortKey
                 try markPending.statement.execute(arguments: [key, markPending.sequence])
                 try deletePoint.execute(arguments: [key])
                 try insertPoint.execute(arguments: [key, point.id.description, point.payloadJSON])
                 let rowID = db.lastInsertedRowID
+                rowIDs.append(rowID)
                 for blob in point.blobs {
                     try insertVector.execute(arguments: [rowID, blob.field, blob.tokenCount, blob.data])
                 }
             }
         } apply: { view in
-            for point in prepared {
+            for (point, rowID) in zip(prepared, rowIDs) {
                 view.remove(id: point.id)
-                view.append(id: point.id, payload: point.payload, blobs: point.blobs)
+                view.append(id: point.id, payload: point.payload, blobs: point.blobs, rowID: rowID)
             }
         }
     }
@@ -158,12 +161,12 @@ extension CollectionStore {
             try pool.read { db in
                 var seen: Set<PointID> = []
                 var records: [Record] = []
-                let select = try db.cachedStatement(sql: "SELECT row_id, payload FROM points WHERE id_key = ?")
+                let select = try db.cachedStatement(
+                    sql: "SELECT row_id, id_key, payload, \(segmentColumns) FROM points WHERE id_key = ?"
+                )
                 for id in ids where seen.insert(id).inserted {
                     guard let row = try Row.fetchOne(select, arguments: [id.sortKey]) else { continue }
-                    records.append(
-                        try record(db, id: id, rowID: row[0], payloadText: row[1], withPayload, withVectors)
-                    )
+                    records.append(try record(db, id: id, row: row, withPayload, withVectors))
                 }
                 return records
             }
@@ -214,10 +217,11 @@ extension CollectionStore {
             try pool.read { db in
                 var records: [Record] = []
                 var next: PointID? = nil
+                let columns = "row_id, id_key, payload, \(segmentColumns)"
                 let sql =
                     filter == nil
-                    ? "SELECT row_id, id_key, payload FROM points WHERE id_key >= ? ORDER BY id_key LIMIT \(limit + 1)"
-                    : "SELECT row_id, id_key, payload FROM points WHERE id_key >= ? ORDER BY id_key"
+                    ? "SELECT \(columns) FROM points WHERE id_key >= ? ORDER BY id_key LIMIT \(limit + 1)"
+                    : "SELECT \(columns) FROM points WHERE id_key >= ? ORDER BY id_key"
                 let cursor = try Row.fetchCursor(db, sql: sql, arguments: [start])
                 while let row = try cursor.next() {
                     let id = try PointID(sortKey: row[1])
@@ -229,7 +233,7 @@ extension CollectionStore {
                         next = id
                         break
                     }
-                    records.append(try record(db, id: id, rowID: row[0], payloadText: row[2], withPayload, withVectors))
+                    records.append(try record(db, id: id, row: row, withPayload, withVectors))
                 }
                 return ScrollPage(records: records, nextPageOffset: next)
             }
@@ -268,7 +272,8 @@ extension CollectionStore {
                         db,
                         sql: """
                             SELECT COUNT(*) FROM points p
-                            WHERE (SELECT COUNT(*) FROM vectors v WHERE v.row_id = p.row_id) != ?
+                            WHERE \(hasSegmentColumns ? "p.segment_id IS NULL AND" : "")
+                                (SELECT COUNT(*) FROM vectors v WHERE v.row_id = p.row_id) != ?
                             """,
                         arguments: [fieldCount]
                     ) ?? 0
@@ -330,17 +335,23 @@ extension CollectionStore {
         return value.jsonText
     }
 
+    /// The segment columns of `points` for a SELECT (`NULL`s in a schema-1 collection opened read-only).
+    var segmentColumns: String { hasSegmentColumns ? "segment_id, segment_slot" : "NULL, NULL" }
+
+    /// A stored point from a `points` row (`row_id, id_key, payload, segment_id, segment_slot`).
     private func record(
         _ db: Database,
         id: PointID,
-        rowID: Int64,
-        payloadText: String,
+        row: Row,
         _ withPayload: Bool,
         _ withVectors: Bool
     ) throws -> Record {
+        let rowID: Int64 = row[0]
         var record = Record(id: id)
-        if withPayload { record.payload = try Self.decodePayload(payloadText, id: id, directory: directory) }
-        if withVectors {
+        if withPayload { record.payload = try Self.decodePayload(row[2], id: id, directory: directory) }
+        if withVectors, let segmentID = row[3] as Int64?, let local = row[4] as Int? {
+            record.vectors = try sealedVectors(of: id, segment: segmentID, slot: local)
+        } else if withVectors {
             var vectors: [String: VectorValue] = [:]
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT field, token_count, data FROM vectors WHERE row_id = ?"),

@@ -70,7 +70,12 @@ public final class CollectionStore: Sendable {
 
     static let databaseFileName = "collection.sqlite"
     static let lockFileName = "collection.lock"
-    static let schemaVersion = 1
+    /// 2: sealed segments (the `segments` table, each point's `segment_id` and `segment_slot`).
+    static let schemaVersion = 2
+    /// Whether the database has the segment columns (a schema-1 collection opened read-only has not).
+    let hasSegmentColumns: Bool
+    /// Serialises the optimiser's operations (seal, merge, index builds) on this store.
+    let maintenance = Mutex<Void>(())
     /// How long SQLite waits for a lock that another connection holds before a call fails.
     public static let busyTimeoutSeconds: Double = 10
 
@@ -81,8 +86,10 @@ public final class CollectionStore: Sendable {
         pool: DatabasePool,
         configuration: CollectionConfiguration,
         view: ScoringView,
-        compactionThreshold: Double
+        compactionThreshold: Double,
+        hasSegmentColumns: Bool = true
     ) {
+        self.hasSegmentColumns = hasSegmentColumns
         self.directory = directory
         self.access = access
         self.ownerLock = Mutex(ownerLock)
@@ -171,16 +178,28 @@ public final class CollectionStore: Sendable {
         // while this process owns the collection.
         if ownerLock != nil { removeOrphanedTemporaryFiles(directory: directory) }
         let pool = try openPool(directory: directory)
-        let configuration = try readConfiguration(pool, directory: directory)
+        let (configuration, storedVersion) = try readConfiguration(pool, directory: directory)
         if access == .readWrite {
-            // Collections created before the compressed index lack the pending table.
-            try guarded(path: directory) { try pool.write { db in try createPendingTable(db) } }
+            try guarded(path: directory) {
+                try pool.write { db in
+                    // Collections created before the compressed index lack the pending table.
+                    try createPendingTable(db)
+                    if storedVersion < 2 { try addSegments(db) }
+                }
+            }
         }
         if let expected, let mismatch = configuration.mismatch(expected: expected, path: directory) {
             try? pool.close()
             throw mismatch
         }
-        let view = try loadView(pool, configuration: configuration, directory: directory)
+        let hasSegmentColumns = access == .readWrite || storedVersion >= 2
+        let view = try loadView(
+            pool,
+            configuration: configuration,
+            directory: directory,
+            hasSegmentColumns: hasSegmentColumns
+        )
+        if ownerLock != nil { removeOrphanedSegmentFiles(directory: directory, view: view) }
         return CollectionStore(
             directory: directory,
             access: access,
@@ -188,7 +207,8 @@ public final class CollectionStore: Sendable {
             pool: pool,
             configuration: configuration,
             view: view,
-            compactionThreshold: compactionThreshold
+            compactionThreshold: compactionThreshold,
+            hasSegmentColumns: hasSegmentColumns
         )
     }
 
@@ -259,6 +279,16 @@ public final class CollectionStore: Sendable {
         }
     }
 
+    /// Removes segment files that the database does not record (a seal or merge killed before its commit, or
+    /// the sources of a merge killed before it deleted them).
+    static func removeOrphanedSegmentFiles(directory: String, view: ScoringView) {
+        let recorded = Set(view.segments.map { ($0.path as NSString).lastPathComponent })
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in entries where name.hasSuffix(".\(SegmentFile.fileExtension)") && !recorded.contains(name) {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+        }
+    }
+
     /// Removes `*.tmp-*` files (index builds killed before their rename) from a collection's directory.
     static func removeOrphanedTemporaryFiles(directory: String) {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -303,6 +333,9 @@ public final class CollectionStore: Sendable {
                 """
         )
         try createPendingTable(db)
+        try createSegmentsTable(db)
+        try db.execute(sql: "ALTER TABLE points ADD COLUMN segment_id INTEGER")
+        try db.execute(sql: "ALTER TABLE points ADD COLUMN segment_slot INTEGER")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json = String(decoding: try encoder.encode(configuration), as: UTF8.self)
@@ -324,11 +357,43 @@ public final class CollectionStore: Sendable {
         )
     }
 
+    /// The sealed segments: each one's file (in the collection's directory), slot count, size and header
+    /// checksum. A point whose vectors are in a segment names it in `points.segment_id`, with its slot there in
+    /// `points.segment_slot`, and has no rows in `vectors`; a segment's live slots are exactly the points that
+    /// name it, so a delete or a replacement (one transaction on `points`) is its deletion bitmap.
+    static func createSegmentsTable(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS segments (
+                    id INTEGER PRIMARY KEY,
+                    file_name TEXT NOT NULL,
+                    slot_count INTEGER NOT NULL,
+                    byte_count INTEGER NOT NULL,
+                    header_checksum INTEGER NOT NULL
+                );
+                """
+        )
+    }
+
+    /// Upgrades a schema-1 collection: every point stays in the appendable tail.
+    private static func addSegments(_ db: Database) throws {
+        try createSegmentsTable(db)
+        let columns = try db.columns(in: "points").map(\.name)
+        if !columns.contains("segment_id") { try db.execute(sql: "ALTER TABLE points ADD COLUMN segment_id INTEGER") }
+        if !columns.contains("segment_slot") {
+            try db.execute(sql: "ALTER TABLE points ADD COLUMN segment_slot INTEGER")
+        }
+        try db.execute(
+            sql: "UPDATE metadata SET value = ? WHERE key = 'schema_version'",
+            arguments: [String(schemaVersion)]
+        )
+    }
+
     private static func readConfiguration(
         _ pool: DatabasePool,
         directory: String
     ) throws(TesseraError)
-        -> CollectionConfiguration
+        -> (CollectionConfiguration, Int)
     {
         let location = TesseraError.Location(path: directory, field: "metadata")
         let stored: [String: String] = try guarded(path: directory) {
@@ -344,24 +409,28 @@ public final class CollectionStore: Sendable {
         guard let version = stored["schema_version"], let json = stored["configuration"] else {
             throw TesseraError(.notFound, "the database holds no collection metadata", location: location)
         }
-        guard version == String(schemaVersion) else {
+        guard let number = Int(version), (1...schemaVersion).contains(number) else {
             throw TesseraError(
                 .corrupted,
-                "schema version \(version) is not one this build reads (\(schemaVersion))",
+                "schema version \(version) is not one this build reads (1 to \(schemaVersion))",
                 location: location
             )
         }
         do {
-            return try JSONDecoder().decode(CollectionConfiguration.self, from: Data(json.utf8))
+            return (try JSONDecoder().decode(CollectionConfiguration.self, from: Data(json.utf8)), number)
         } catch {
             throw TesseraError(.corrupted, "stored configuration is unreadable", location: location, cause: "\(error)")
         }
     }
 
+    /// Loads the scoring view: maps each sealed segment (checking its structure, not its values), marks the
+    /// slots the points name live with their payloads, then reads the tail's vectors from the database.
+    /// - Complexity: O(segments + points + tail bytes): a sealed segment's vectors are not read.
     private static func loadView(
         _ pool: DatabasePool,
         configuration: CollectionConfiguration,
-        directory: String
+        directory: String,
+        hasSegmentColumns: Bool
     )
         throws(TesseraError) -> ScoringView
     {
@@ -369,15 +438,20 @@ public final class CollectionStore: Sendable {
         return try guarded(path: directory) {
             try pool.read { db in
                 var view = ScoringView(configuration: configuration)
+                if hasSegmentColumns {
+                    try loadSegments(db, into: &view, configuration: configuration, directory: directory)
+                }
                 let cursor = try Row.fetchCursor(
                     db,
                     sql: """
                         SELECT p.row_id, p.id_key, p.payload, v.field, v.token_count, v.data
                         FROM points p JOIN vectors v ON v.row_id = p.row_id
+                        \(hasSegmentColumns ? "WHERE p.segment_id IS NULL" : "")
                         ORDER BY p.row_id
                         """
                 )
                 var currentRow: Int64? = nil
+                var currentRowID: Int64 = 0
                 var id = PointID.integer(0)
                 var payload: JSONObject = [:]
                 var blobs: [(field: String, tokenCount: Int, data: Data)] = []
@@ -391,7 +465,7 @@ public final class CollectionStore: Sendable {
                             location: .init(path: directory, field: "point \(id)")
                         )
                     }
-                    view.append(id: id, payload: payload, blobs: blobs)
+                    view.append(id: id, payload: payload, blobs: blobs, rowID: currentRowID)
                     blobs.removeAll(keepingCapacity: true)
                 }
                 while let row = try cursor.next() {
@@ -399,6 +473,7 @@ public final class CollectionStore: Sendable {
                     if rowID != currentRow {
                         try flush()
                         currentRow = rowID
+                        currentRowID = rowID
                         id = try PointID(sortKey: row[1])
                         payload = try decodePayload(row[2], id: id, directory: directory)
                     }
@@ -426,6 +501,64 @@ public final class CollectionStore: Sendable {
                 try flush()
                 return view
             }
+        }
+    }
+
+    /// Maps the recorded segments, in order, and marks the slots that points name live.
+    private static func loadSegments(
+        _ db: Database,
+        into view: inout ScoringView,
+        configuration: CollectionConfiguration,
+        directory: String
+    ) throws {
+        var bases: [Int64: (base: Int, segment: SealedSegment)] = [:]
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT id, file_name, slot_count, header_checksum FROM segments ORDER BY id"
+        ) {
+            let id: Int64 = row[0]
+            let fileName: String = row[1]
+            let path = (directory as NSString).appendingPathComponent(fileName)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw TesseraError(
+                    .corrupted,
+                    "segment \(id)'s file is missing; its points' vectors are only there",
+                    location: .init(path: path)
+                )
+            }
+            let segment = try SealedSegment(path: path, id: id, fields: configuration.fields)
+            let recordedChecksum: Int64 = row[3]
+            guard segment.slotCount == row[2] as Int, UInt64(bitPattern: recordedChecksum) == segment.headerChecksum
+            else {
+                throw TesseraError(
+                    .corrupted,
+                    "segment \(id)'s file is not the one the database recorded (slot count or header checksum differs)",
+                    location: .init(path: path)
+                )
+            }
+            bases[id] = (view.slotCount, segment)
+            view.appendSegment(segment)
+        }
+        guard !bases.isEmpty else { return }
+        let cursor = try Row.fetchCursor(
+            db,
+            sql: "SELECT row_id, id_key, payload, segment_id, segment_slot FROM points WHERE segment_id IS NOT NULL"
+        )
+        while let row = try cursor.next() {
+            let rowID: Int64 = row[0]
+            let id = try PointID(sortKey: row[1])
+            let segmentID: Int64 = row[3]
+            let local: Int = row[4]
+            guard let (base, segment) = bases[segmentID], local >= 0, local < segment.slotCount,
+                segment.ids[local] == id, segment.versions[local] == rowID, !view.liveSlots.contains(base + local)
+            else {
+                throw TesseraError(
+                    .corrupted,
+                    "point \(id) names slot \(local) of segment \(segmentID), which does not hold it",
+                    location: .init(path: directory, field: "point \(id)")
+                )
+            }
+            view.reviveSealed(slot: base + local, payload: try decodePayload(row[2], id: id, directory: directory))
         }
     }
 

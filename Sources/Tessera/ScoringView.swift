@@ -1,14 +1,19 @@
 import Foundation
+import MaxSim
 
-/// An in-memory snapshot of a collection, laid out for scoring: one packed ``VectorColumn`` per vector field,
-/// the point id of every slot, which slots are live, and the payloads for filter evaluation.
+/// A snapshot of a collection laid out for scoring: one ``VectorColumn`` per vector field, the point id of
+/// every slot, which slots are live, and the payloads for filter evaluation.
 ///
-/// Slots are positions in the packed columns, shared by all fields (every point has every field). They are
-/// dense and in upsert order: replacing a point marks its old slot deleted and appends a new one. Deleted slots
-/// are dropped and the rest renumbered when the view is compacted, which changes ``layoutGeneration``; slot
-/// numbers from one layout generation mean nothing in another.
+/// Slots are positions shared by all fields (every point has every field), in write order: first the slots of
+/// the sealed segments (``segments``, oldest first), then the appendable tail. Replacing a point marks its old
+/// slot deleted and appends a new one to the tail. Sealing the tail keeps every slot number (the tail's slots
+/// become the new segment's); compacting the tail or merging segments drops deleted slots and renumbers the
+/// slots after them, which changes ``layoutGeneration``: slot numbers from one layout generation mean nothing
+/// in another.
 ///
-/// A view is a value: it never changes once you hold it (see "Concurrency rules" on ``CollectionStore``).
+/// A view is a value: it never changes once you hold it (see "Concurrency rules" on ``CollectionStore``). The
+/// sealed segments' vectors are shared, read in place from their mapped files; a write copies at most the
+/// tail's vectors (when a reader holds the view) and the per-slot arrays.
 public struct ScoringView: Sendable {
     /// Changes whenever slots are renumbered (compaction).
     public internal(set) var layoutGeneration: UInt64 = 0
@@ -37,6 +42,17 @@ public struct ScoringView: Sendable {
     var firstChangeNumber: UInt64 = 0
     /// How many changes the log keeps at least.
     static let changeLogCapacity = 65_536
+    /// The SQLite row of each slot's point (0 when deleted before its segment was written): the version a
+    /// segment file records.
+    var rowIDs: [Int64] = []
+    /// The sealed segments, oldest first; their slots come before the tail's.
+    var segments: [SealedSegment] = []
+    /// The number of sealed segments.
+    public var segmentCount: Int { segments.count }
+    /// Slots in sealed segments: the tail's first slot.
+    public internal(set) var sealedSlotCount = 0
+    /// The tail's tokens of deleted slots, per field.
+    var tailDeadTokens: [String: Int] = [:]
 
     /// The number the next change gets.
     var changeCount: UInt64 { firstChangeNumber + UInt64(changeLog.count) }
@@ -64,6 +80,14 @@ public struct ScoringView: Sendable {
     public var slotCount: Int { pointIDs.count }
     /// The number of live points.
     public var liveCount: Int { slotByID.count }
+    /// The number of slots in the appendable tail, live or deleted.
+    public var tailSlotCount: Int { slotCount - sealedSlotCount }
+    /// The live points in the appendable tail.
+    public var tailLiveCount: Int {
+        var count = 0
+        for slot in sealedSlotCount..<slotCount where liveSlots.contains(slot) { count += 1 }
+        return count
+    }
 
     /// The column of a field.
     /// - Parameter name: The field's name.
@@ -104,16 +128,44 @@ public struct ScoringView: Sendable {
     mutating func append(
         id: PointID,
         payload: JSONObject,
-        blobs: [(field: String, tokenCount: Int, data: Data)]
+        blobs: [(field: String, tokenCount: Int, data: Data)],
+        rowID: Int64
     ) {
         let slot = pointIDs.count
         pointIDs.append(id)
+        rowIDs.append(rowID)
         slotVersions.append(nextVersion)
         nextVersion += 1
         payloads.append(payload)
         liveSlots.append(true)
         slotByID[id] = slot
         for blob in blobs { columns[blob.field]!.append(blob: blob.data, tokenCount: blob.tokenCount) }
+    }
+
+    /// Appends a sealed segment's slots, every one deleted; ``reviveSealed(slot:payload:)`` then marks the live
+    /// ones. Used while opening, before the tail is loaded.
+    mutating func appendSegment(_ segment: SealedSegment) {
+        precondition(tailSlotCount == 0, "segments are loaded before the tail")
+        for name in Array(columns.keys) {
+            let documents = segment.documents[name]!
+            columns[name]!.appendSealed(documents, deadTokenCount: documents.tokenCount)
+        }
+        pointIDs += segment.ids
+        rowIDs += segment.versions
+        payloads += repeatElement([:], count: segment.slotCount)
+        slotVersions += (0..<UInt64(segment.slotCount)).map { nextVersion + $0 }
+        nextVersion += UInt64(segment.slotCount)
+        for _ in 0..<segment.slotCount { liveSlots.append(false) }
+        segments.append(segment)
+        sealedSlotCount += segment.slotCount
+    }
+
+    /// Marks a sealed slot live with its payload (opening).
+    mutating func reviveSealed(slot: Int, payload: JSONObject) {
+        liveSlots.insert(slot)
+        payloads[slot] = payload
+        slotByID[pointIDs[slot]] = slot
+        for name in Array(columns.keys) { columns[name]!.deadTokenCount -= columns[name]!.tokenCount(ofSlot: slot) }
     }
 
     /// Marks a point's slot deleted.
@@ -125,7 +177,9 @@ public struct ScoringView: Sendable {
         payloads[slot] = [:]
         recordChange(slot: slot)
         for name in Array(columns.keys) {
-            columns[name]!.deadTokenCount += columns[name]!.tokenRange(ofSlot: slot).count
+            let tokens = columns[name]!.tokenCount(ofSlot: slot)
+            columns[name]!.deadTokenCount += tokens
+            if slot >= sealedSlotCount { tailDeadTokens[name, default: 0] += tokens }
         }
         return true
     }
@@ -138,27 +192,94 @@ public struct ScoringView: Sendable {
         }
     }
 
-    /// Drops deleted slots when, in some column, more than `fraction` of the tokens belong to them.
-    /// - Returns: Whether the view was compacted.
+    /// Drops the tail's deleted slots when, in some column, more than `fraction` of the tail's tokens belong to
+    /// them (deleted slots of sealed segments go when the optimiser merges them).
+    /// - Returns: Whether the tail was compacted.
     @discardableResult
     mutating func compactIfNeeded(deadTokenFraction fraction: Double) -> Bool {
-        let needed = columns.values.contains { column in
-            column.deadTokenCount > 0 && Double(column.deadTokenCount) > fraction * Double(column.tokenCount)
+        let needed = columns.contains { name, column in
+            let dead = tailDeadTokens[name] ?? 0
+            return dead > 0 && Double(dead) > fraction * Double(column.tailTokenCount)
         }
-        guard needed || (liveCount == 0 && slotCount > 0) else { return false }
-        compact()
+        guard needed || (tailSlotCount > 0 && tailLiveCount == 0 && liveCount < slotCount) else { return false }
+        compactTail()
         return true
     }
 
-    /// Drops every deleted slot and renumbers the rest, keeping their order.
-    mutating func compact() {
-        let keep = liveSlots.slots
-        for name in Array(columns.keys) { columns[name] = columns[name]!.compacted(keeping: keep) }
-        pointIDs = keep.map { pointIDs[$0] }
-        slotVersions = keep.map { slotVersions[$0] }
-        payloads = keep.map { payloads[$0] }
-        liveSlots = SlotBitmap(slotCount: keep.count, allSet: true)
-        slotByID = Dictionary(uniqueKeysWithValues: pointIDs.enumerated().map { ($1, $0) })
+    /// Drops every deleted slot of the tail and renumbers the tail's other slots, keeping their order.
+    mutating func compactTail() {
+        let keep = (sealedSlotCount..<slotCount).filter { liveSlots.contains($0) }
+        for name in Array(columns.keys) {
+            columns[name] = columns[name]!.keepingTailSlots(
+                keep.map { $0 - sealedSlotCount },
+                removedDeadTokens: tailDeadTokens[name] ?? 0
+            )
+        }
+        tailDeadTokens = [:]
+        renumber(sealedSlotCount..<slotCount, keeping: keep, replacement: nil)
+    }
+
+    /// Makes the tail's first `segment.slotCount` slots the sealed segment `segment` (written from them): the
+    /// slots keep their numbers, their tokens are read from the segment file from now on.
+    mutating func sealTail(as segment: SealedSegment) {
+        let end = sealedSlotCount + segment.slotCount
+        for name in Array(columns.keys) {
+            let column = columns[name]!
+            columns[name] = column.sealingTail(as: segment.documents[name]!)
+            // The tail's dead tokens now: those of its slots after the sealed ones.
+            var dead = 0
+            for slot in end..<slotCount where !liveSlots.contains(slot) { dead += column.tokenCount(ofSlot: slot) }
+            tailDeadTokens[name] = dead
+            // Slots already deleted when sealed were written without tokens; those deleted since keep theirs.
+        }
+        segments.append(segment)
+        sealedSlotCount = end
+    }
+
+    /// Replaces the sealed segments `range` (indices into ``segments``) by `merged`, written from the slots
+    /// `kept` (in order; those deleted since stay deleted), and renumbers every later slot.
+    mutating func replaceSegments(_ range: Range<Int>, with merged: SealedSegment, kept: [Int]) {
+        let first = range.isEmpty ? sealedSlotCount : segmentSlotBase(range.lowerBound)
+        let end = first + segments[range].reduce(0) { $0 + $1.slotCount }
+        for name in Array(columns.keys) {
+            var removed = 0
+            for slot in first..<end where !liveSlots.contains(slot) {
+                removed += columns[name]!.tokenCount(ofSlot: slot)
+            }
+            // Slots kept but deleted since are written with tokens and stay counted as dead.
+            var stillDead = 0
+            for slot in kept where !liveSlots.contains(slot) { stillDead += columns[name]!.tokenCount(ofSlot: slot) }
+            columns[name] = columns[name]!.replacingSealed(
+                range,
+                with: merged.documents[name]!,
+                removedDeadTokens: removed - stillDead
+            )
+        }
+        segments.replaceSubrange(range, with: [merged])
+        renumber(first..<end, keeping: kept, replacement: merged)
+        sealedSlotCount = segments.reduce(0) { $0 + $1.slotCount }
+    }
+
+    /// The first slot of sealed segment `index`.
+    func segmentSlotBase(_ index: Int) -> Int { segments[..<index].reduce(0) { $0 + $1.slotCount } }
+
+    /// Renumbers after slots `range` were replaced by `kept` (a subsequence of `range`, in order): the per-slot
+    /// arrays, the id map, and a new layout generation.
+    private mutating func renumber(_ range: Range<Int>, keeping kept: [Int], replacement: SealedSegment?) {
+        let order = Array(0..<range.lowerBound) + kept + Array(range.upperBound..<slotCount)
+        pointIDs = order.map { pointIDs[$0] }
+        rowIDs = order.map { rowIDs[$0] }
+        slotVersions = order.map { slotVersions[$0] }
+        payloads = order.map { payloads[$0] }
+        var live = SlotBitmap(slotCount: order.count)
+        let count = slotByID.count
+        slotByID = [:]
+        slotByID.reserveCapacity(count)
+        for (slot, old) in order.enumerated() where liveSlots.contains(old) {
+            live.insert(slot)
+            slotByID[pointIDs[slot]] = slot
+        }
+        liveSlots = live
         layoutGeneration += 1
         firstChangeNumber = changeCount
         changeLog = []

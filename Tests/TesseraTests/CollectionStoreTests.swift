@@ -1,4 +1,5 @@
 import Foundation
+import MaxSim
 import Tessera
 import TesseraPlatform
 import Testing
@@ -93,9 +94,9 @@ struct CollectionStoreTests {
             #expect(view.liveCount == 3)
             #expect(view.slot(of: .integer(2)) == 3 || view.layoutGeneration > 0)
             let column = try #require(view.column(named: "tokens"))
-            #expect(column.tokenOffsets.first == 0)
-            #expect(column.tokenOffsets.count == view.slotCount + 1)
-            #expect(column.tokenRange(ofSlot: view.slot(of: .integer(2))!).count == 5)
+            #expect(column.slotCount == view.slotCount)
+            #expect(column.parts.map(\.slotBase) == [0])
+            #expect(column.tokenCount(ofSlot: view.slot(of: .integer(2))!) == 5)
             try store.close()
         }
     }
@@ -122,7 +123,7 @@ struct CollectionStoreTests {
             #expect(view.layoutGeneration == 1, "6 of 10 equal-size slots deleted exceeds the 0.5 threshold")
             #expect(view.slotCount == 4)
             #expect(view.pointIDs == [1, 5, 7, 9].map { PointID.integer($0) })
-            #expect(view.column(named: "tokens")!.tokenOffsets == [0, 2, 4, 6, 8])
+            #expect(view.column(named: "tokens")!.parts.first?.documents.offsets == [0, 2, 4, 6, 8])
             #expect(try store.get(ids: [.integer(4)]).isEmpty)
             try store.checkIntegrity()
             try store.close()

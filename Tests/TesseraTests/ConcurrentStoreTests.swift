@@ -57,7 +57,7 @@ private func exactQuery() throws -> QueryRequest {
 
 @Suite("Concurrent store")
 struct ConcurrentStoreTests {
-    @Test("writers and readers on separate threads: every answer is consistent, the end state is a serial replay's")
+    @Test("writers, readers and the optimiser on separate threads: answers consistent, the end state a replay's")
     func writersAndReaders() throws {
         try withTemporaryDirectory { root in
             let configuration = CollectionConfiguration(fields: [multivectorField()])
@@ -67,11 +67,26 @@ struct ConcurrentStoreTests {
             let done = Atomic<Int>(0)
             let problems = Mutex<[String]>([])
             let answers = Atomic<Int>(0)
-            DispatchQueue.concurrentPerform(iterations: writers + 2) { task in
+            let passes = Atomic<Int>(0)
+            let settings = {
+                var settings = OptimizerSettings()
+                settings.defaultSegmentNumber = 3
+                settings.vacuumMinVectorNumber = 4
+                return settings
+            }()
+            DispatchQueue.concurrentPerform(iterations: writers + 3) { task in
                 do {
                     if task < writers {
                         for step in operations(writer: task, rounds: rounds) { try apply(step, to: store) }
                         done.add(1, ordering: .releasing)
+                        return
+                    }
+                    if task == writers + 2 {
+                        // The optimiser: seals whatever the tail holds, merges down to three segments, vacuums.
+                        repeat {
+                            try store.optimize(settings: settings, force: true, buildIndexes: false)
+                            passes.add(1, ordering: .relaxed)
+                        } while done.load(ordering: .acquiring) < writers
                         return
                     }
                     // A reader: each answer must be sorted, without duplicates, and each score the MaxSim of the
@@ -100,6 +115,8 @@ struct ConcurrentStoreTests {
             }
             #expect(problems.withLock { $0 }.isEmpty, "\(problems.withLock { $0.prefix(5) })")
             #expect(answers.load(ordering: .relaxed) >= 2)
+            #expect(passes.load(ordering: .relaxed) >= 1)
+            #expect(store.segments().count >= 1)
 
             // The same operations, one writer after the other: the writers touch disjoint points, so every
             // interleaving ends in this state.
@@ -116,7 +133,11 @@ struct ConcurrentStoreTests {
             // And after reopening, from what was committed.
             try store.close()
             let reopened = try CollectionStore.open(at: root + "/concurrent")
-            #expect(try reopened.query(try exactQuery()).points.map(\.id) == serial.map(\.id))
+            let answer = try reopened.query(try exactQuery()).points
+            #expect(answer.map(\.id) == serial.map(\.id))
+            #expect(answer.map(\.score) == serial.map(\.score))
+            #expect(reopened.count() == replay.count())
+            try reopened.checkIntegrity()
         }
     }
 }

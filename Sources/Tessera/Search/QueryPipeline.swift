@@ -479,8 +479,8 @@ private struct QueryRun {
         }
         guard limit > 0, !candidates.isEmpty else { return [] }
         do {
-            return try kernel.topK(limit, query: query, documents: column.multivectors(), candidates: candidates)
-                .map { SlotHit(slot: $0.index, score: $0.score) }
+            return try column.topK(limit, query: query, candidates: candidates, kernel: kernel)
+                .map { SlotHit(slot: $0.slot, score: $0.score) }
         } catch {
             throw TesseraError(.invalidArgument, "scoring failed: \(error)", location: .init(field: "query"))
         }
@@ -636,14 +636,7 @@ private struct QueryRun {
     func matches(query: Multivector, field: VectorField, slots: [Int]) throws(TesseraError) -> [[Int32]] {
         guard let column = view.column(named: field.name) else { return [] }
         do {
-            let queries = try Multivectors([query], dimension: query.dimension)
-            let explained = try kernel.scores(
-                queries: queries,
-                documents: column.multivectors(),
-                pairs: slots.map { MaxSimPair(query: 0, document: $0) },
-                withArgmax: true
-            )
-            return (0..<slots.count).map { Array(explained.matches![$0]) }
+            return try column.matches(query: query, slots: slots, kernel: kernel)
         } catch {
             throw TesseraError(.invalidArgument, "explaining failed: \(error)", location: .init(field: "query"))
         }
