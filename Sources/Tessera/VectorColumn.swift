@@ -162,7 +162,8 @@ public struct VectorColumn: Sendable {
 
     /// The column with its tail's first `documents.count` slots become a sealed part (`documents`, the same
     /// slots' tokens as written to the segment file); later tail slots move down to the new tail.
-    /// - Parameter deadTokens: Tokens of the sealed slots that were deleted (counted dead before, and still).
+    /// - Parameter documents: The sealed slots' tokens, read from the segment file.
+    /// - Returns: The new column.
     func sealingTail(as documents: Multivectors) -> VectorColumn {
         var result = self
         let sealedCount = documents.count
@@ -179,7 +180,11 @@ public struct VectorColumn: Sendable {
 
     /// The column with sealed parts `parts` replaced by one part, `documents`: the slots of those parts that were
     /// live, in order. Later slots move down.
-    /// - Parameter removedDeadTokens: The dead tokens of the replaced parts (now gone).
+    /// - Parameters:
+    ///   - parts: The sealed parts replaced.
+    ///   - documents: Their kept slots' tokens, read from the new segment file.
+    ///   - removedDeadTokens: The dead tokens of the replaced parts that are gone.
+    /// - Returns: The new column.
     func replacingSealed(_ parts: Range<Int>, with documents: Multivectors, removedDeadTokens: Int) -> VectorColumn {
         var result = self
         result.sealedParts.replaceSubrange(parts, with: [documents])
