@@ -109,8 +109,13 @@ extension Qdrant {
     /// collection, and are accepted without effect as before.
     public struct CreateCollection: Decodable, Sendable {
         public var vectors: VectorsConfig
+        /// `optimizers_config`, when given.
+        public var optimizersConfig: OptimizersConfig?
 
-        enum CodingKeys: String, CodingKey { case vectors }
+        enum CodingKeys: String, CodingKey {
+            case vectors
+            case optimizersConfig = "optimizers_config"
+        }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -118,6 +123,65 @@ extension Qdrant {
                 throw invalid(decoder.codingPath, "a collection needs `vectors` (named vector parameters)")
             }
             vectors = try container.decode(VectorsConfig.self, forKey: .vectors)
+            optimizersConfig = try container.decodeIfPresent(OptimizersConfig.self, forKey: .optimizersConfig)
+        }
+    }
+
+    /// `PATCH /collections/{name}`: the parameters that may change after creation.
+    public struct UpdateCollection: Decodable, Sendable {
+        /// `optimizers_config`, when given.
+        public var optimizersConfig: OptimizersConfig?
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: JSONKey.self)
+            for key in container.allKeys where key.stringValue != "optimizers_config" {
+                throw invalid(
+                    container.codingPath + [key],
+                    "`\(key.stringValue)` cannot be changed here (only optimizers_config can)"
+                )
+            }
+            optimizersConfig = try container.decodeIfPresent(
+                OptimizersConfig.self,
+                forKey: JSONKey(stringValue: "optimizers_config")
+            )
+        }
+    }
+
+    /// Qdrant's `optimizers_config`: the keys given, over the collection's current settings. Keys the optimiser
+    /// does not have (`memmap_threshold`: every sealed segment is memory-mapped; `max_optimization_threads`) are
+    /// refused, naming them.
+    public struct OptimizersConfig: Decodable, Sendable {
+        /// The keys given, as JSON.
+        public var given: JSONObject
+
+        static let keys: Set<String> = [
+            "deleted_threshold", "vacuum_min_vector_number", "default_segment_number", "max_segment_size",
+            "indexing_threshold", "flush_interval_sec",
+        ]
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            guard case .object(let object) = try container.decode(JSONValue.self) else {
+                throw mismatch("a JSON object", try container.decode(JSONValue.self), decoder.codingPath)
+            }
+            for (key, _) in object where !Self.keys.contains(key) {
+                throw invalid(
+                    decoder.codingPath + [JSONKey(stringValue: key)],
+                    "optimizers_config.\(key) is not supported (supported: \(Self.keys.sorted().joined(separator: ", ")))"
+                )
+            }
+            given = object
+        }
+
+        /// `settings` with the given keys applied, checked.
+        /// - Throws: ``TesseraError/Code/invalidArgument`` naming the key with a bad value.
+        public func applied(to settings: OptimizerSettings) throws(TesseraError) -> OptimizerSettings {
+            var merged: JSONObject = [:]
+            if case .object(let current) = try? JSONValueEncoder().encode(settings) { merged = current }
+            for (key, value) in given { merged[key] = value }
+            let result = try JSONValueDecoder().decode(OptimizerSettings.self, from: .object(merged))
+            try result.validate()
+            return result
         }
     }
 
@@ -147,6 +211,17 @@ extension Qdrant {
     public struct CollectionInfo: Encodable, Sendable {
         public var vectors: VectorsConfig
         public var pointsCount: Int
+        /// Qdrant's `status`: `green` (nothing to do), `yellow` (the optimiser is working), `grey` (work pending,
+        /// not started), `red` (the last optimisation failed).
+        public var status = "green"
+        /// The last optimisation's error, for `optimizer_status`.
+        public var optimizerError: String?
+        /// Sealed segments, plus one for the appendable tail.
+        public var segmentsCount = 1
+        /// Points searched through a derived index (an HNSW graph or a compressed index).
+        public var indexedVectorsCount = 0
+        /// The optimiser's settings.
+        public var optimizerSettings = OptimizerSettings()
 
         /// Creates the description.
         public init(vectors: VectorsConfig, pointsCount: Int) {
@@ -157,9 +232,12 @@ extension Qdrant {
         public func encode(to encoder: any Encoder) throws {
             let vectorsJSON = try JSONValueEncoder().encode(vectors)
             let count = JSONValue.integer(Int64(pointsCount))
+            let optimizerJSON = try JSONValueEncoder().encode(optimizerSettings)
+            let optimizerStatus: JSONValue = optimizerError.map { ["error": .string($0)] } ?? "ok"
             let info: JSONValue = [
-                "status": "green", "optimizer_status": "ok", "indexed_vectors_count": count, "points_count": count,
-                "segments_count": 1,
+                "status": .string(status), "optimizer_status": optimizerStatus,
+                "indexed_vectors_count": .integer(Int64(indexedVectorsCount)), "points_count": count,
+                "segments_count": .integer(Int64(segmentsCount)),
                 "config": [
                     "params": [
                         "vectors": vectorsJSON, "shard_number": 1, "replication_factor": 1,
@@ -169,11 +247,7 @@ extension Qdrant {
                         "m": 16, "ef_construct": 200, "full_scan_threshold": 10000, "max_indexing_threads": 0,
                         "on_disk": false,
                     ],
-                    "optimizer_config": [
-                        "deleted_threshold": 0.25, "vacuum_min_vector_number": 1000, "default_segment_number": 1,
-                        "max_segment_size": nil, "memmap_threshold": nil, "indexing_threshold": 20000,
-                        "flush_interval_sec": 0, "max_optimization_threads": nil,
-                    ],
+                    "optimizer_config": optimizerJSON,
                     "wal_config": ["wal_capacity_mb": 32, "wal_segments_ahead": 0],
                     "quantization_config": nil,
                 ],

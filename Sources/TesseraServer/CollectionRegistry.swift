@@ -44,6 +44,8 @@ extension VectorParameters {
 public final class CollectionRegistry: Sendable {
     /// The collections.
     public let catalog: CollectionCatalog
+    /// What the background optimiser is doing.
+    public let optimizer = OptimizerMonitor()
     /// Qdrant's parameters of each collection, with the store they were read from: a collection deleted and made
     /// again under the same name is read afresh.
     private let parameters = Mutex<[String: (store: ObjectIdentifier, fields: [String: VectorParameters])]>([:])
@@ -148,7 +150,11 @@ public final class CollectionRegistry: Sendable {
 
     /// Creates a collection.
     /// - Throws: ``APIError`` 409 when it exists, 400 for a bad configuration.
-    func create(_ name: String, fields: [String: VectorParameters]) throws(APIError) {
+    func create(
+        _ name: String,
+        fields: [String: VectorParameters],
+        optimizers: Qdrant.OptimizersConfig? = nil
+    ) throws(APIError) {
         try Self.checkName(name)
         // Every Qdrant parameter lives in the collection's own configuration: copying the database copies them.
         let configuration = CollectionConfiguration(
@@ -167,7 +173,10 @@ public final class CollectionRegistry: Sendable {
             unnamedVector: fields.values.contains { $0.unnamed }
         )
         do {
+            // Checked before the collection exists, so that a bad value creates nothing.
+            let settings = try optimizers?.applied(to: OptimizerSettings())
             let store = try catalog.create(name, configuration: configuration)
+            if let settings { try store.setOptimizerSettings(settings) }
             parameters.withLock { $0[name] = (ObjectIdentifier(store), fields) }
         } catch {
             throw APIError(from: error)

@@ -12,6 +12,7 @@ struct CollectionsController: Controller {
         routes.get("", use: list)
         routes.put(":name", use: create)
         routes.get(":name", use: info)
+        routes.patch(":name", use: update)
         routes.delete(":name", use: delete)
         routes.get(":name/exists", use: exists)
     }
@@ -32,7 +33,7 @@ struct CollectionsController: Controller {
                 case .unnamed(let parameters): ["default": VectorParameters(parameters, unnamed: true)]
                 case .named(let named): named.mapValues { VectorParameters($0, unnamed: false) }
                 }
-            try support.registry.create(name, fields: fields)
+            try support.registry.create(name, fields: fields, optimizers: body.optimizersConfig)
             return ServerResponse.ok(true, since: start)
         }
     }
@@ -49,7 +50,24 @@ struct CollectionsController: Controller {
                 } else {
                     .named(parameters.mapValues(\.wire))
                 }
-            return ServerResponse.ok(Qdrant.CollectionInfo(vectors: vectors, pointsCount: store.count()), since: start)
+            var info = Qdrant.CollectionInfo(vectors: vectors, pointsCount: store.count())
+            (info.status, info.optimizerError) = support.registry.optimizer.status(of: name, store: store)
+            info.segmentsCount = store.segments().count + 1
+            info.optimizerSettings = try store.optimizerSettings()
+            info.indexedVectorsCount = store.indexedPointCount()
+            return ServerResponse.ok(info, since: start)
+        }
+    }
+
+    /// `PATCH /collections/{name}`: Qdrant's update of the optimiser's settings.
+    @Sendable func update(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.UpdateCollection.self) { body in
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            if let given = body.optimizersConfig {
+                try store.setOptimizerSettings(try given.applied(to: try store.optimizerSettings()))
+            }
+            return ServerResponse.ok(true, since: start)
         }
     }
 

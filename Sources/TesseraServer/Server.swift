@@ -79,6 +79,8 @@ public struct ServerOptions: Sendable {
     public var shutdownReadGrace: Duration = .seconds(1)
     /// The longest a graceful shutdown waits for requests in flight before cancelling them.
     public var shutdownTimeout: Duration = .seconds(30)
+    /// How often the background optimiser looks at every collection (`nil`: no background optimiser).
+    public var optimizerInterval: Duration? = .seconds(1)
 
     /// Creates options.
     public init(
@@ -217,8 +219,12 @@ public func runServer(
         onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) },
         logger: logger
     )
+    var services: [any Service] = [application]
+    if let interval = options.optimizerInterval {
+        services.append(BackgroundOptimizer(registry: registry, interval: interval, logger: logger))
+    }
     var configuration = ServiceGroupConfiguration(
-        services: [application],
+        services: services,
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
     )

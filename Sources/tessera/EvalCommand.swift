@@ -195,6 +195,19 @@ struct InfoCommand: AsyncParsableCommand {
             return total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         }
         print(String(format: "  on disk     %.1f MB", Double(bytes) / 1e6))
+        let segments = store.segments()
+        let sealedPoints = segments.reduce(0) { $0 + $1.liveCount }
+        print(
+            "  segments    \(segments.count) sealed (\(sealedPoints) points, "
+                + String(format: "%.1f MB", Double(segments.reduce(0) { $0 + $1.byteCount }) / 1e6)
+                + "), appendable \(view.liveCount - sealedPoints) points"
+        )
+        let settings = try store.optimizerSettings()
+        print(
+            "  optimizer   \(store.needsOptimization(settings: settings) ? "work pending (yellow)" : "idle (green)"); "
+                + "indexing_threshold \(settings.indexingThreshold) KB, default_segment_number "
+                + "\(settings.defaultSegmentNumber == 0 ? "auto" : String(settings.defaultSegmentNumber))"
+        )
         if let pooled = store.configuration.textDenseField, let status = try store.denseIndexStatus(field: pooled.name)
         {
             if let error = status.error {

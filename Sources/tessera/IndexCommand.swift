@@ -147,10 +147,16 @@ struct IndexCommand: AsyncParsableCommand {
                 tokenCount += vectors.tokenCount
             }
             try store.upsert(points)
+            // What the server's optimiser does in the background: seal the appendable segment once it holds
+            // indexing_threshold of vectors, merge segments down to the configured number.
+            try store.optimize(buildIndexes: false)
             done += chunk.count
             progress.update(done)
         }
         progress.finish()
+        // Everything indexed goes into sealed segments, so that the next process opens without reading vectors
+        // from the database.
+        if !pending.isEmpty { try store.optimize(force: true, buildIndexes: false) }
         let seconds = Date().timeIntervalSince(start)
         let elementType = tokens.elementType
         let bytesPerValue = elementType == .float32 ? 4.0 : elementType == .float16 ? 2.0 : 1.0

@@ -169,6 +169,21 @@ extension CollectionStore {
         return vectors
     }
 
+    /// The points a derived index (a compressed index or an HNSW graph) covers: Qdrant's
+    /// `indexed_vectors_count`, 0 when no index was built.
+    public func indexedPointCount() -> Int {
+        var best = 0
+        let live = count()
+        for field in configuration.fields {
+            if field.isMultivector, let status = try? compressedIndexStatus(field: field.name), status.error == nil {
+                best = max(best, live - min(live, status.pendingPointCount))
+            } else if !field.isMultivector, let status = try? denseIndexStatus(field: field.name), status.error == nil {
+                best = max(best, live - min(live, status.pendingPointCount))
+            }
+        }
+        return best
+    }
+
     // MARK: Settings
 
     /// The optimiser's settings stored in the collection (the defaults until set).

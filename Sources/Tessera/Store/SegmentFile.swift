@@ -304,6 +304,8 @@ final class SealedSegment: Sendable {
     let byteCount: Int
     private let mapping: SharedMapping
     private let valueSections: [SegmentFile.Section]
+    /// The bytes no section covers (alignment padding), which must be zero.
+    private let gaps: [Range<Int>]
 
     /// Opens and checks a segment file (everything but the values' checksums; see ``SegmentFile``).
     /// - Parameters:
@@ -498,13 +500,31 @@ final class SealedSegment: Sendable {
         self.byteCount = bytes.count
         self.mapping = mapping
         self.valueSections = valueSections
+        var gaps: [Range<Int>] = []
+        var covered = tableEnd
+        for section in sections.sorted(by: { $0.offset < $1.offset }) {
+            if section.offset > covered { gaps.append(covered..<section.offset) }
+            covered = max(covered, section.offset + section.byteCount)
+        }
+        if covered < bytes.count { gaps.append(covered..<bytes.count) }
+        self.gaps = gaps
     }
 
-    /// Checks the values' checksums: every byte of the file has then been checked.
-    /// - Throws: ``TesseraError/Code/corrupted`` naming the section and its offset.
+    /// Checks the values' checksums and that the padding between sections is zero: every byte of the file has
+    /// then been checked.
+    /// - Throws: ``TesseraError/Code/corrupted`` naming the section (or padding) and its offset.
     /// - Complexity: O(bytes); reads the whole file, then drops its pages from this process's resident memory.
     func verifyValues() throws(TesseraError) {
         defer { mapping.file.releaseResidentPages() }
+        for gap in gaps {
+            if let offset = gap.first(where: { mapping.bytes[$0] != 0 }) {
+                throw TesseraError(
+                    .corrupted,
+                    "segment file: padding byte \(offset) is not zero",
+                    location: .init(path: path, offset: offset)
+                )
+            }
+        }
         for section in valueSections {
             let region = UnsafeRawBufferPointer(
                 rebasing: mapping.bytes[section.offset..<(section.offset + section.byteCount)]
