@@ -133,3 +133,79 @@ struct CrashSafetyTests {
         }
     }
 }
+
+extension CrashSafetyTests {
+    @Test(
+        "SIGKILL during seal, merge, vacuum and index builds: the collection opens cleanly with every acknowledged point"
+    )
+    func killDuringOptimizer() throws {
+        let probe = try #require(
+            packageExecutable(named: "tessera-crash-probe", environment: "TESSERA_CRASH_PROBE"),
+            "tessera-crash-probe not found next to the test bundle; build all products first (swift build --build-tests)"
+        )
+        var random = SplitMix64.printed("crash safety of the optimiser")
+        try withCollectionPath { path in
+            try CollectionStore.create(at: path, configuration: ProbePoints.configuration).close()
+            var acknowledged: Set<UInt64> = []
+            var killsDuring: [String: Int] = [:]
+            let started = ContinuousClock.now
+            let timeBound = Duration.seconds(240)
+            var run = 0
+            func enough() -> Bool { ["seal", "merge", "index"].allSatisfy { killsDuring[$0, default: 0] >= 50 } }
+            while !enough() && ContinuousClock.now - started < timeBound {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: probe)
+                let firstID = UInt64(run + 1) * 1_000_000
+                run += 1
+                process.arguments = [
+                    path, String(firstID), String(random.next()), ["seal", "merge", "index"][run % 3],
+                ]
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                let first = output.fileHandleForReading.availableData
+                Thread.sleep(forTimeInterval: Double(Int.random(in: 0...80, using: &random)) / 1000)
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                #expect(process.terminationReason == .uncaughtSignal, "the probe exited: \(process.terminationStatus)")
+                let text = String(decoding: first + output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                var operation = "ingest"
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+                    if line.hasPrefix("ack "), let id = UInt64(line.dropFirst(4)) {
+                        acknowledged.insert(id)
+                        operation = "ingest"
+                    } else if ["seal", "merge", "index"].contains(String(line)) {
+                        operation = String(line)
+                    } else if line == "idle" {
+                        operation = "ingest"
+                    }
+                }
+                killsDuring[operation, default: 0] += 1
+                let store = try CollectionStore.open(at: path, expecting: ProbePoints.configuration)
+                try store.checkIntegrity()
+                try store.verifySegments()
+                let isLast = enough() || ContinuousClock.now - started >= timeBound
+                let earlier = acknowledged.filter { $0 < firstID }
+                let sample = isLast ? earlier : Set(earlier.shuffled(using: &random).prefix(100))
+                let ids = acknowledged.filter { $0 >= firstID }.union(sample).sorted().map { PointID.integer($0) }
+                let records = try store.get(ids: ids, withPayload: true, withVectors: true)
+                #expect(records.count == ids.count, "acknowledged points missing after run \(run) (\(operation))")
+                for record in records {
+                    guard case .integer(let id) = record.id else { continue }
+                    let expected = ProbePoints.point(id: id)
+                    #expect(record.payload == expected.payload, "payload of \(id)")
+                    #expect(
+                        storedValues(record, "tokens") == expected.vectors["tokens"]!.flattened.values,
+                        "tokens of \(id)"
+                    )
+                }
+                #expect(store.scoringView().liveCount >= acknowledged.count)
+                try store.close()
+            }
+            print("crash safety of the optimiser: kills during \(killsDuring), \(acknowledged.count) points verified")
+            #expect(killsDuring["seal", default: 0] >= 50, "\(killsDuring)")
+            #expect(killsDuring["merge", default: 0] >= 50, "\(killsDuring)")
+            #expect(killsDuring["index", default: 0] >= 50, "\(killsDuring)")
+        }
+    }
+}
