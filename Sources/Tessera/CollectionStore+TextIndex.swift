@@ -75,6 +75,14 @@ extension CollectionStore {
                 location: .init(field: "fields")
             )
         }
+        // Checked before the file is written, so that a reader never leaves a file in the owner's directory.
+        guard access == .readWrite else {
+            throw TesseraError(
+                .locked,
+                "the collection was opened read-only; the text index is written by the process that owns it",
+                location: .init(path: directory)
+            )
+        }
         let key = TextIndexState.key(fields: fields, analyzer: analyzer)
         return try textIndexes.writing.withLock { _ throws(TesseraError) -> TextIndexStatus in
             // The view is read while holding the index, so that the index is never ahead of it.

@@ -133,6 +133,13 @@ struct TextIndexFileTests {
             let titles = try reopened.textSearch(TextSearchRequest(text: "lava", fields: ["title"], limit: 5))
             #expect(titles.count <= 5)
             #expect(reopened.textIndexStatus(fields: ["title"]).file == nil)
+            try reopened.close()
+            // A reader loads the file too, and never writes one.
+            let reader = try CollectionStore.open(at: path, access: .readOnly)
+            #expect(reader.textIndexStatus().loadedDocumentCount == 80)
+            Self.expectFreshScores(reader, "read-only")
+            #expect(throws: TesseraError.self) { try reader.buildTextIndex(fields: ["title"]) }
+            #expect(try Self.textIndexFiles(in: path) == [(built.file! as NSString).lastPathComponent])
         }
     }
 
