@@ -56,6 +56,15 @@ public struct TextSearchRequest: Sendable {
 /// (O(k · terms)): appended slots are added, and removed or edited slots (from the view's change log) are
 /// removed and, when still live, added again with their new text. Only the first use, a compaction (slots
 /// renumbered) or falling behind the change log rebuilds from every live slot.
+///
+/// When the collection has a persisted index (``BM25File``, written by
+/// ``CollectionStore/buildTextIndex(fields:analyzer:)``), the first catch-up takes its postings instead of
+/// analysing every payload: each file document is matched to the slot of its point, and kept only when that
+/// slot's text still has the fingerprint the file recorded. Points written since the file (added, replaced,
+/// edited or deleted, by any process) therefore fail the match or have no slot; the live ones are analysed and
+/// added like any other write. This plays the part that `index_pending` plays for the compressed index, but
+/// from the data itself: that table is cleared by compressed-index builds and does not record payload edits,
+/// which change BM25's text.
 struct TextIndexState: DerivedIndex {
     /// A search: the analysed query and the BM25 settings.
     struct Query {
@@ -69,34 +78,96 @@ struct TextIndexState: DerivedIndex {
     var cursor = CatchUpCursor()
     /// How many times the index was built from every live slot (for tests of the incremental path).
     private(set) var rebuildCount = 0
+    /// A persisted index read at load, taken in (and dropped) at the first catch-up.
+    var file: BM25File?
+    /// The persisted index the state was loaded from or last written to.
+    var filePath: String?
+    /// Why the recorded file could not be used (the index was then built from the payloads).
+    var loadError: TesseraError?
+    /// Documents the file gave at load (the rest were analysed).
+    private(set) var loadedDocumentCount = 0
+    /// Documents added, replaced or removed since the state was created, file documents left out at load
+    /// included.
+    private(set) var changeCount = 0
+    /// ``changeCount`` when the index last matched ``filePath``.
+    var changeCountAtFile = 0
 
-    init(fields: [String], analyzer: TextAnalyzer) {
+    init(fields: [String], analyzer: TextAnalyzer, file: BM25File? = nil) {
         self.fields = fields
         self.analyzer = analyzer
+        self.file = file
+    }
+
+    /// The name of one choice of fields and analyzer: in the store's cache, in the collection's database, and
+    /// inside a persisted index.
+    static func key(fields: [String], analyzer: TextAnalyzer) -> String {
+        let flags = [analyzer.foldsDiacritics, analyzer.removesStopWords, analyzer.stems].map { $0 ? "1" : "0" }
+        return fields.joined(separator: "\u{1F}") + "\u{1E}analyzer " + flags.joined()
+    }
+
+    /// The text BM25 indexes for a slot: the string values of `fields` in its payload, joined by spaces.
+    static func text(ofSlot slot: Int, in view: ScoringView, fields: [String]) -> String {
+        let payload = view.payload(ofSlot: slot)
+        return fields.compactMap { field -> String? in
+            if case .string(let value) = payload[field] { return value }
+            return nil
+        }.joined(separator: " ")
     }
 
     mutating func apply(_ changes: ViewChanges, from view: ScoringView) {
+        if changes.isFirst, let file {
+            self.file = nil
+            load(file, from: view)
+            return
+        }
         guard let changed = changes.changedSlots, !changes.isFirst, !changes.layoutChanged else {
             index = BM25Index()
             rebuildCount += 1
+            changeCount += view.liveCount
             for slot in view.liveSlots.slots { add(slot: slot, from: view) }
             return
         }
         for slot in Set(changed).sorted() {
+            if index.contains(document: slot) { changeCount += 1 }
             index.remove(document: slot)
             // Slots appended since the last catch-up are added below, with the rest of the new ones.
             if view.liveSlots.contains(slot), view.slotVersions[slot] <= cursor.version { add(slot: slot, from: view) }
         }
         for slot in changes.addedSlots { add(slot: slot, from: view) }
+        changeCount += changes.addedSlots.count
+    }
+
+    /// Takes the file's documents whose point still has the same text, and analyses the other live slots.
+    /// - Complexity: O(file + text of the live slots): each slot's text is fingerprinted, not analysed.
+    private mutating func load(_ file: BM25File, from view: ScoringView) {
+        var documentSlots = [Int](repeating: -1, count: file.documentIDs.count)
+        var covered = [Bool](repeating: false, count: view.slotCount)
+        for (document, id) in file.documentIDs.enumerated() {
+            guard let slot = view.slot(of: id), view.liveSlots.contains(slot), !covered[slot],
+                TextFingerprint(of: Self.text(ofSlot: slot, in: view, fields: fields))
+                    == file.documentFingerprints[document]
+            else { continue }
+            documentSlots[document] = slot
+            covered[slot] = true
+        }
+        index = BM25Index(
+            terms: file.terms,
+            postingStarts: file.postingStarts,
+            postingDocuments: file.postingDocuments,
+            postingFrequencies: file.postingFrequencies,
+            documentLengths: file.documentLengths,
+            documentSlots: documentSlots
+        )
+        loadedDocumentCount = index.documentCount
+        changeCount += file.documentIDs.count - loadedDocumentCount
+        for slot in view.liveSlots.slots where !covered[slot] {
+            add(slot: slot, from: view)
+            changeCount += 1
+        }
     }
 
     private mutating func add(slot: Int, from view: ScoringView) {
-        let payload = view.payload(ofSlot: slot)
-        let text = fields.compactMap { field -> String? in
-            if case .string(let value) = payload[field] { return value }
-            return nil
-        }.joined(separator: " ")
-        index.add(document: slot, terms: analyzer.terms(text))
+        index.add(document: slot, terms: analyzer.terms(Self.text(ofSlot: slot, in: view, fields: fields)))
     }
 
     func candidates(
@@ -114,15 +185,18 @@ struct TextIndexState: DerivedIndex {
     }
 }
 
-/// Text indexes by fields and analyzer.
+/// Text indexes by fields and analyzer (``TextIndexState/key(fields:analyzer:)``).
 final class TextIndexCache: Sendable {
     let states = Mutex<[String: TextIndexState]>([:])
+    /// Held while a persisted index is written, so that two writes never share a generation's file name.
+    let writing = Mutex<Void>(())
 }
 
 extension CollectionStore {
-    /// BM25 search over text in the payload (`fields`, joined), with an in-memory inverted index built from
-    /// the stored payloads on first use and kept in step with writes: the text is part of each point's
-    /// payload, so it commits in the point's own transaction.
+    /// BM25 search over text in the payload (`fields`, joined), with an in-memory inverted index loaded on first
+    /// use (from the persisted index that ``buildTextIndex(fields:analyzer:)`` wrote, else built from the stored
+    /// payloads) and kept in step with writes: the text is part of each point's payload, so it commits in the
+    /// point's own transaction.
     /// - Parameter request: The query, fields, analyzer, BM25 settings, filter, limit.
     /// - Returns: Up to `limit` points with a positive score, best first (ties to the earlier-stored point).
     /// - Throws: ``TesseraError/Code/invalidArgument`` for a negative limit or offset or no fields.
@@ -175,10 +249,10 @@ extension CollectionStore {
         limit: Int
     ) -> [(slot: Int, score: Float)] {
         guard limit > 0 else { return [] }
-        let key = fields.joined(separator: "\u{1F}") + "\u{1E}\(analyzer)"
+        let key = TextIndexState.key(fields: fields, analyzer: analyzer)
         let query = TextIndexState.Query(terms: analyzer.terms(text), parameters: parameters)
         return textIndexes.states.withLock { states in
-            var state = states[key] ?? TextIndexState(fields: fields, analyzer: analyzer)
+            var state = states[key] ?? loadedTextIndexState(fields: fields, analyzer: analyzer)
             if state.cursor.isAhead(of: view) {
                 // A search that began before a write the index has taken in: answer from that view's own index.
                 var own = TextIndexState(fields: fields, analyzer: analyzer)

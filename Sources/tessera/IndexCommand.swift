@@ -17,7 +17,9 @@ struct IndexCommand: AsyncParsableCommand {
             field 'tokens' and its mean-pooled vector to the dense field 'pooled' of a new collection (an existing \
             collection's own fields, model and profile are used). Documents already stored with the same text, \
             title and payload are left alone, changed ones are encoded and replaced, so an interrupted run resumes \
-            where it stopped. Without --beir or --jsonl, only the indexes asked for (--compressed, --hnsw) are built.
+            where it stopped. Without --beir or --jsonl, only the indexes asked for (--compressed, --hnsw, --bm25) \
+            are built. Every run ends by writing the BM25 index of the title and text (unless it is current), so \
+            that the first text query of a later process loads it instead of analysing every payload.
             """
     )
 
@@ -67,6 +69,9 @@ struct IndexCommand: AsyncParsableCommand {
     @Flag(help: "Build (or rebuild) the HNSW graph of the pooled dense vectors.")
     var hnsw = false
 
+    @Flag(help: "Write the BM25 index of the payloads' title and text (every run does; this asks for nothing else).")
+    var bm25 = false
+
     @Option(help: "HNSW: links per node.")
     var m = 16
 
@@ -75,9 +80,9 @@ struct IndexCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard beir == nil || jsonl == nil else { throw ValidationError("give one of --beir and --jsonl, not both") }
-        guard beir != nil || jsonl != nil || compressed || rebuild || hnsw else {
+        guard beir != nil || jsonl != nil || compressed || rebuild || hnsw || bm25 else {
             throw ValidationError(
-                "give --beir or --jsonl to index documents, or --compressed / --hnsw to build indexes"
+                "give --beir or --jsonl to index documents, or --compressed / --hnsw / --bm25 to build indexes"
             )
         }
         guard chunkSize > 0 else { throw ValidationError("--chunk-size must be positive") }
@@ -205,6 +210,7 @@ struct IndexCommand: AsyncParsableCommand {
                 )
             }
         }
+        summary.bm25 = try writeTextIndex(store)
         if json {
             let encoderJSON = JSONEncoder()
             encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -227,6 +233,32 @@ struct IndexCommand: AsyncParsableCommand {
                 )
             )
         }
+    }
+
+    /// Writes the persisted BM25 index of the fields and analyzer that searches use by default (nothing when the
+    /// recorded one is current), so that the first text query of a later process loads it rather than
+    /// analysing every payload.
+    func writeTextIndex(_ store: CollectionStore) throws -> TextIndexSummary {
+        let start = Date()
+        let status = try store.buildTextIndex()
+        let summary = TextIndexSummary(
+            file: ((status.file ?? "") as NSString).lastPathComponent,
+            documents: status.documentCount,
+            fileBytes: status.fileByteCount,
+            seconds: Date().timeIntervalSince(start)
+        )
+        if !json {
+            print(
+                String(
+                    format: "BM25 index %@: %d documents, %.1f MB, %.2f s",
+                    summary.file,
+                    summary.documents,
+                    Double(summary.fileBytes) / 1e6,
+                    summary.seconds
+                )
+            )
+        }
+        return summary
     }
 
     /// Builds the compressed index when asked and missing (or `--rebuild`); otherwise reports the existing one.
@@ -436,6 +468,14 @@ struct IndexSummary: Codable {
     var tokensPerSecond: Double
     var compressed: CompressedSummary?
     var hnsw: HNSWSummary?
+    var bm25: TextIndexSummary?
+}
+
+struct TextIndexSummary: Codable {
+    var file: String
+    var documents: Int
+    var fileBytes: Int
+    var seconds: Double
 }
 
 struct HNSWSummary: Codable {

@@ -6,7 +6,8 @@ import GRDB
 ///
 /// Everything in a derived index can be rebuilt from the store, which stays the source of truth. Its life:
 /// 1. **build** from a snapshot of the scoring view (``CollectionStore/buildCompressedIndex(field:options:progress:)``,
-///    ``CollectionStore/buildDenseIndex(field:options:threadCount:)``, or in memory on first use for BM25);
+///    ``CollectionStore/buildDenseIndex(field:options:threadCount:)``; BM25 is built in memory on first use, or
+///    loaded from the file that ``CollectionStore/buildTextIndex(fields:analyzer:)`` wrote);
 /// 2. **commit a generation** (index files only): the files are written under a new generation's name through
 ///    ``TesseraPlatform/AtomicFile`` and recorded as current in one SQLite transaction
 ///    (``CollectionStore/commitGeneration(_:of:field:fileName:files:alsoInTransaction:)``), so that a crash leaves the
@@ -113,8 +114,8 @@ struct ViewChanges: Sendable {
 extension CollectionStore {
     /// The file name that the collection's database records as the current generation of a derived index.
     /// - Parameters:
-    ///   - kind: The index's metadata prefix (`compressed_index`, `dense_index`).
-    ///   - field: The vector field.
+    ///   - kind: The index's metadata prefix (`compressed_index`, `dense_index`, `text_index`).
+    ///   - field: The vector field (for a text index, its fields and analyzer: ``TextIndexState/key(fields:analyzer:)``).
     /// - Returns: The file name inside the collection's directory, or `nil` when none was built.
     /// - Throws: ``TesseraError/Code/io``.
     func recordedFileName(of kind: String, field: String) throws(TesseraError) -> String? {
@@ -138,8 +139,8 @@ extension CollectionStore {
     /// at the next build), a crash after it leaves the new one current.
     /// - Parameters:
     ///   - generation: The new generation, one more than ``indexGeneration()``.
-    ///   - kind: The index's metadata prefix (`compressed_index`, `dense_index`).
-    ///   - field: The vector field.
+    ///   - kind: The index's metadata prefix (`compressed_index`, `dense_index`, `text_index`).
+    ///   - field: The vector field (for a text index, its key).
     ///   - fileName: The new generation's file name (without endings, for several files).
     ///   - files: The files of a generation, given its path without endings.
     ///   - alsoInTransaction: More statements for the same transaction.
