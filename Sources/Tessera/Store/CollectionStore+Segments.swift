@@ -438,8 +438,9 @@ extension CollectionStore {
     }
 
     /// Builds the derived indexes a collection past `indexing_threshold` lacks: each multivector field's
-    /// compressed index and each dense field's HNSW graph (unless created with `hnsw_config.m = 0`), and
-    /// rebuilds one when the points written since its build reach a fifth of the collection.
+    /// compressed index, each dense field's HNSW graph (unless created with `hnsw_config.m = 0`) and the BM25
+    /// postings of the default text fields (when payloads hold such text), and rebuilds one when the points
+    /// written since its build reach a fifth of the collection.
     /// - Returns: The indexes built, as `kind:field`.
     private func buildDerivedIndexes(settings: OptimizerSettings, force: Bool) throws(TesseraError) -> [String] {
         let snapshot = scoringView()
@@ -467,6 +468,12 @@ extension CollectionStore {
                     built.append("hnsw:\(field.name)")
                 }
             }
+        }
+        // The BM25 postings of the default text fields, when payloads hold such text.
+        let text = textIndexStatus()
+        if text.documentCount > 0, text.file == nil || text.pendingDocumentCount * 5 >= text.documentCount {
+            _ = try buildTextIndex()
+            built.append("bm25:\(text.fields.joined(separator: ","))")
         }
         return built
     }
