@@ -58,7 +58,12 @@ struct IndexedFilterEvaluator {
     private mutating func slots(_ answer: Answer) -> SlotBitmap {
         statistics.indexLookups += 1
         if let lookup = answer.lookup, let index = answer.index {
-            return index.slots(lookup, condition: answer.condition, view: view, payloadChecks: &statistics.payloadChecks)
+            return index.slots(
+                lookup,
+                condition: answer.condition,
+                view: view,
+                payloadChecks: &statistics.payloadChecks
+            )
         }
         guard case .hasID(let ids) = answer.condition else { preconditionFailure("an answer without a lookup") }
         var result = SlotBitmap(slotCount: view.slotCount)
