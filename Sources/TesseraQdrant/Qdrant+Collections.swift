@@ -147,16 +147,26 @@ extension Qdrant {
     public struct CollectionInfo: Encodable, Sendable {
         public var vectors: VectorsConfig
         public var pointsCount: Int
+        /// The payload indexes, described in `payload_schema` as Qdrant does:
+        /// `{"city": {"data_type": "keyword", "points": 120}}`.
+        public var payloadIndexes: [PayloadIndexInfo]
 
         /// Creates the description.
-        public init(vectors: VectorsConfig, pointsCount: Int) {
+        public init(vectors: VectorsConfig, pointsCount: Int, payloadIndexes: [PayloadIndexInfo] = []) {
             self.vectors = vectors
             self.pointsCount = pointsCount
+            self.payloadIndexes = payloadIndexes
         }
 
         public func encode(to encoder: any Encoder) throws {
             let vectorsJSON = try JSONValueEncoder().encode(vectors)
             let count = JSONValue.integer(Int64(pointsCount))
+            var payloadSchema: JSONObject = [:]
+            for index in payloadIndexes {
+                payloadSchema[index.field] = [
+                    "data_type": .string(index.type.rawValue), "points": .integer(Int64(index.pointCount)),
+                ]
+            }
             let info: JSONValue = [
                 "status": "green", "optimizer_status": "ok", "indexed_vectors_count": count, "points_count": count,
                 "segments_count": 1,
@@ -177,7 +187,7 @@ extension Qdrant {
                     "wal_config": ["wal_capacity_mb": 32, "wal_segments_ahead": 0],
                     "quantization_config": nil,
                 ],
-                "payload_schema": [:],
+                "payload_schema": .object(payloadSchema),
             ]
             var container = encoder.singleValueContainer()
             try container.encode(info)
