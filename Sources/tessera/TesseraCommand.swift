@@ -10,6 +10,7 @@ struct TesseraCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, IndexCommand.self, SearchCommand.self, EvalCommand.self, InfoCommand.self,
             BenchCommand.self, ServeCommand.self, QueryCommand.self, ListCommand.self, DeleteCommand.self,
+            IndexPayloadCommand.self,
         ]
     )
 }
