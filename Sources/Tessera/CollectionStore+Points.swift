@@ -79,7 +79,7 @@ extension CollectionStore {
     /// - Complexity: O(n × filter size) to evaluate, then as ``delete(ids:)``.
     @discardableResult
     public func delete(filter: Filter) throws(TesseraError) -> Int {
-        try deleteLocked { view in view.allowedSlots(filter: filter).slots.map { view.pointIDs[$0] } }
+        try deleteLocked { view in allowedSlots(filter: filter, in: view).slots.map { view.pointIDs[$0] } }
     }
 
     /// Merges keys into the payloads of points: keys present in `payload` are set, others kept (Qdrant's
@@ -180,7 +180,7 @@ extension CollectionStore {
     public func count(filter: Filter? = nil) -> Int {
         let snapshot = scoringView()
         guard let filter, !filter.isEmpty else { return snapshot.liveCount }
-        return snapshot.allowedSlots(filter: filter).count
+        return allowedSlots(filter: filter, in: snapshot).count
     }
 
     /// Pages through points in id order (integers numerically, then UUIDs), as Qdrant's scroll.

@@ -216,7 +216,7 @@ extension CollectionStore {
             )
         }
         let view = scoringView()
-        let allowed = request.filter.map { view.allowedSlots(filter: $0) }
+        let allowed = request.filter.map { allowedSlots(filter: $0, in: view) }
         let wanted = request.limit + request.offset
         guard wanted > 0 else { return [] }
         let hits = textHits(

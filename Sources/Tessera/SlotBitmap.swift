@@ -54,6 +54,34 @@ public struct SlotBitmap: Hashable, Sendable {
         for index in words.indices { words[index] &= other.words[index] }
     }
 
+    /// Adds the slots that are in `other`.
+    /// - Parameter other: A bitmap over the same slots.
+    /// - Precondition: `other.slotCount == slotCount`.
+    public mutating func formUnion(_ other: SlotBitmap) {
+        precondition(other.slotCount == slotCount, "bitmaps cover different slot counts")
+        for index in words.indices { words[index] |= other.words[index] }
+    }
+
+    /// Removes the slots that are in `other`.
+    /// - Parameter other: A bitmap over the same slots.
+    /// - Precondition: `other.slotCount == slotCount`.
+    public mutating func subtract(_ other: SlotBitmap) {
+        precondition(other.slotCount == slotCount, "bitmaps cover different slot counts")
+        for index in words.indices { words[index] &= ~other.words[index] }
+    }
+
+    /// Calls `body` with each slot in the set, in increasing order.
+    /// - Parameter body: Called once per slot.
+    public func forEachSlot(_ body: (Int) throws -> Void) rethrows {
+        for (wordIndex, word) in words.enumerated() {
+            var rest = word
+            while rest != 0 {
+                try body(wordIndex << 6 + rest.trailingZeroBitCount)
+                rest &= rest - 1
+            }
+        }
+    }
+
     mutating func insert(_ slot: Int) {
         words[slot >> 6] |= 1 << UInt64(slot & 63)
     }

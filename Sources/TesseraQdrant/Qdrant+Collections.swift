@@ -222,11 +222,15 @@ extension Qdrant {
         public var indexedVectorsCount = 0
         /// The optimiser's settings.
         public var optimizerSettings = OptimizerSettings()
+        /// The payload indexes, described in `payload_schema` as Qdrant does:
+        /// `{"city": {"data_type": "keyword", "points": 120}}`.
+        public var payloadIndexes: [PayloadIndexInfo]
 
         /// Creates the description.
-        public init(vectors: VectorsConfig, pointsCount: Int) {
+        public init(vectors: VectorsConfig, pointsCount: Int, payloadIndexes: [PayloadIndexInfo] = []) {
             self.vectors = vectors
             self.pointsCount = pointsCount
+            self.payloadIndexes = payloadIndexes
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -234,6 +238,12 @@ extension Qdrant {
             let count = JSONValue.integer(Int64(pointsCount))
             let optimizerJSON = try JSONValueEncoder().encode(optimizerSettings)
             let optimizerStatus: JSONValue = optimizerError.map { ["error": .string($0)] } ?? "ok"
+            var payloadSchema: JSONObject = [:]
+            for index in payloadIndexes {
+                payloadSchema[index.field] = [
+                    "data_type": .string(index.type.rawValue), "points": .integer(Int64(index.pointCount)),
+                ]
+            }
             let info: JSONValue = [
                 "status": .string(status), "optimizer_status": optimizerStatus,
                 "indexed_vectors_count": .integer(Int64(indexedVectorsCount)), "points_count": count,
@@ -251,7 +261,7 @@ extension Qdrant {
                     "wal_config": ["wal_capacity_mb": 32, "wal_segments_ahead": 0],
                     "quantization_config": nil,
                 ],
-                "payload_schema": [:],
+                "payload_schema": .object(payloadSchema),
             ]
             var container = encoder.singleValueContainer()
             try container.encode(info)

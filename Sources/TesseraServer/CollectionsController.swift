@@ -1,9 +1,10 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Tessera
 import TesseraQdrant
 
-/// The routes of collections: list, create, describe, delete, exists.
+/// The routes of collections: list, create, describe, delete, exists, and their payload indexes.
 struct CollectionsController: Controller {
     let support: RequestSupport
 
@@ -15,6 +16,8 @@ struct CollectionsController: Controller {
         routes.patch(":name", use: update)
         routes.delete(":name", use: delete)
         routes.get(":name/exists", use: exists)
+        routes.put(":name/index", use: createIndex)
+        routes.delete(":name/index/:field", use: deleteIndex)
     }
 
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -50,7 +53,12 @@ struct CollectionsController: Controller {
                 } else {
                     .named(parameters.mapValues(\.wire))
                 }
-            var info = Qdrant.CollectionInfo(vectors: vectors, pointsCount: store.count())
+            let payloadIndexes = try support.run { () throws(TesseraError) in try store.payloadIndexes() }
+            var info = Qdrant.CollectionInfo(
+                vectors: vectors,
+                pointsCount: store.count(),
+                payloadIndexes: payloadIndexes
+            )
             (info.status, info.optimizerError) = support.registry.optimizer.status(of: name, store: store)
             info.segmentsCount = store.segments().count + 1
             info.optimizerSettings = try store.optimizerSettings()
@@ -84,6 +92,32 @@ struct CollectionsController: Controller {
             let name = try support.name(context)
             try CollectionRegistry.checkName(name)
             return ServerResponse.ok(Qdrant.CollectionExistence(exists: support.registry.exists(name)), since: start)
+        }
+    }
+
+    /// `PUT /collections/{name}/index`: declares a payload index, built before the answer (`wait` is accepted;
+    /// the operation has always completed).
+    @Sendable func createIndex(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.CreateFieldIndex.self) { body in
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            try support.run { () throws(TesseraError) in
+                try store.createPayloadIndex(field: body.fieldName, type: body.fieldSchema)
+            }
+            return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+        }
+    }
+
+    /// `DELETE /collections/{name}/index/{field_name}`: removes a payload index; removing one that does not exist
+    /// succeeds, as in Qdrant.
+    @Sendable func deleteIndex(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            guard let raw = context.parameters.get("field") else { throw APIError(.badRequest, "missing field name") }
+            let field = raw.removingPercentEncoding ?? raw
+            try support.run { () throws(TesseraError) in _ = try store.deletePayloadIndex(field: field) }
+            return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
         }
     }
 }

@@ -188,6 +188,7 @@ public let servedRoutes: [String] = [
     "POST /collections/{collection_name}/points/scroll", "POST /collections/{collection_name}/points/count",
     "POST /collections/{collection_name}/points/payload", "PUT /collections/{collection_name}/points/payload",
     "POST /collections/{collection_name}/points/query", "POST /collections/{collection_name}/points/query/batch",
+    "PUT /collections/{collection_name}/index", "DELETE /collections/{collection_name}/index/{field_name}",
 ]
 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.

@@ -189,6 +189,9 @@ struct InfoCommand: AsyncParsableCommand {
                 print("    encoder \(encoder.modelName) (\(encoder.contentHash)), profile \(encoder.profile.rawValue)")
             }
         }
+        for index in try store.payloadIndexes() {
+            print("  payload index '\(index.field)': \(index.type), \(index.pointCount) points")
+        }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: options.path)) ?? []
         let bytes = files.reduce(0) { total, name in
             let path = URL(fileURLWithPath: options.path).appendingPathComponent(name).path

@@ -727,6 +727,7 @@ struct RouterTests {
                     let parts = route.split(separator: " ")
                     let uri = parts[1].replacingOccurrences(of: "{collection_name}", with: "docs")
                         .replacingOccurrences(of: "{id}", with: "1")
+                        .replacingOccurrences(of: "{field_name}", with: "group")
                     let reply = try await call(
                         client,
                         HTTPRequest.Method(String(parts[0]))!,
@@ -787,6 +788,7 @@ struct RouterTests {
                     let parts = route.split(separator: " ")
                     let uri = parts[1].replacingOccurrences(of: "{collection_name}", with: "absent")
                         .replacingOccurrences(of: "{id}", with: "1")
+                        .replacingOccurrences(of: "{field_name}", with: "group")
                     let reply = try await call(client, HTTPRequest.Method(String(parts[0]))!, uri, "{}")
                     // Requests no route matches are answered "no route for …"; every served route is matched.
                     #expect(!reply.error.contains("no route for"), "\(route) is not routed")

@@ -413,6 +413,38 @@ struct CommandLineTests {
             #expect(unknown.standardError.contains("nowhere"), "error: \(unknown.standardError)")
         }
     }
+
+    @Test(
+        "index-payload declares a payload index that info lists and --delete removes; a bad type names the field",
+        .enabled(if: CommandLineFixtures.ready, "needs the tessera binary and the default model")
+    )
+    func indexPayload() throws {
+        let model = try #require(CommandLineFixtures.model)
+        try withTemporaryDirectory { root in
+            let common = ["--data", root, "--model", model, "--threads", "2"]
+            let file = root + "/docs.jsonl"
+            try """
+            {"id": 1, "text": "The moon's gravity raises two bulges in the oceans.", "payload": {"lang": "fr"}}
+            {"id": 2, "text": "Sourdough rises with wild yeast and lactic acid bacteria.", "payload": {"lang": "en"}}
+
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            guard succeeded(try tessera(["index", "c", "--jsonl", file] + common, in: root), "index") else { return }
+            let created = try tessera(["index-payload", "c", "lang", "keyword", "--data", root], in: root)
+            guard succeeded(created, "index-payload") else { return }
+            #expect(created.standardOutput.contains("indexed 'lang' as keyword"), "\(created.standardOutput)")
+            let info = try tessera(["info", "c", "--data", root], in: root)
+            guard succeeded(info, "info") else { return }
+            #expect(info.standardOutput.contains("payload index 'lang': keyword, 2 points"), "\(info.standardOutput)")
+            let refused = try tessera(["index-payload", "c", "title", "text", "--data", root], in: root)
+            #expect(refused.status != 0)
+            #expect(refused.standardError.contains("'title'"), "\(refused.standardError)")
+            let removed = try tessera(["index-payload", "c", "lang", "--delete", "--data", root], in: root)
+            guard succeeded(removed, "index-payload --delete") else { return }
+            #expect(removed.standardOutput.contains("removed the payload index on 'lang'"))
+            let after = try tessera(["info", "c", "--data", root], in: root)
+            #expect(!after.standardOutput.contains("payload index"), "\(after.standardOutput)")
+        }
+    }
 }
 
 #if canImport(FoundationNetworking)

@@ -16,18 +16,9 @@ import GRDB
 ///    kinds through ``CatchUpCursor``), before each search;
 /// 4. answer **candidates**: the best slots for a query among the allowed ones, which the query pipeline then
 ///    reranks or fuses.
-protocol DerivedIndex: Sendable {
+protocol DerivedIndex: CatchingUpIndex {
     /// What a search asks of the index.
     associatedtype Query
-    /// Where the index stands against the scoring view.
-    var cursor: CatchUpCursor { get set }
-    /// Takes in what changed in `view` since the cursor last moved; the caller then advances the cursor.
-    /// - Parameters:
-    ///   - changes: What changed (``ViewChanges/isFirst`` on the first call after the build or load).
-    ///   - view: The view the changes lead to.
-    /// - Complexity: O(changed slots × their size) when ``ViewChanges/changedSlots`` is known and the layout is
-    ///   unchanged; a first call or a compaction may cost O(collection).
-    mutating func apply(_ changes: ViewChanges, from view: ScoringView)
     /// The best `limit` slots for `query` among `allowed` (every live slot when `nil`), best first.
     func candidates(
         for query: Query,
@@ -37,7 +28,21 @@ protocol DerivedIndex: Sendable {
     ) -> [(slot: Int, score: Float)]
 }
 
-extension DerivedIndex {
+/// Anything kept in step with a collection's scoring view through ``CatchUpCursor``: the derived indexes that
+/// answer candidates, and the payload indexes that answer filters (``PayloadFieldIndex``).
+protocol CatchingUpIndex: Sendable {
+    /// Where the index stands against the scoring view.
+    var cursor: CatchUpCursor { get set }
+    /// Takes in what changed in `view` since the cursor last moved; the caller then advances the cursor.
+    /// - Parameters:
+    ///   - changes: What changed (``ViewChanges/isFirst`` on the first call after the build or load).
+    ///   - view: The view the changes lead to.
+    /// - Complexity: O(changed slots × their size) when ``ViewChanges/changedSlots`` is known and the layout is
+    ///   unchanged; a first call or a compaction may cost O(collection).
+    mutating func apply(_ changes: ViewChanges, from view: ScoringView)
+}
+
+extension CatchingUpIndex {
     /// Brings the index up to date with `view`: the one catch-up shared by every kind of derived index.
     ///
     /// Does nothing for a view older than one already applied (a search that started before a write) or when

@@ -310,7 +310,7 @@ private struct QueryRun {
         if let known = allowedByFilter[index] { return known }
         let start = ContinuousClock.now
         var allowed = view.liveSlots
-        allowed.formIntersection(view.allowedSlots(filter: plan.filters[index]))
+        allowed.formIntersection(store.allowedSlots(filter: plan.filters[index], in: view))
         filterMilliseconds += milliseconds(ContinuousClock.now - start)
         allowedByFilter[index] = allowed
         return allowed
