@@ -181,7 +181,7 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
 /// The routes served, as `METHOD path` (the OpenAPI description is checked against this list).
 public let servedRoutes: [String] = [
     "GET /", "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics", "GET /collections",
-    "PUT /collections/{collection_name}", "GET /collections/{collection_name}",
+    "PUT /collections/{collection_name}", "GET /collections/{collection_name}", "PATCH /collections/{collection_name}",
     "DELETE /collections/{collection_name}", "GET /collections/{collection_name}/exists",
     "PUT /collections/{collection_name}/points", "POST /collections/{collection_name}/points",
     "GET /collections/{collection_name}/points/{id}", "POST /collections/{collection_name}/points/delete",

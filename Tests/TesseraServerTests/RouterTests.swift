@@ -490,7 +490,7 @@ struct RouterTests {
                 .get, "/collections/docs/points/1/extra", "", .notFound,
                 "no route for GET /collections/docs/points/1/extra"
             ),
-            (.patch, docs, "{}", .notFound, "no route for PATCH"),
+            (.post, docs, "{}", .notFound, "no route for POST"),
         ]
         // Every body-taking route: malformed JSON and, for filters, bad filters.
         let bodyRoutes: [(HTTPRequest.Method, String)] = [

@@ -184,10 +184,12 @@ struct PayloadIndexTests {
                 total.payloadChecks += statistics.payloadChecks
             }
             #expect(total.indexLookups > 1000, "the indexes answer many conditions")
-            // Caught up incrementally: built once each (at declaration), never rebuilt by the writes.
+            // Caught up incrementally: built once each (at declaration), rebuilt only when the tail was compacted
+            // (slots renumbered; at most once per compaction), never by the writes themselves.
             let indexes = try #require(try store.caughtUpPayloadIndexes(for: store.scoringView()))
             #expect(indexes.count == indexedKeys.count)
-            for (field, index) in indexes { #expect(index.rebuildCount == 1, "\(field)") }
+            let compactions = Int(store.scoringView().layoutGeneration)
+            for (field, index) in indexes { #expect(index.rebuildCount <= 1 + compactions, "\(field)") }
             // Point counts: the live points with a value of the index's type.
             let view = store.scoringView()
             for info in try store.payloadIndexes() {
