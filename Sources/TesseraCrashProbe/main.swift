@@ -61,8 +61,8 @@ do {
             }
         case "index"?:
             announce("index")
-            try store.buildCompressedIndex(field: "tokens")
-            try store.buildDenseIndex(field: "summary")
+            _ = try store.buildCompressedIndex(field: "tokens")
+            _ = try store.buildDenseIndex(field: "summary")
         default:
             continue
         }
