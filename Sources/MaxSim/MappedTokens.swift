@@ -3,7 +3,7 @@ public import TesseraPlatform
 /// Token values that live in a memory-mapped file rather than in a Swift array: the rows of a sealed segment.
 ///
 /// The values are read in place (no copy); pages are read from disk when a kernel first touches them and the
-/// kernel may drop them again under memory pressure. The object keeps its ``SharedMapping`` alive, so the rows
+/// kernel may drop them again under memory pressure. The object keeps its `SharedMapping` alive, so the rows
 /// stay valid for as long as any value holding them lives.
 public final class MappedTokens: Sendable, Equatable {
     /// The element type of the values.
