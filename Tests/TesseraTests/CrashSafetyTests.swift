@@ -31,6 +31,16 @@ private enum ProbePoints {
     }
 }
 
+/// Each record's payload and token vectors are those its id determines.
+private func expectPayloadsAndTokens(_ records: [Record]) {
+    for record in records {
+        guard case .integer(let id) = record.id else { continue }
+        let expected = ProbePoints.point(id: id)
+        #expect(record.payload == expected.payload, "payload of \(id)")
+        #expect(storedValues(record, "tokens") == expected.vectors["tokens"]!.flattened.values, "tokens of \(id)")
+    }
+}
+
 @Suite("Crash safety")
 struct CrashSafetyTests {
     @Test("points acknowledged before SIGKILL survive, intact, the collection opens cleanly, text and vectors agree")
@@ -87,14 +97,10 @@ struct CrashSafetyTests {
                 let ids = acknowledged.filter { $0 >= firstID }.union(sample).sorted().map { PointID.integer($0) }
                 let records = try store.get(ids: ids, withPayload: true, withVectors: true)
                 #expect(records.count == ids.count, "acknowledged points missing after kill \(kills)")
+                expectPayloadsAndTokens(records)
                 for record in records {
                     guard case .integer(let id) = record.id else { continue }
                     let expected = ProbePoints.point(id: id)
-                    #expect(record.payload == expected.payload, "payload of \(id)")
-                    #expect(
-                        storedValues(record, "tokens") == expected.vectors["tokens"]!.flattened.values,
-                        "tokens of \(id)"
-                    )
                     let summary = storedValues(record, "summary")
                     let expectedSummary = expected.vectors["summary"]!.flattened.values
                     // A cosine field stores the unit vector.
@@ -190,15 +196,7 @@ extension CrashSafetyTests {
                 let ids = acknowledged.filter { $0 >= firstID }.union(sample).sorted().map { PointID.integer($0) }
                 let records = try store.get(ids: ids, withPayload: true, withVectors: true)
                 #expect(records.count == ids.count, "acknowledged points missing after run \(run) (\(operation))")
-                for record in records {
-                    guard case .integer(let id) = record.id else { continue }
-                    let expected = ProbePoints.point(id: id)
-                    #expect(record.payload == expected.payload, "payload of \(id)")
-                    #expect(
-                        storedValues(record, "tokens") == expected.vectors["tokens"]!.flattened.values,
-                        "tokens of \(id)"
-                    )
-                }
+                expectPayloadsAndTokens(records)
                 #expect(store.scoringView().liveCount >= acknowledged.count)
                 try store.close()
             }

@@ -344,19 +344,7 @@ extension CollectionStore {
                 current.slotCount >= end
             else { return false }
             try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO segments (id, file_name, slot_count, byte_count, header_checksum)
-                        VALUES (?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        id, SegmentFile.fileName(id: id), summary.slotCount, summary.byteCount,
-                        Int64(bitPattern: summary.headerChecksum),
-                    ]
-                )
-                let point = try db.cachedStatement(
-                    sql: "UPDATE points SET segment_id = ?, segment_slot = ? WHERE row_id = ?"
-                )
+                let point = try Self.recordSegment(db, id: id, summary: summary)
                 let vectors = try db.cachedStatement(sql: "DELETE FROM vectors WHERE row_id = ?")
                 for slot in first..<end where current.liveSlots.contains(slot) {
                     try point.execute(arguments: [id, slot - first, current.rowIDs[slot]])
@@ -397,19 +385,7 @@ extension CollectionStore {
             let current = view.withLock { $0 }
             guard current.segments.map(\.id) == snapshot.segments.map(\.id) else { return false }
             try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO segments (id, file_name, slot_count, byte_count, header_checksum)
-                        VALUES (?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        id, SegmentFile.fileName(id: id), summary.slotCount, summary.byteCount,
-                        Int64(bitPattern: summary.headerChecksum),
-                    ]
-                )
-                let point = try db.cachedStatement(
-                    sql: "UPDATE points SET segment_id = ?, segment_slot = ? WHERE row_id = ?"
-                )
+                let point = try Self.recordSegment(db, id: id, summary: summary)
                 for (local, slot) in kept.enumerated() where current.liveSlots.contains(slot) {
                     try point.execute(arguments: [id, local, current.rowIDs[slot]])
                 }
@@ -427,6 +403,22 @@ extension CollectionStore {
         }
         for source in sources { try? FileManager.default.removeItem(atPath: source.path) }
         return (end - first) - kept.count
+    }
+
+    /// Records a written segment in `segments` and returns the statement that points a row at one of its slots
+    /// (`segment_id`, `segment_slot`, `row_id`).
+    private static func recordSegment(_ db: Database, id: Int64, summary: SegmentFile.Summary) throws -> Statement {
+        try db.execute(
+            sql: """
+                INSERT INTO segments (id, file_name, slot_count, byte_count, header_checksum)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                id, SegmentFile.fileName(id: id), summary.slotCount, summary.byteCount,
+                Int64(bitPattern: summary.headerChecksum),
+            ]
+        )
+        return try db.cachedStatement(sql: "UPDATE points SET segment_id = ?, segment_slot = ? WHERE row_id = ?")
     }
 
     /// A segment number not used before in this collection.
