@@ -236,6 +236,38 @@ public struct ScoringView: Sendable {
         sealedSlotCount = end
     }
 
+    /// Inserts a sealed segment of new, live points after the sealed segments, before the tail (an import):
+    /// the tail's slots move up by the segment's slot count, which changes ``layoutGeneration``. The caller has
+    /// removed every live point with the same ids.
+    /// - Parameters:
+    ///   - segment: The segment.
+    ///   - payloads: Its slots' payloads.
+    mutating func insertSegment(_ segment: SealedSegment, payloads: [JSONObject]) {
+        let at = sealedSlotCount
+        let count = segment.slotCount
+        let oldCount = slotCount
+        for name in Array(columns.keys) { columns[name] = columns[name]!.insertingSealed(segment.documents[name]!) }
+        pointIDs.insert(contentsOf: segment.ids, at: at)
+        rowIDs.insert(contentsOf: segment.versions, at: at)
+        self.payloads.insert(contentsOf: payloads, at: at)
+        slotVersions.insert(contentsOf: (0..<UInt64(count)).map { nextVersion + $0 }, at: at)
+        nextVersion += UInt64(count)
+        var live = SlotBitmap(slotCount: oldCount + count)
+        for slot in 0..<at where liveSlots.contains(slot) { live.insert(slot) }
+        for slot in at..<(at + count) { live.insert(slot) }
+        for slot in at..<oldCount where liveSlots.contains(slot) {
+            live.insert(slot + count)
+            slotByID[pointIDs[slot + count]] = slot + count
+        }
+        for (index, id) in segment.ids.enumerated() { slotByID[id] = at + index }
+        liveSlots = live
+        segments.append(segment)
+        sealedSlotCount += count
+        layoutGeneration += 1
+        firstChangeNumber = changeCount
+        changeLog = []
+    }
+
     /// Replaces the sealed segments `range` (indices into ``segments``) by `merged`, written from the slots
     /// `kept` (in order; those deleted since stay deleted), and renumbers every later slot.
     mutating func replaceSegments(_ range: Range<Int>, with merged: SealedSegment, kept: [Int]) {

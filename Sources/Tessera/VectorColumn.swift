@@ -160,6 +160,19 @@ public struct VectorColumn: Sendable {
         deadTokenCount += dead
     }
 
+    /// The column with a sealed part inserted after the existing ones, before the tail (whose slots move up by
+    /// `documents.count`): an imported segment. Every inserted slot is live.
+    /// - Parameter documents: The segment's tokens, read from its file.
+    /// - Returns: The new column.
+    func insertingSealed(_ documents: Multivectors) -> VectorColumn {
+        var result = self
+        result.sealedSlotBases.append(sealedSlotCount)
+        result.sealedParts.append(documents)
+        result.sealedSlotCount += documents.count
+        result.sealedTokenCount += documents.tokenCount
+        return result
+    }
+
     /// The column with its tail's first `documents.count` slots become a sealed part (`documents`, the same
     /// slots' tokens as written to the segment file); later tail slots move down to the new tail.
     /// - Parameter documents: The sealed slots' tokens, read from the segment file.

@@ -79,10 +79,16 @@ struct CatchUpCursor: Sendable {
         guard isStarted else {
             return ViewChanges(isFirst: true, layoutChanged: false, addedSlots: view.liveSlots.slots, changedSlots: nil)
         }
-        var slot = view.slotCount
-        while slot > 0, view.slotVersions[slot - 1] > version { slot -= 1 }
-        let added = (slot..<view.slotCount).filter { view.liveSlots.contains($0) }
         let layoutChanged = view.layoutGeneration != layoutGeneration
+        let added: [Int]
+        if layoutChanged {
+            // An imported segment goes before the tail: new versions are then not all at the end.
+            added = (0..<view.slotCount).filter { view.slotVersions[$0] > version && view.liveSlots.contains($0) }
+        } else {
+            var slot = view.slotCount
+            while slot > 0, view.slotVersions[slot - 1] > version { slot -= 1 }
+            added = (slot..<view.slotCount).filter { view.liveSlots.contains($0) }
+        }
         return ViewChanges(
             isFirst: false,
             layoutChanged: layoutChanged,

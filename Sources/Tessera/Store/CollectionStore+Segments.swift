@@ -407,7 +407,7 @@ extension CollectionStore {
 
     /// Records a written segment in `segments` and returns the statement that points a row at one of its slots
     /// (`segment_id`, `segment_slot`, `row_id`).
-    private static func recordSegment(_ db: Database, id: Int64, summary: SegmentFile.Summary) throws -> Statement {
+    static func recordSegment(_ db: Database, id: Int64, summary: SegmentFile.Summary) throws -> Statement {
         try db.execute(
             sql: """
                 INSERT INTO segments (id, file_name, slot_count, byte_count, header_checksum)
@@ -422,7 +422,7 @@ extension CollectionStore {
     }
 
     /// A segment number not used before in this collection.
-    private func nextSegmentID() throws(TesseraError) -> Int64 {
+    func nextSegmentID() throws(TesseraError) -> Int64 {
         let recorded: Int64 = try Self.guarded(path: directory) {
             try pool.read { db in try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(id), 0) FROM segments") ?? 0 }
         }
@@ -447,8 +447,13 @@ extension CollectionStore {
         for field in configuration.fields {
             if field.isMultivector {
                 let status = try compressedIndexStatus(field: field.name)
+                // The residual codec packs whole bytes per token: 2 bits where the dimension allows, else 4; an odd
+                // dimension gets no compressed index (exact search serves it).
+                var options = CompressedIndexOptions()
+                if field.dimension * options.bitCount % 8 != 0 { options.bitCount = 4 }
+                guard field.dimension * options.bitCount % 8 == 0 else { continue }
                 if status == nil || status!.pendingPointCount * 5 >= snapshot.liveCount {
-                    _ = try buildCompressedIndex(field: field.name)
+                    _ = try buildCompressedIndex(field: field.name, options: options)
                     built.append("compressed:\(field.name)")
                 }
             } else if field.hnswM != 0 {

@@ -70,8 +70,45 @@ enum SegmentFile {
         var headerChecksum: UInt64
     }
 
-    /// Writes the slots `entries` of `view` to a new segment file at `path`: a temporary file, fsynced and
-    /// renamed (``TesseraPlatform/AtomicFile``), so that a crash leaves no file or a whole one.
+    /// The slots a segment file is written from, row by row: each slot's id (sort key), version (0 for a slot
+    /// written without tokens) and, per field (by index in the configuration), its token count and stored bytes.
+    struct Rows {
+        var count: Int
+        var key: (Int) -> [UInt8]
+        var version: (Int) -> Int64
+        var tokenCount: (_ field: Int, _ row: Int) -> Int
+        /// Calls the body with one row's values in the stored element type and, for int8, its scales (empty
+        /// otherwise).
+        var storedBytes:
+            (
+                _ field: Int,
+                _ row: Int,
+                _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(SystemCallError) -> Void
+            ) throws(SystemCallError) -> Void
+    }
+
+    /// The rows of slots `entries` of `view`.
+    static func rows(entries: [Entry], view: ScoringView, fields: [VectorField]) -> Rows {
+        let columns = fields.map { view.columns[$0.name]! }
+        return Rows(
+            count: entries.count,
+            key: { [UInt8](view.pointIDs[entries[$0].slot].sortKey) },
+            version: { entries[$0].live ? view.rowIDs[entries[$0].slot] : 0 },
+            tokenCount: { field, row in entries[row].live ? columns[field].tokenCount(ofSlot: entries[row].slot) : 0 },
+            storedBytes: { field, row, body throws(SystemCallError) in
+                let entry = entries[row]
+                guard entry.live else { return }
+                let result: Result<Void, SystemCallError> = columns[field].withStoredBytes(ofSlot: entry.slot) {
+                    values,
+                    scales in
+                    Result { () throws(SystemCallError) in try body(values, scales) }
+                }
+                try result.get()
+            }
+        )
+    }
+
+    /// Writes the slots `entries` of `view` to a new segment file at `path` (see ``write(to:rows:fields:)``).
     /// - Parameters:
     ///   - path: The file to create.
     ///   - entries: The slots in order; deleted ones are written with their id and no tokens.
@@ -79,16 +116,28 @@ enum SegmentFile {
     ///   - fields: The collection's fields, in configuration order.
     /// - Returns: The file's size, slot counts and header checksum.
     /// - Throws: ``TesseraError/Code/io``.
-    /// - Complexity: O(bytes written); memory O(slots) plus an 8 MB buffer.
     static func write(
         to path: String,
         entries: [Entry],
         view: ScoringView,
         fields: [VectorField]
     ) throws(TesseraError) -> Summary {
+        try write(to: path, rows: rows(entries: entries, view: view, fields: fields), fields: fields)
+    }
+
+    /// Writes rows to a new segment file at `path`: a temporary file, fsynced and renamed
+    /// (``TesseraPlatform/AtomicFile``), so that a crash leaves no file or a whole one.
+    /// - Parameters:
+    ///   - path: The file to create.
+    ///   - rows: The slots, in order.
+    ///   - fields: The collection's fields, in configuration order.
+    /// - Returns: The file's size, slot counts and header checksum.
+    /// - Throws: ``TesseraError/Code/io``.
+    /// - Complexity: O(bytes written); memory O(slots) plus an 8 MB buffer.
+    static func write(to path: String, rows: Rows, fields: [VectorField]) throws(TesseraError) -> Summary {
         let temporary = AtomicFile.temporaryPath(for: path)
         do {
-            let summary = try writeUncommitted(to: temporary, entries: entries, view: view, fields: fields)
+            let summary = try writeUncommitted(to: temporary, rows: rows, fields: fields)
             try AtomicFile.commit(temporaryPath: temporary, to: path)
             return summary
         } catch {
@@ -99,15 +148,15 @@ enum SegmentFile {
 
     private static func writeUncommitted(
         to path: String,
-        entries: [Entry],
-        view: ScoringView,
+        rows: Rows,
         fields: [VectorField]
     ) throws(SystemCallError) -> Summary {
         let descriptor = try Syscalls.openForWriting(path, truncate: true)
         defer { Syscalls.close(descriptor) }
         var writer = SectionWriter(descriptor: descriptor, path: path)
-        let slotCount = entries.count
-        let keys = entries.map { [UInt8](view.pointIDs[$0.slot].sortKey) }
+        let slotCount = rows.count
+        let keys = (0..<slotCount).map(rows.key)
+        let versions = (0..<slotCount).map(rows.version)
         var planned: [(SectionKind, Int, Int)] = [
             (.fields, 0, 0), (.idOffsets, 0, 8 * (slotCount + 1)), (.idBytes, 0, keys.reduce(0) { $0 + $1.count }),
             (.versions, 0, 8 * slotCount),
@@ -116,8 +165,7 @@ enum SegmentFile {
         planned[0].2 = descriptionBytes.count
         var tokenCounts: [[Int]] = []
         for (index, field) in fields.enumerated() {
-            let column = view.columns[field.name]!
-            let counts = entries.map { $0.live ? column.tokenCount(ofSlot: $0.slot) : 0 }
+            let counts = (0..<slotCount).map { rows.tokenCount(index, $0) }
             let tokens = counts.reduce(0, +)
             tokenCounts.append(counts)
             planned.append((.tokenOffsets, index, 8 * (slotCount + 1)))
@@ -144,9 +192,7 @@ enum SegmentFile {
             case .idBytes:
                 for key in keys { try writer.append(bytes: key) }
             case .versions:
-                for entry in entries {
-                    try writer.append(word: UInt64(bitPattern: entry.live ? view.rowIDs[entry.slot] : 0))
-                }
+                for version in versions { try writer.append(word: UInt64(bitPattern: version)) }
             case .tokenOffsets:
                 var total: UInt64 = 0
                 try writer.append(word: 0)
@@ -155,18 +201,21 @@ enum SegmentFile {
                     try writer.append(word: total)
                 }
             case .values, .scales:
-                let column = view.columns[fields[fieldIndex].name]!
-                for entry in entries where entry.live {
-                    let result: Result<Void, SystemCallError> = column.withStoredBytes(ofSlot: entry.slot) {
-                        values,
-                        scales in
-                        Result { () throws(SystemCallError) in try writer.append(raw: kind == .values ? values : scales)
-                        }
+                for row in 0..<slotCount where tokenCounts[fieldIndex][row] > 0 {
+                    try rows.storedBytes(fieldIndex, row) { values, scales throws(SystemCallError) in
+                        try writer.append(raw: kind == .values ? values : scales)
                     }
-                    try result.get()
                 }
             }
             let checksum = try writer.end()
+            guard writer.position - offset == byteCount else {
+                // The rows gave other bytes than they announced: never record such a file.
+                throw SystemCallError(
+                    call: "write (section \(kind) of field \(fieldIndex))",
+                    errorNumber: EINVAL,
+                    path: path
+                )
+            }
             sections.append(
                 Section(kind: kind, field: fieldIndex, offset: offset, byteCount: byteCount, checksum: checksum)
             )
@@ -196,7 +245,7 @@ enum SegmentFile {
         return Summary(
             byteCount: fileByteCount,
             slotCount: slotCount,
-            liveCount: entries.reduce(0) { $0 + ($1.live ? 1 : 0) },
+            liveCount: versions.reduce(0) { $0 + ($1 != 0 ? 1 : 0) },
             headerChecksum: headerChecksum
         )
     }
