@@ -180,16 +180,25 @@ enum VectorCodec {
     }
 }
 
-/// Scales each row `[dimension]` of a row-major matrix to unit length; zero rows stay zero.
+/// Scales each row `[dimension]` of a row-major matrix to unit length; zero rows stay zero. Each row gets exactly
+/// the arithmetic of ``normalize(_:)``, in place.
 func normalizeRows(_ values: inout [Float], dimension: Int) {
     guard dimension > 0, values.count > dimension else {
         normalize(&values)
         return
     }
-    for start in stride(from: 0, to: values.count, by: dimension) {
-        var row = Array(values[start..<min(values.count, start + dimension)])
-        normalize(&row)
-        values.replaceSubrange(start..<start + row.count, with: row)
+    values.withUnsafeMutableBufferPointer { buffer in
+        var start = 0
+        while start < buffer.count {
+            let end = min(buffer.count, start + dimension)
+            var sum: Float = 0
+            for index in start..<end { sum += buffer[index] * buffer[index] }
+            if sum > 0 {
+                let scale = 1 / sum.squareRoot()
+                for index in start..<end { buffer[index] *= scale }
+            }
+            start = end
+        }
     }
 }
 

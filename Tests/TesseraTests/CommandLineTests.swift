@@ -1,5 +1,6 @@
 import Foundation
 import Tessera
+import TesseraTestSupport
 import Testing
 
 /// The `tessera` binary, the default model and the Cranfield data, when present.
@@ -443,6 +444,61 @@ struct CommandLineTests {
             #expect(removed.standardOutput.contains("removed the payload index on 'lang'"))
             let after = try tessera(["info", "c", "--data", root], in: root)
             #expect(!after.standardOutput.contains("payload index"), "\(after.standardOutput)")
+        }
+    }
+
+    @Test(
+        "import creates a collection from .npy files, refuses a bad row naming it and storing nothing, resumes to done",
+        .enabled(if: CommandLineFixtures.tessera != nil, "needs the tessera binary")
+    )
+    func importVectors() throws {
+        try withTemporaryDirectory { root in
+            var values: [Double] = []
+            var offsets: [Double] = [0]
+            var pooled: [Double] = []
+            for point in 0..<50 {
+                let count = 1 + point % 4
+                for token in 0..<count { values += (0..<16).map { Double(($0 + token + point) % 7) - 3 } }
+                offsets.append(offsets.last! + Double(count))
+                pooled += (0..<8).map { Double(($0 * point) % 5) + 0.5 }
+            }
+            let tokens = Int(offsets.last!)
+            func write(_ bytes: [UInt8], _ name: String) throws -> String {
+                try Data(bytes).write(to: URL(fileURLWithPath: root + "/" + name))
+                return root + "/" + name
+            }
+            let vectorFile = try write(NpyWriter.encode(values, shape: [tokens, 16], dataType: .float16), "v.npy")
+            let offsetFile = try write(NpyWriter.encode(offsets, shape: [51], dataType: .int64), "o.npy")
+            let pooledFile = try write(NpyWriter.encode(pooled, shape: [50, 8], dataType: .float32), "p.npy")
+            let ids = try write(Array((0..<50).map { "\($0 + 1000)\n" }.joined().utf8), "ids.txt")
+            let payload = try write(Array((0..<50).map { "{\"n\": \($0)}\n" }.joined().utf8), "payload.jsonl")
+            var bad = values
+            bad[16 * 9 + 3] = .infinity
+            let badFile = try write(NpyWriter.encode(bad, shape: [tokens, 16], dataType: .float32), "bad.npy")
+            let common = ["--data", root, "--ids", ids, "--payload", payload, "--offsets", "tokens=" + offsetFile]
+            let refused = try tessera(
+                ["import", "c", "--vectors", "tokens=" + badFile, "--vectors", "pooled=" + pooledFile] + common,
+                in: root
+            )
+            #expect(refused.status != 0)
+            #expect(refused.standardError.contains("bad.npy row 9, component 3"), "\(refused.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: root + "/c"), "a refused import left a collection")
+            let arguments = ["import", "c", "--vectors", "tokens=" + vectorFile, "--vectors", "pooled=" + pooledFile]
+            let imported = try tessera(arguments + common + ["--json", "--segment-mib", "1"], in: root)
+            guard succeeded(imported, "import") else { return }
+            #expect(try number(imported.json(), "written") == 50)
+            let again = try tessera(arguments + common, in: root)
+            guard succeeded(again, "import again") else { return }
+            #expect(again.standardOutput.contains("already imported"), "\(again.standardOutput)")
+            let info = try tessera(["info", "c", "--data", root], in: root)
+            guard succeeded(info, "info") else { return }
+            #expect(info.standardOutput.contains("points      50"), "info: \(info.standardOutput)")
+            let store = try CollectionStore.open(at: root + "/c", access: .readOnly)
+            #expect(store.configuration.fields.map(\.name) == ["tokens", "pooled"])
+            #expect(store.configuration.fields.map(\.elementType) == [.float16, .float32])
+            let record = try #require(try store.get(ids: [.integer(1003)], withVectors: true).first)
+            #expect(record.payload?["n"] == .integer(3))
+            #expect(record.vectors?["tokens"]?.flattened.tokenCount == 4)
         }
     }
 }
