@@ -22,6 +22,12 @@ struct OptimizeCommand: AsyncParsableCommand {
     @Flag(help: "Seal and merge only; build no derived index.")
     var noIndexes = false
 
+    @Option(
+        name: .customLong("index"),
+        help: "Build only these kinds of derived index: compressed, hnsw, bm25 (repeat; default: all)."
+    )
+    var indexKinds: [String] = []
+
     @Option(help: "Merge down to at most this many segments (default: the collection's default_segment_number).")
     var segments: Int?
 
@@ -47,8 +53,18 @@ struct OptimizeCommand: AsyncParsableCommand {
             guard segments >= 1 else { throw CommandError("--segments must be at least 1") }
             settings.defaultSegmentNumber = segments
         }
+        var kinds = Set(DerivedIndexKind.allCases)
+        if !indexKinds.isEmpty {
+            kinds = []
+            for name in indexKinds {
+                guard let kind = DerivedIndexKind(rawValue: name) else {
+                    throw CommandError("--index '\(name)': expected compressed, hnsw or bm25")
+                }
+                kinds.insert(kind)
+            }
+        }
         let start = ContinuousClock.now
-        let report = try store.optimize(settings: settings, force: force, buildIndexes: !noIndexes)
+        let report = try store.optimize(settings: settings, force: force, buildIndexes: !noIndexes, indexKinds: kinds)
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         let segmentsNow = store.segments()
         if json {

@@ -90,6 +90,16 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
     }
 }
 
+/// A kind of derived index the optimiser builds.
+public enum DerivedIndexKind: String, Sendable, CaseIterable {
+    /// A multivector field's compressed index.
+    case compressed
+    /// A dense field's HNSW graph.
+    case hnsw
+    /// The BM25 postings of the payloads' text.
+    case bm25
+}
+
 /// What one optimiser pass did.
 public struct OptimizeReport: Sendable, Equatable {
     /// Segments sealed from the appendable tail.
@@ -248,6 +258,7 @@ extension CollectionStore {
     ///   - settings: The thresholds; `nil` reads the collection's.
     ///   - force: Seal any non-empty tail and build missing indexes whatever their size.
     ///   - buildIndexes: Whether to build derived indexes.
+    ///   - indexKinds: Which kinds of derived index to build (all by default).
     /// - Returns: What the pass did.
     /// - Throws: ``TesseraError/Code/io``, ``TesseraError/Code/corrupted`` when a segment to merge fails its
     ///   checksum (then it is not merged), ``TesseraError/Code/locked`` for a read-only store.
@@ -255,7 +266,8 @@ extension CollectionStore {
     public func optimize(
         settings: OptimizerSettings? = nil,
         force: Bool = false,
-        buildIndexes: Bool = true
+        buildIndexes: Bool = true,
+        indexKinds: Set<DerivedIndexKind> = Set(DerivedIndexKind.allCases)
     ) throws(TesseraError) -> OptimizeReport {
         let stored: OptimizerSettings
         if let settings { stored = settings } else { stored = try optimizerSettings() }
@@ -273,7 +285,9 @@ extension CollectionStore {
                 report.merges += 1
                 report.vacuumedSlots += dropped
             }
-            if buildIndexes { report.builtIndexes = try buildDerivedIndexes(settings: settings, force: force) }
+            if buildIndexes {
+                report.builtIndexes = try buildDerivedIndexes(settings: settings, force: force, kinds: indexKinds)
+            }
             return report
         }
     }
@@ -434,7 +448,11 @@ extension CollectionStore {
     /// postings of the default text fields (when payloads hold such text), and rebuilds one when the points
     /// written since its build reach a fifth of the collection.
     /// - Returns: The indexes built, as `kind:field`.
-    private func buildDerivedIndexes(settings: OptimizerSettings, force: Bool) throws(TesseraError) -> [String] {
+    private func buildDerivedIndexes(
+        settings: OptimizerSettings,
+        force: Bool,
+        kinds: Set<DerivedIndexKind>
+    ) throws(TesseraError) -> [String] {
         let snapshot = scoringView()
         guard snapshot.liveCount > 0 else { return [] }
         var kilobytes = 0
@@ -446,6 +464,7 @@ extension CollectionStore {
         var built: [String] = []
         for field in configuration.fields {
             if field.isMultivector {
+                guard kinds.contains(.compressed) else { continue }
                 let status = try compressedIndexStatus(field: field.name)
                 // The residual codec packs whole bytes per token: 2 bits where the dimension allows, else 4; an odd
                 // dimension gets no compressed index (exact search serves it).
@@ -456,7 +475,7 @@ extension CollectionStore {
                     _ = try buildCompressedIndex(field: field.name, options: options)
                     built.append("compressed:\(field.name)")
                 }
-            } else if field.hnswM != 0 {
+            } else if field.hnswM != 0, kinds.contains(.hnsw) {
                 let status = try denseIndexStatus(field: field.name)
                 if status == nil || status!.pendingPointCount * 5 >= snapshot.liveCount {
                     var options = HNSWOptions()
@@ -468,7 +487,7 @@ extension CollectionStore {
         }
         // The BM25 postings of the default text fields, when payloads hold such text.
         let text = textIndexStatus()
-        if text.documentCount > 0, text.file == nil || text.pendingDocumentCount * 5 >= text.documentCount {
+        if kinds.contains(.bm25), text.documentCount > 0, text.file == nil || text.pendingDocumentCount * 5 >= text.documentCount {
             _ = try buildTextIndex()
             built.append("bm25:\(text.fields.joined(separator: ","))")
         }
