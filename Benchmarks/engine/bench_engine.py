@@ -85,7 +85,7 @@ class Report:
         log(f"{part} | {measure} | {format_value(value, unit)}")
 
     def markdown(self):
-        lines = ["| part | measure | value | target | value / target | met |",
+        lines = ["| part | measure | value | target (or note) | value / target | met |",
                  "|---|---|---:|---|---:|:---:|"]
         for row in self.rows:
             target = row.get("target_text", row.get("note", ""))
