@@ -44,8 +44,14 @@ fi
 
 mkdir -p "$root/.build"
 work="$(mktemp -d "$root/.build/bench-engine.XXXXXX")"
+harness=""
 cleanup() {
-    # Servers the harness started and did not stop (it writes each pid here when it starts one).
+    # The harness first (when the script is interrupted), then the servers it started and did not stop (it
+    # writes each one's pid here when it starts it).
+    if [ -n "$harness" ] && kill -0 "$harness" 2>/dev/null; then
+        kill -TERM "$harness" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$harness" 2>/dev/null || break; sleep 0.1; done
+    fi
     if [ -f "$work/servers.pid" ]; then
         while read -r pid; do
             if kill -0 "$pid" 2>/dev/null; then
@@ -65,4 +71,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 BENCH_WORK="$work" TESSERA="$tessera" COLLECTIONS="$collections" SCIFACT_COLLECTION="$scifact" \
-    "$venv/bin/python" "$root/Benchmarks/engine/bench_engine.py"
+    "$venv/bin/python" "$root/Benchmarks/engine/bench_engine.py" &
+harness=$!
+status=0
+wait "$harness" || status=$?
+exit "$status"

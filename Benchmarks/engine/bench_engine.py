@@ -70,8 +70,8 @@ class Report:
         self.context = {}
         self.failures = []
 
-    def add(self, part, measure, value, unit, upper=None, target_text=None, note=None):
-        row = {"part": part, "measure": measure, "value": value, "unit": unit}
+    def add(self, part, key, measure, value, unit, upper=None, target_text=None, note=None):
+        row = {"part": part, "key": key, "measure": measure, "value": value, "unit": unit}
         if upper is not None and isinstance(value, (int, float)) and not math.isnan(value):
             row["target"] = upper
             row["target_text"] = target_text or f"≤ {format_value(upper, unit)}"
@@ -165,6 +165,7 @@ def main():
         "serve_threads": settings.threads,
         "query_threads": settings.query_threads,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "results": {row["key"]: row["value"] for row in report.rows},
         "rows": report.rows,
         "context": report.context,
         "failures": report.failures,

@@ -60,7 +60,7 @@ def run(settings, report):
          "--ids", os.path.join(folder, "ids.txt"),
          "--payload", os.path.join(folder, "payload.jsonl")], "tessera import (filter)")
     log(output.strip())
-    report.add(part, f"tessera import of {points} points with payloads", seconds, "s")
+    report.add(part, "filter.import_s", f"tessera import of {points} points with payloads", seconds, "s")
 
     group = 7 % groups
     body = {"filter": {"must": [{"key": "group", "match": {"value": f"g{group}"}}]}, "exact": True}
@@ -88,15 +88,20 @@ def run(settings, report):
     log(f"B: {len(indexed)} counts with the index, median {median(indexed):.3f} ms")
 
     share = f"{expected} of {points} points"
-    report.add(part, f"count, keyword index ({share}; median of {len(indexed)}, HTTP round trip included)",
+    report.add(part, "filter.count_indexed_ms",
+               f"count, keyword index ({share}; median of {len(indexed)}, HTTP round trip included)",
                median(indexed), "ms", upper=1)
-    report.add(part, "count, keyword index, p95", percentile(indexed, 0.95), "ms")
-    report.add(part, "count, keyword index, the first request of a new server (opens the collection)",
+    report.add(part, "filter.count_indexed_p95_ms", "count, keyword index, p95", percentile(indexed, 0.95), "ms")
+    report.add(part, "filter.count_indexed_first_ms",
+               "count, keyword index, the first request of a new server (opens the collection)",
                first[0], "ms")
-    report.add(part, f"count without the index (median of {len(scan)})", median(scan), "ms")
-    report.add(part, "count without the index, the first request of a new server", scan_first[0], "ms")
-    report.add(part, "without / with the index", f"{median(scan) / median(indexed):.1f}×", None)
-    report.add(part, "tessera index-payload (declare and build, process included)", index_seconds, "s")
-    report.add(part, "GET /healthz round trip (median of 50), for scale", median(health), "ms")
+    report.add(part, "filter.count_scan_ms", f"count without the index (median of {len(scan)})", median(scan), "ms")
+    report.add(part, "filter.count_scan_first_ms",
+               "count without the index, the first request of a new server", scan_first[0], "ms")
+    report.add(part, "filter.scan_over_indexed",
+               "without / with the index", f"{median(scan) / median(indexed):.1f}×", None)
+    report.add(part, "filter.index_payload_s",
+               "tessera index-payload (declare and build, process included)", index_seconds, "s")
+    report.add(part, "filter.healthz_ms", "GET /healthz round trip (median of 50), for scale", median(health), "ms")
     report.context["filter"] = {"points": points, "groups": groups, "matching": expected,
                                 "counts_indexed": len(indexed), "counts_scan": len(scan)}

@@ -152,8 +152,8 @@ class QueryLoop:
 
 def first_query(settings, data, name, body, cold):
     """A fresh server: time its start, its first answer to /healthz, then the first query; its memory after."""
-    if cold:
-        drop_page_cache()
+    if cold and not drop_page_cache():
+        return None
     server = Server(settings.tessera, data, settings.threads, settings.pidfile)
     with server.start():
         ready = server.wait_ready()
@@ -206,7 +206,7 @@ def run(settings, report):
 
     # 1. open → first query answered.
     cold = None
-    if settings.drop_caches and drop_page_cache():
+    if settings.drop_caches:
         cold = first_query(settings, data, name, query_data[0], cold=True)
         log(f"A1 cold: {cold}")
     warm = []
@@ -219,20 +219,26 @@ def run(settings, report):
     for label, runs in (("cold cache", [cold] if cold else []), ("warm cache", warm)):
         if not runs:
             continue
+        cache = label.split()[0]
         suffix = f" ({label}, {'1 run' if len(runs) == 1 else f'median of {len(runs)} fresh servers'})"
 
         def middle(key):
             return median([r[key] for r in runs])
 
-        report.add(part, "first query after /healthz answers" + suffix, middle("first_query_ms"), "ms", upper=100,
+        report.add(part, f"scifact.open.{cache}.first_query_ms",
+                   "first query after /healthz answers" + suffix, middle("first_query_ms"), "ms", upper=100,
                    note="the first request opens the collection")
-        report.add(part, "  its server-side time (answer's `time`); the same query again",
-                   f"{middle('first_query_server_ms'):.1f} ms; {middle('second_query_ms'):.1f} ms", None)
-        report.add(part, "  process start → first query answered", middle("start_to_answer_ms"), "ms")
-        report.add(part, "  VmRSS after the first query", middle("VmRSS"), "bytes",
+        report.add(part, f"scifact.open.{cache}.first_query_server_ms",
+                   "  its server-side time (the answer's `time`)", middle("first_query_server_ms"), "ms")
+        report.add(part, f"scifact.open.{cache}.second_query_ms",
+                   "  the same query again, same process", middle("second_query_ms"), "ms")
+        report.add(part, f"scifact.open.{cache}.start_to_answer_ms",
+                   "  process start → first query answered", middle("start_to_answer_ms"), "ms")
+        report.add(part, f"scifact.open.{cache}.rss_bytes", "  VmRSS after the first query", middle("VmRSS"), "bytes",
                    note=f"RssFile (mapped: binary, segments, indexes) {middle('RssFile') / 2**20:.1f} MiB; "
                         "target: 64 MB + what queries touch")
-        report.add(part, "  RssAnon after the first query", middle("RssAnon"), "bytes", upper=target_rss,
+        report.add(part, f"scifact.open.{cache}.rss_anon_bytes",
+                   "  RssAnon after the first query", middle("RssAnon"), "bytes", upper=target_rss,
                    note="the 64 MB part")
     report.context["scifact"]["open_runs"] = {"cold": cold, "warm": warm}
 
@@ -284,20 +290,25 @@ def run(settings, report):
     upsert_p50 = percentile(alone, 0.5)
     query_p95 = percentile(queries_alone, 0.95)
     n = f"{len(alone)} upserts"
-    report.add(part, f"upsert p50, alone ({n})", upsert_p50, "ms", upper=10)
-    report.add(part, f"upsert p95, alone ({n})", percentile(alone, 0.95), "ms")
+    report.add(part, "scifact.upsert_alone_p50_ms", f"upsert p50, alone ({n})", upsert_p50, "ms", upper=10)
+    report.add(part, "scifact.upsert_alone_p95_ms", f"upsert p95, alone ({n})", percentile(alone, 0.95), "ms")
     q = f"{len(queries_alone)} queries, {settings.query_threads} threads"
-    report.add(part, f"query p50, alone ({q})", percentile(queries_alone, 0.5), "ms")
-    report.add(part, f"query p95, alone ({q})", query_p95, "ms")
-    report.add(part, f"upsert p50, under {settings.query_threads} query threads ({len(loaded)} upserts)",
+    report.add(part, "scifact.query_alone_p50_ms", f"query p50, alone ({q})", percentile(queries_alone, 0.5), "ms")
+    report.add(part, "scifact.query_alone_p95_ms", f"query p95, alone ({q})", query_p95, "ms")
+    report.add(part, "scifact.upsert_loaded_p50_ms",
+               f"upsert p50, under {settings.query_threads} query threads ({len(loaded)} upserts)",
                percentile(loaded, 0.5), "ms")
-    report.add(part, f"upsert p95, under {settings.query_threads} query threads ({len(loaded)} upserts)",
+    report.add(part, "scifact.upsert_loaded_p95_ms",
+               f"upsert p95, under {settings.query_threads} query threads ({len(loaded)} upserts)",
                percentile(loaded, 0.95), "ms", upper=3 * upsert_p50, target_text=f"≤ 3 × upsert p50 alone")
     q = f"{len(queries_loaded)} queries"
-    report.add(part, f"query p50, during the upserts ({q})", percentile(queries_loaded, 0.5), "ms")
-    report.add(part, f"query p95, during the upserts ({q})", percentile(queries_loaded, 0.95), "ms",
+    report.add(part, "scifact.query_loaded_p50_ms",
+               f"query p50, during the upserts ({q})", percentile(queries_loaded, 0.5), "ms")
+    report.add(part, "scifact.query_loaded_p95_ms",
+               f"query p95, during the upserts ({q})", percentile(queries_loaded, 0.95), "ms",
                upper=1.5 * query_p95, target_text="≤ 1.5 × query p95 alone")
-    report.add(part, "server VmRSS after the writes and queries", memory["VmRSS"], "bytes",
+    report.add(part, "scifact.rss_after_writes_bytes",
+               "server VmRSS after the writes and queries", memory["VmRSS"], "bytes",
                note=f"VmHWM {memory['VmHWM'] / 2**20:.1f} MiB, RssAnon {memory['RssAnon'] / 2**20:.1f} MiB, "
                     f"RssFile {memory['RssFile'] / 2**20:.1f} MiB")
     shutil.rmtree(data, ignore_errors=True)

@@ -57,7 +57,8 @@ def run(settings, report):
                                             progress=lambda line: log("C:", line))
     input_bytes = disk_bytes(folder)
     queries = query_vectors(folder, settings.synth_queries, np.random.default_rng(settings.seed + 2))
-    report.add(part, f"corpus: {documents} documents, {tokens} tokens × {settings.synth_dimension} float16",
+    report.add(part, "synth.input_bytes",
+               f"corpus: {documents} documents, {tokens} tokens × {settings.synth_dimension} float16",
                input_bytes, "bytes", note="input files")
 
     seconds, output = run_command(
@@ -67,7 +68,8 @@ def run(settings, report):
          "--vectors", f"pooled={os.path.join(folder, 'pooled.npy')}",
          "--ids", os.path.join(folder, "ids.txt")], "tessera import (synthetic)")
     log(output.strip())
-    report.add(part, "tessera import", seconds, "s", note=f"{tokens / seconds:,.0f} tokens/s, {documents / seconds:,.0f} points/s")
+    report.add(part, "synth.import_s", "tessera import", seconds, "s",
+               note=f"{tokens / seconds:,.0f} tokens/s, {documents / seconds:,.0f} points/s")
     import_bytes = disk_bytes(os.path.join(data, NAME))
     if not settings.keep:
         os.remove(os.path.join(folder, "tokens.npy"))  # the largest input: the disk holds it and the collection
@@ -75,13 +77,13 @@ def run(settings, report):
     seconds, output = run_command([settings.tessera, "optimize", NAME, "--data", data, "--force"],
                                   "tessera optimize")
     log(output.strip())
-    report.add(part, "tessera optimize --force (seal, merge, compressed index, HNSW)", seconds, "s")
+    report.add(part, "synth.optimize_s", "tessera optimize --force (seal, merge, compressed index, HNSW)", seconds, "s")
     _, info = run_command([settings.tessera, "info", NAME, "--data", data], "tessera info")
     log(info.strip())
     on_disk = disk_bytes(os.path.join(data, NAME))
     raw = tokens * settings.synth_dimension * 2
-    report.add(part, "bytes on disk after import", import_bytes, "bytes")
-    report.add(part, "bytes on disk after optimize (du -sb)", on_disk, "bytes",
+    report.add(part, "synth.disk_after_import_bytes", "bytes on disk after import", import_bytes, "bytes")
+    report.add(part, "synth.disk_bytes", "bytes on disk after optimize (du -sb)", on_disk, "bytes",
                note=f"{on_disk / raw:.2f} × the float16 tokens")
 
     compressed = [(source, encode({"query": np.round(q, 6).tolist(), "using": "tokens", "limit": 10,
@@ -104,18 +106,24 @@ def run(settings, report):
         memory = sampler.last
     log(f"C: compressed query runs {compressed_stages}; hybrid runs {hybrid_stages}")
     n = f"{len(compressed_ms)} queries, 1 client thread"
-    report.add(part, f"compressed index query p50 (nprobe {settings.synth_nprobe}, limit 10; {n})",
+    report.add(part, "synth.compressed_p50_ms",
+               f"compressed index query p50 (nprobe {settings.synth_nprobe}, limit 10; {n})",
                percentile(compressed_ms, 0.5), "ms", upper=30)
-    report.add(part, "compressed index query p95", percentile(compressed_ms, 0.95), "ms")
-    report.add(part, "compressed: source document in the top 10", f"{compressed_found:.0%}", None)
-    report.add(part, f"hybrid query p50 (dense prefetch 100 → MaxSim; {n})", percentile(hybrid_ms, 0.5), "ms")
-    report.add(part, "hybrid query p95", percentile(hybrid_ms, 0.95), "ms")
-    report.add(part, "hybrid: source document in the top 10", f"{hybrid_found:.0%}", None)
-    report.add(part, "server VmRSS after opening (2 explained queries)", opened["VmRSS"], "bytes")
-    report.add(part, "server VmRSS, peak sampled during the search phase", sampler.peak_rss, "bytes",
+    report.add(part, "synth.compressed_p95_ms", "compressed index query p95", percentile(compressed_ms, 0.95), "ms")
+    report.add(part, "synth.compressed_found",
+               "compressed: source document in the top 10", f"{compressed_found:.0%}", None)
+    report.add(part, "synth.hybrid_p50_ms",
+               f"hybrid query p50 (dense prefetch 100 → MaxSim; {n})", percentile(hybrid_ms, 0.5), "ms")
+    report.add(part, "synth.hybrid_p95_ms", "hybrid query p95", percentile(hybrid_ms, 0.95), "ms")
+    report.add(part, "synth.hybrid_found", "hybrid: source document in the top 10", f"{hybrid_found:.0%}", None)
+    report.add(part, "synth.rss_open_bytes",
+               "server VmRSS after opening (2 explained queries)", opened["VmRSS"], "bytes")
+    report.add(part, "synth.rss_peak_bytes",
+               "server VmRSS, peak sampled during the search phase", sampler.peak_rss, "bytes",
                upper=4 * 2**30)
-    report.add(part, "server VmHWM after the search phase", memory["VmHWM"], "bytes", upper=4 * 2**30)
-    report.add(part, "  RssAnon / RssFile after the search phase",
+    report.add(part, "synth.hwm_bytes",
+               "server VmHWM after the search phase", memory["VmHWM"], "bytes", upper=4 * 2**30)
+    report.add(part, "synth.anon_file", "  RssAnon / RssFile after the search phase",
                f"{memory['RssAnon'] / 2**20:.1f} / {memory['RssFile'] / 2**20:.1f} MiB", None)
     report.context["synth"] = {"documents": documents, "tokens": tokens, "dimension": settings.synth_dimension,
                                "centres": settings.synth_centres, "noise": settings.synth_noise,
