@@ -16,7 +16,7 @@
 #   OPEN_REPEATS UPSERTS QUERIES QUERY_THREADS SYNTH_QUERIES SYNTH_NPROBE SERVE_THREADS SEED   sizes
 #   NO_DROP_CACHES=1      no cold-cache run (dropping the page cache needs root)
 #   KEEP=1                keep the temporary folder (.build/bench-engine.*) with the generated files
-# Smoke run (about a minute once SciFact is indexed):
+# Smoke run (a minute or two once SciFact is indexed):
 #   SYNTH_TOKENS=300000 FILTER_POINTS=100000 OPEN_REPEATS=2 UPSERTS=50 QUERIES=50 Benchmarks/bench-engine.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -68,7 +68,7 @@ def run(settings, report):
          "--vectors", f"pooled={os.path.join(folder, 'pooled.npy')}",
          "--ids", os.path.join(folder, "ids.txt")], "tessera import (synthetic)")
     log(output.strip())
-    report.add(part, "synth.import_s", "tessera import", seconds, "s",
+    report.add(part, "synth.import_s", "tessera import (every core)", seconds, "s",
                note=f"{tokens / seconds:,.0f} tokens/s, {documents / seconds:,.0f} points/s")
     import_bytes = disk_bytes(os.path.join(data, NAME))
     if not settings.keep:
@@ -77,7 +77,7 @@ def run(settings, report):
     seconds, output = run_command([settings.tessera, "optimize", NAME, "--data", data, "--force"],
                                   "tessera optimize")
     log(output.strip())
-    report.add(part, "synth.optimize_s", "tessera optimize --force (seal, merge, compressed index, HNSW)", seconds, "s")
+    report.add(part, "synth.optimize_s", "tessera optimize --force (seal, merge, compressed index, HNSW; every core)", seconds, "s")
     _, info = run_command([settings.tessera, "info", NAME, "--data", data], "tessera info")
     log(info.strip())
     on_disk = disk_bytes(os.path.join(data, NAME))
