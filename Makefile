@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopenblas-dev libhnswlib-dev python3-pip python3-venv
 RELEASE_BIN := .build/release/tessera
 
-.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir bench-search bench-plaid-peer docs clean
+.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir bench-search bench-plaid-peer bench-engine docs clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -66,6 +66,12 @@ bench-plaid-peer: release
 		--beir $(or $(DATA),../shared/ir-data)/scifact --out .build/plaid-export
 	./Benchmarks/peers/run-plaid-peer.sh --export .build/plaid-export \
 		--qrels $(or $(DATA),../shared/ir-data)/scifact/qrels/test.tsv --nbits 2 --threads 2 --centroids 4096
+
+# The storage engine through `tessera serve`: SciFact open → first query, upserts and queries alone and together;
+# a keyword filter over 10⁶ points; a synthetic collection of SYNTH_TOKENS tokens (import, optimise, disk,
+# compressed and hybrid queries, memory). Sizes and skips are environment variables (see the script).
+bench-engine: model release
+	./Benchmarks/bench-engine.sh
 
 clean:
 	rm -rf .build
