@@ -12,6 +12,7 @@
 #   DATA=DIR              BEIR data root (default ../shared/ir-data); MODEL=DIR the encoder for a new collection
 #   SKIP_SCIFACT=1 SKIP_FILTER=1 SKIP_SYNTH=1   leave a part out
 #   SYNTH_TOKENS=N        synthetic tokens (default 20000000, about 15 GB of float16 input)
+#   SYNTH_INDEXES=LIST    the derived indexes optimize builds for it (default compressed,hnsw)
 #   FILTER_POINTS=N       points of the filter collection (default 1000000)
 #   OPEN_REPEATS UPSERTS QUERIES QUERY_THREADS SYNTH_QUERIES SYNTH_NPROBE SERVE_THREADS SEED   sizes
 #   NO_DROP_CACHES=1      no cold-cache run (dropping the page cache needs root)

@@ -59,6 +59,8 @@ class Settings:
         self.synth_centres = env_int("SYNTH_CENTRES", 4096)
         self.synth_queries = env_int("SYNTH_QUERIES", 100)
         self.synth_nprobe = env_int("SYNTH_NPROBE", 8)
+        # The derived indexes `tessera optimize` builds for the synthetic collection (compressed, hnsw, bm25).
+        self.synth_indexes = [kind for kind in os.environ.get("SYNTH_INDEXES", "compressed,hnsw").split(",") if kind]
         self.synth_noise = float(os.environ.get("SYNTH_NOISE", "0.03"))
 
 

@@ -15,6 +15,8 @@ public struct TextIndexStatus: Sendable {
     public var fileByteCount: Int
     /// Live documents in the in-memory index.
     public var documentCount: Int
+    /// Terms in the live documents (0 when no payload holds text at the fields).
+    public var termCount: Int = 0
     /// Documents taken from the file when it was loaded (the others were analysed from their payloads).
     public var loadedDocumentCount: Int
     /// Documents added, replaced, edited or removed since the file was loaded or written (an upper bound):
@@ -163,6 +165,7 @@ extension CollectionStore {
             file: state.filePath,
             fileByteCount: byteCount ?? 0,
             documentCount: state.index.documentCount,
+            termCount: state.index.totalLength,
             loadedDocumentCount: state.loadedDocumentCount,
             pendingDocumentCount: state.changeCount - state.changeCountAtFile,
             error: state.loadError

@@ -3,7 +3,8 @@ import GRDB
 import Synchronization
 
 /// One collection on disk: a directory holding a SQLite database (through GRDB, WAL mode, `synchronous = FULL`)
-/// that is the source of truth for points, payloads and vectors, plus an in-memory ``ScoringView`` kept in step.
+/// that is the source of truth for points, payloads and the appendable segment's vectors, the sealed segment
+/// files (memory-mapped), the derived index files, and an in-memory ``ScoringView`` kept in step.
 ///
 /// ## Durability
 /// Every write (``upsert(_:)``, ``delete(ids:)``, ``delete(filter:)``, ``setPayload(_:ids:)``,
@@ -19,10 +20,31 @@ import Synchronization
 ///   read a WAL snapshot through the pool's reader connections, concurrently with each other and with a writer.
 ///   ``count(filter:)`` and ``scoringView()`` read the in-memory view under a `Mutex`, held only for the copy.
 /// - A ``ScoringView`` is a copy-on-write value: once returned it never changes. The cost: a write that happens
-///   while a reader still holds a view copies the arrays it changes (once per write, O(collection size)).
-///   Release views promptly.
+///   while a reader still holds a view copies what it changes: the appendable tail's vectors and the per-slot
+///   arrays (ids, payloads, versions: O(points), not O(vectors)); never a sealed segment, whose tokens are read
+///   in place from its mapping. Release views promptly.
 /// - The store is `Sendable`; share one instance per directory. Two stores on the same directory in one process
 ///   would each keep their own view and miss the other's writes.
+///
+/// ## Segments and the optimiser
+/// - What a segment holds: a run of slots, each with its point id, its version (the SQLite row it was written
+///   from) and every field's tokens in the stored element type (``SegmentFile`` has the layout and the checks).
+///   A point in a sealed segment has its row in `points` (payload, `segment_id`, `segment_slot`) and no row in
+///   `vectors`: its vectors are on disk once. Deleting or replacing it changes only `points`.
+/// - When a segment is sealed: ``optimize(settings:force:buildIndexes:indexKinds:)`` seals the tail once its
+///   vectors reach `indexing_threshold` (or whenever asked with `force`); ``importPoints(_:options:progress:)``
+///   writes sealed segments directly.
+/// - When segments are merged: while there are more than `default_segment_number` (the smallest neighbouring
+///   pair within `max_segment_size`), and alone when a segment's deleted share reaches `deleted_threshold`
+///   (a vacuum). Derived indexes are built past `indexing_threshold` and rebuilt once a fifth of the points were
+///   written since their build; until then later points are encoded against the same centroids (the compressed
+///   index's delta) or kept beside the graph (HNSW) and scored exactly.
+/// - Who may read what while the optimiser runs: everyone, everything. The optimiser (and an import) holds the
+///   maintenance lock against other passes only; it writes a new segment file from a snapshot without the
+///   writer, then takes the writer for one short transaction that records it and swaps it into the view
+///   (checking that the view did not change layout meanwhile; otherwise it drops its work). Readers keep the
+///   views they hold, and with them the mappings of segments merged away, until they release them; writers wait
+///   only for that final transaction.
 ///
 /// ## One owner
 /// One process owns a collection: opening it for writing (``Access/readWrite``, the default) takes an exclusive

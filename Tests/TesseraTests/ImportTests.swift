@@ -411,6 +411,11 @@ struct ImportTests {
             let store = try CollectionStore.create(at: root + "/c", configuration: inferred)
             try store.importPoints(source)
             #expect(store.count() == 5)
+            // Payloads without text at the default text fields get no BM25 postings from the optimiser.
+            try store.overwritePayload(["n": .integer(1)], ids: try store.scroll(limit: 10).records.map(\.id))
+            let report = try store.optimize(force: true)
+            #expect(report.builtIndexes.contains("hnsw:dense"))
+            #expect(!report.builtIndexes.contains { $0.hasPrefix("bm25") }, "\(report.builtIndexes)")
         }
     }
 }

@@ -131,16 +131,22 @@ extension CollectionStore {
                 state.advance(by: bytes)
             }
             state.begin("writing")
+            // As few segments as the limit allows, cut where the running total crosses an even share, so that
+            // they come out about equal (a greedy cut would leave a small remainder for the optimiser to merge).
             let limit = segmentByteLimit(total: total, options: options, settings: settings)
+            let segmentCount = max(1, (total + limit - 1) / limit)
             var start = done
+            var cumulative = 0
+            var boundary = 1
             while start < source.pointCount {
                 guard state.report() else { break }
                 var end = start
-                var bytes = 0
+                let target = Int((Double(total) * Double(boundary) / Double(segmentCount)).rounded())
                 repeat {
-                    bytes += pointBytes(end)
+                    cumulative += pointBytes(end)
                     end += 1
-                } while end < source.pointCount && bytes + pointBytes(end) <= limit
+                } while end < source.pointCount && cumulative + pointBytes(end) <= target
+                boundary += 1
                 let written = try importSegment(source, points: start..<end, fieldInputs: fieldInputs, state: state)
                 report.pointsWritten += end - start
                 report.replacedCount += written.replaced

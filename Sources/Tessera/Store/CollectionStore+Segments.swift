@@ -487,7 +487,7 @@ extension CollectionStore {
         }
         // The BM25 postings of the default text fields, when payloads hold such text.
         let text = textIndexStatus()
-        if kinds.contains(.bm25), text.documentCount > 0,
+        if kinds.contains(.bm25), text.termCount > 0,
             text.file == nil || text.pendingDocumentCount * 5 >= text.documentCount
         {
             _ = try buildTextIndex()
