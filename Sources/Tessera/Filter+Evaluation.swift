@@ -69,6 +69,13 @@ extension Condition {
             }
         case .isNull(let key):
             return key.containsValue(in: payload) { $0 == .null }
+        case .valuesCount(let key, let count):
+            var found = false
+            let holds = key.containsValue(in: payload) { leaf in
+                found = true
+                return count.contains(ValuesCountCondition.count(of: leaf))
+            }
+            return holds || (!found && count.contains(0))
         case .nested(let key, let filter):
             return key.containsValue(in: payload) { leaf in
                 func passes(_ value: JSONValue) -> Bool {
@@ -185,19 +192,23 @@ enum FilterParser {
             throw error(path, "a condition must be a JSON object, found \(value.jsonText)")
         }
         if members["key"] != nil {
-            try rejectUnknown(members, allowed: ["key", "match", "range"], path: path)
+            try rejectUnknown(members, allowed: ["key", "match", "range", "values_count"], path: path)
             let key = try payloadKey(members["key"]!, path: join(path, "key"))
-            let match = members["match"].flatMap { $0 == .null ? nil : $0 }
-            let range = members["range"].flatMap { $0 == .null ? nil : $0 }
-            switch (match, range) {
-            case (let match?, nil):
-                return .field(FieldCondition(key: key, test: .match(try self.match(match, path: join(path, "match")))))
-            case (nil, let range?):
-                return .field(FieldCondition(key: key, test: .range(try self.range(range, path: join(path, "range")))))
-            case (nil, nil):
-                throw error(path, "a field condition needs 'match' or 'range'")
+            let tests = ["match", "range", "values_count"].filter { members[$0] != nil && members[$0] != .null }
+            guard let test = tests.first else {
+                throw error(path, "a field condition needs 'match', 'range' or 'values_count'")
+            }
+            guard tests.count == 1 else {
+                throw error(path, "a field condition takes one of 'match', 'range' and 'values_count', not several")
+            }
+            let operand = members[test]!
+            switch test {
+            case "match":
+                return .field(FieldCondition(key: key, test: .match(try match(operand, path: join(path, "match")))))
+            case "range":
+                return .field(FieldCondition(key: key, test: .range(try range(operand, path: join(path, "range")))))
             default:
-                throw error(path, "a field condition takes one of 'match' and 'range', not both")
+                return .valuesCount(key: key, count: try valuesCount(operand, path: join(path, "values_count")))
             }
         }
         if let ids = members["has_id"] {
@@ -242,8 +253,8 @@ enum FilterParser {
         let names = members.keys.sorted().joined(separator: ", ")
         throw error(
             path,
-            "unknown condition with fields [\(names)] (expected key+match, key+range, has_id, is_empty, is_null, "
-                + "nested, or a filter)"
+            "unknown condition with fields [\(names)] (expected key+match, key+range, key+values_count, has_id, "
+                + "is_empty, is_null, nested, or a filter)"
         )
     }
 
@@ -310,6 +321,30 @@ enum FilterParser {
             }
         }
         return RangeCondition(gt: try bound("gt"), gte: try bound("gte"), lt: try bound("lt"), lte: try bound("lte"))
+    }
+
+    static func valuesCount(_ value: JSONValue, path: String) throws(TesseraError) -> ValuesCountCondition {
+        guard case .object(let members) = value else {
+            throw error(path, "values_count must be an object with gt, gte, lt, lte")
+        }
+        try rejectUnknown(members, allowed: ["gt", "gte", "lt", "lte"], path: path)
+        func bound(_ name: String) throws(TesseraError) -> Int? {
+            switch members[name] {
+            case nil, .null?: return nil
+            case .integer(let number)? where number >= 0: return Int(number)
+            case let other?:
+                throw error(
+                    join(path, name),
+                    "values_count bound must be a non-negative integer, found \(other.jsonText)"
+                )
+            }
+        }
+        return ValuesCountCondition(
+            gt: try bound("gt"),
+            gte: try bound("gte"),
+            lt: try bound("lt"),
+            lte: try bound("lte")
+        )
     }
 
     static func payloadKey(_ value: JSONValue, path: String) throws(TesseraError) -> PayloadKey {

@@ -111,6 +111,10 @@ public indirect enum Condition: Hashable, Sendable {
     case isEmpty(PayloadKey)
     /// `is_null`: some value at the key is `null` itself (an empty array or a missing key is not).
     case isNull(PayloadKey)
+    /// `values_count`: the number of values at the key is within bounds. Each value found at the key counts as
+    /// `null` 0, an array its length, anything else 1, and the condition holds when one of those counts satisfies
+    /// every bound; a missing key counts as 0 (Qdrant's reading).
+    case valuesCount(key: PayloadKey, count: ValuesCountCondition)
     /// `nested`: the key leads to an array of objects, and at least one object passes the filter on its own.
     case nested(key: PayloadKey, filter: Filter)
     /// A filter used as a condition.
@@ -140,6 +144,7 @@ public indirect enum Condition: Hashable, Sendable {
             ]
         case .isEmpty(let key): return ["is_empty": ["key": .string(key.text)]]
         case .isNull(let key): return ["is_null": ["key": .string(key.text)]]
+        case .valuesCount(let key, let count): return ["key": .string(key.text), "values_count": count.jsonValue]
         case .nested(let key, let filter): return ["nested": ["key": .string(key.text), "filter": filter.jsonValue]]
         case .filter(let filter): return filter.jsonValue
         }
@@ -281,6 +286,59 @@ public struct RangeCondition: Hashable, Sendable {
         if let gte { object["gte"] = .double(gte) }
         if let lt { object["lt"] = .double(lt) }
         if let lte { object["lte"] = .double(lte) }
+        return .object(object)
+    }
+}
+
+/// Qdrant's `values_count` bounds: `gt`, `gte`, `lt`, `lte` on a count of values, each a non-negative integer or
+/// absent. Bounds that are all absent hold for any count.
+public struct ValuesCountCondition: Hashable, Sendable {
+    /// Exclusive lower bound.
+    public var gt: Int?
+    /// Inclusive lower bound.
+    public var gte: Int?
+    /// Exclusive upper bound.
+    public var lt: Int?
+    /// Inclusive upper bound.
+    public var lte: Int?
+
+    /// Creates bounds on a count; `nil` bounds are absent.
+    /// - Parameters:
+    ///   - gt: Exclusive lower bound.
+    ///   - gte: Inclusive lower bound.
+    ///   - lt: Exclusive upper bound.
+    ///   - lte: Inclusive upper bound.
+    public init(gt: Int? = nil, gte: Int? = nil, lt: Int? = nil, lte: Int? = nil) {
+        self.gt = gt
+        self.gte = gte
+        self.lt = lt
+        self.lte = lte
+    }
+
+    /// Whether `count` satisfies every bound.
+    public func contains(_ count: Int) -> Bool {
+        if let gt, !(count > gt) { return false }
+        if let gte, !(count >= gte) { return false }
+        if let lt, !(count < lt) { return false }
+        if let lte, !(count <= lte) { return false }
+        return true
+    }
+
+    /// The count of one value found at a key: `null` 0, an array its length, anything else 1.
+    static func count(of value: JSONValue) -> Int {
+        switch value {
+        case .null: 0
+        case .array(let elements): elements.count
+        default: 1
+        }
+    }
+
+    var jsonValue: JSONValue {
+        var object: JSONObject = [:]
+        if let gt { object["gt"] = .integer(Int64(gt)) }
+        if let gte { object["gte"] = .integer(Int64(gte)) }
+        if let lt { object["lt"] = .integer(Int64(lt)) }
+        if let lte { object["lte"] = .integer(Int64(lte)) }
         return .object(object)
     }
 }

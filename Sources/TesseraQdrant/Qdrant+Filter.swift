@@ -92,10 +92,11 @@ extension Qdrant {
         }
     }
 
-    /// One condition of a filter: a field condition (`key` with `match` or `range`), `has_id`, `is_empty`,
-    /// `is_null`, `nested`, or a filter.
+    /// One condition of a filter: a field condition (`key` with `match`, `range` or `values_count`), `has_id`,
+    /// `is_empty`, `is_null`, `nested`, or a filter.
     public indirect enum Condition: Codable, Sendable, Hashable {
         case field(key: String, match: Match?, range: Range?)
+        case valuesCount(key: String, count: ValuesCount)
         case hasID([PointID])
         case isEmpty(key: String)
         case isNull(key: String)
@@ -104,6 +105,7 @@ extension Qdrant {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case key, match, range
+            case valuesCount = "values_count"
             case hasID = "has_id"
             case isEmpty = "is_empty"
             case isNull = "is_null"
@@ -118,14 +120,22 @@ extension Qdrant {
             let names = Set(container.allKeys.map(\.stringValue))
             let keyed = try decoder.container(keyedBy: CodingKeys.self)
             if names.contains("key") {
-                try Self.only(["key", "match", "range"], decoder)
+                try Self.only(["key", "match", "range", "values_count"], decoder)
                 let key = try keyed.decode(String.self, forKey: .key)
                 let match = try keyed.decodeIfPresent(Match.self, forKey: .match)
                 let range = try keyed.decodeIfPresent(Range.self, forKey: .range)
-                guard (match == nil) != (range == nil) else {
-                    throw invalid(decoder.codingPath, "a field condition takes one of 'match' and 'range'")
+                let count = try keyed.decodeIfPresent(ValuesCount.self, forKey: .valuesCount)
+                guard [match != nil, range != nil, count != nil].filter({ $0 }).count == 1 else {
+                    throw invalid(
+                        decoder.codingPath,
+                        "a field condition takes one of 'match', 'range' and 'values_count'"
+                    )
                 }
-                self = .field(key: key, match: match, range: range)
+                if let count {
+                    self = .valuesCount(key: key, count: count)
+                } else {
+                    self = .field(key: key, match: match, range: range)
+                }
             } else if names.contains("has_id") {
                 try Self.only(["has_id"], decoder)
                 self = .hasID(try keyed.decode([PointID].self, forKey: .hasID))
@@ -152,7 +162,7 @@ extension Qdrant {
                 throw invalid(
                     decoder.codingPath,
                     "unknown condition with fields [\(names.sorted().joined(separator: ", "))] (expected key+match, "
-                        + "key+range, has_id, is_empty, is_null, nested, or a filter)"
+                        + "key+range, key+values_count, has_id, is_empty, is_null, nested, or a filter)"
                 )
             }
         }
@@ -174,6 +184,9 @@ extension Qdrant {
                 try container.encode(key, forKey: .key)
                 try container.encodeIfPresent(match, forKey: .match)
                 try container.encodeIfPresent(range, forKey: .range)
+            case .valuesCount(let key, let count):
+                try container.encode(key, forKey: .key)
+                try container.encode(count, forKey: .valuesCount)
             case .hasID(let ids): try container.encode(ids.map(\.jsonValue), forKey: .hasID)
             case .isEmpty(let key): try container.encode(["key": key], forKey: .isEmpty)
             case .isNull(let key): try container.encode(["key": key], forKey: .isNull)
@@ -194,6 +207,11 @@ extension Qdrant {
                 // Decoding admits exactly one of `match` and `range`.
                 let bounds = RangeCondition(gt: range?.gt, gte: range?.gte, lt: range?.lt, lte: range?.lte)
                 return .field(FieldCondition(key: payloadKey, test: .range(bounds)))
+            case .valuesCount(let key, let count):
+                return .valuesCount(
+                    key: try PayloadKey(key),
+                    count: ValuesCountCondition(gt: count.gt, gte: count.gte, lt: count.lt, lte: count.lte)
+                )
             case .hasID(let ids):
                 if nested {
                     throw TesseraError(
@@ -309,6 +327,40 @@ extension Qdrant {
             gte = try container.decodeIfPresent(Double.self, forKey: .gte)
             lt = try container.decodeIfPresent(Double.self, forKey: .lt)
             lte = try container.decodeIfPresent(Double.self, forKey: .lte)
+        }
+    }
+
+    /// Qdrant's `ValuesCount`: `gt`, `gte`, `lt`, `lte`, each a non-negative integer or absent.
+    public struct ValuesCount: Codable, Sendable, Hashable {
+        public var gt: Int?
+        public var gte: Int?
+        public var lt: Int?
+        public var lte: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case gt, gte, lt, lte }
+
+        /// Creates bounds on a count.
+        public init(gt: Int? = nil, gte: Int? = nil, lt: Int? = nil, lte: Int? = nil) {
+            self.gt = gt
+            self.gte = gte
+            self.lt = lt
+            self.lte = lte
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self, what: "values_count")
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            func bound(_ key: CodingKeys) throws -> Int? {
+                guard let value = try container.decodeIfPresent(Int.self, forKey: key) else { return nil }
+                guard value >= 0 else {
+                    throw invalid(decoder.codingPath + [key], "values_count bound must be a non-negative integer")
+                }
+                return value
+            }
+            gt = try bound(.gt)
+            gte = try bound(.gte)
+            lt = try bound(.lt)
+            lte = try bound(.lte)
         }
     }
 }

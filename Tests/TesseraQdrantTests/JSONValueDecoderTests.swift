@@ -23,6 +23,7 @@ struct JSONValueDecoderTests {
             (#"{"query": [1, 0], "params": {"quantization": {}}}"#, "params.quantization"),
             (#"{"filter": {"must": [{"key": "a", "range": {"gt": "x"}}]}}"#, "filter.must[0].range.gt"),
             (#"{"filter": {"should": {"has_id": [1, "nope"]}}}"#, "filter.should.has_id[1]"),
+            (#"{"filter": {"must": [{"key": "a", "values_count": {"gt": -1}}]}}"#, "filter.must[0].values_count.gt"),
             (#"{"with_payload": [1]}"#, "with_payload[0]"),
             (#"{"limt": 3}"#, "limt"),
         ]

@@ -12,6 +12,7 @@ private indirect enum TestCondition {
     case hasID([UInt64])
     case isEmpty(String)
     case isNull(String)
+    case valuesCount(String, [String: Int])
     case nested(String, TestFilter)
     case filter(TestFilter)
 }
@@ -39,6 +40,9 @@ private func json(_ condition: TestCondition) -> String {
     case .hasID(let ids): return #"{"has_id":[\#(ids.map(String.init).joined(separator: ","))]}"#
     case .isEmpty(let key): return #"{"is_empty":{"key":"\#(key)"}}"#
     case .isNull(let key): return #"{"is_null":{"key":"\#(key)"}}"#
+    case .valuesCount(let key, let bounds):
+        let body = bounds.sorted { $0.key < $1.key }.map { #""\#($0.key)":\#($0.value)"# }.joined(separator: ",")
+        return #"{"key":"\#(key)","values_count":{\#(body)}}"#
     case .nested(let key, let filter): return #"{"nested":{"key":"\#(key)","filter":\#(json(filter))}}"#
     case .filter(let filter): return json(filter)
     }
@@ -113,6 +117,29 @@ private func evaluate(_ condition: TestCondition, _ payload: JSONObject, _ id: U
     case .hasID(let ids): return id.map(ids.contains) ?? false
     case .isEmpty(let key): return scalars(key, payload).allSatisfy { $0 == .null }
     case .isNull(let key): return reach(key, payload).contains(.null)
+    case .valuesCount(let key, let bounds):
+        // Each value reached counts as null 0, an array its length, anything else 1; nothing reached counts 0.
+        let values = reach(key, payload)
+        let counts =
+            values.isEmpty
+            ? [0]
+            : values.map { value -> Int in
+                switch value {
+                case .null: 0
+                case .array(let elements): elements.count
+                default: 1
+                }
+            }
+        return counts.contains { count in
+            bounds.allSatisfy { bound, limit in
+                switch bound {
+                case "gt": count > limit
+                case "gte": count >= limit
+                case "lt": count < limit
+                default: count <= limit
+                }
+            }
+        }
     case .nested(let key, let filter):
         return scalars(key, payload).contains { element in
             if case .object(let members) = element { return evaluate(filter, members, nil) }
@@ -184,7 +211,7 @@ private func randomList(_ random: inout SplitMix64) -> [JSONValue] {
 
 private func randomCondition(_ random: inout SplitMix64, depth: Int, nested: Bool) -> TestCondition {
     let key = nested ? ["d", "e"].randomElement(using: &random)! : keys.randomElement(using: &random)!
-    switch Int.random(in: 0..<(depth > 0 ? 10 : 8), using: &random) {
+    switch Int.random(in: 0..<(depth > 0 ? 11 : 9), using: &random) {
     case 0: return .matchValue(key, randomMatchScalar(&random))
     case 1: return .matchAny(key, randomList(&random))
     case 2: return .matchExcept(key, randomList(&random))
@@ -198,7 +225,13 @@ private func randomCondition(_ random: inout SplitMix64, depth: Int, nested: Boo
     case 5: return .isEmpty(key)
     case 6: return .isNull(key)
     case 7: return .matchValue(key, randomMatchScalar(&random))
-    case 8 where !nested: return .nested("c", randomFilter(&random, depth: depth - 1, nested: true))
+    case 8:
+        var bounds: [String: Int] = [:]
+        for bound in ["gt", "gte", "lt", "lte"] where Int.random(in: 0..<3, using: &random) == 0 {
+            bounds[bound] = Int.random(in: 0..<5, using: &random)
+        }
+        return .valuesCount(key, bounds)
+    case 9 where !nested: return .nested("c", randomFilter(&random, depth: depth - 1, nested: true))
     default: return .filter(randomFilter(&random, depth: depth - 1, nested: nested))
     }
 }
@@ -256,6 +289,24 @@ struct FilterTests {
         }
     }
 
+    @Test(
+        "a bad values_count is refused naming the field",
+        arguments: [
+            (#"{"must": [{"key": "a", "values_count": {"gt": -1}}]}"#, "must[0].values_count.gt"),
+            (#"{"must": [{"key": "a", "values_count": {"gt": 1.5}}]}"#, "must[0].values_count.gt"),
+            (#"{"must": [{"key": "a", "values_count": {"above": 1}}]}"#, "must[0].values_count.above"),
+            (#"{"must": [{"key": "a", "values_count": 3}]}"#, "must[0].values_count"),
+            (#"{"must": [{"key": "a", "values_count": {"gt": 1}, "match": {"value": 1}}]}"#, "must[0]"),
+        ]
+    )
+    func badValuesCount(text: String, field: String) {
+        #expect {
+            _ = try Filter(json: text)
+        } throws: { error in
+            (error as? TesseraError)?.location.field == field
+        }
+    }
+
     @Test("Qdrant's documented examples")
     func documentedExamples() throws {
         let payload: JSONObject = [
@@ -276,6 +327,16 @@ struct FilterTests {
             (#"{"must": [{"is_empty": {"key": "reports"}}, {"is_empty": {"key": "absent"}}]}"#, true),
             (#"{"must": [{"is_null": {"key": "nothing"}}]}"#, true),
             (#"{"must": [{"is_null": {"key": "reports"}}]}"#, false),
+            (#"{"must": [{"key": "colors", "values_count": {"gt": 1}}]}"#, true),
+            (#"{"must": [{"key": "colors", "values_count": {"gt": 2}}]}"#, false),
+            (#"{"must": [{"key": "count", "values_count": {"gte": 1, "lte": 1}}]}"#, true),
+            (#"{"must": [{"key": "reports", "values_count": {"lt": 1}}]}"#, true),
+            (#"{"must": [{"key": "nothing", "values_count": {"lte": 0}}]}"#, true),
+            (#"{"must": [{"key": "absent", "values_count": {"lte": 0}}]}"#, true),
+            (#"{"must": [{"key": "absent", "values_count": {"gte": 1}}]}"#, false),
+            (#"{"must": [{"key": "diet[].food", "values_count": {"gt": 1}}]}"#, false),
+            (#"{"must": [{"key": "diet[].food", "values_count": {"lte": 1}}]}"#, true),
+            (#"{"must": [{"key": "country.cities[].sightseeing", "values_count": {"gte": 1, "lt": 2}}]}"#, true),
             (
                 #"{"must": [{"nested": {"key": "diet", "filter": {"must": [{"key": "food", "match": {"value": "meat"}},"#
                     + #"{"key": "likes", "match": {"value": false}}]}}}]}"#, false

@@ -81,7 +81,7 @@ private func randomCondition(_ random: inout SplitMix64, depth: Int, idCount: In
     func values() -> Set<MatchValue> {
         Set((0..<Int.random(in: 0..<4, using: &random)).map { _ in randomMatchValue(&random) })
     }
-    switch Int.random(in: 0..<(depth > 0 ? 11 : 10), using: &random) {
+    switch Int.random(in: 0..<(depth > 0 ? 12 : 11), using: &random) {
     case 0, 1: return .field(FieldCondition(key: key, test: .match(.value(randomMatchValue(&random)))))
     case 2: return .field(FieldCondition(key: key, test: .match(.any(values()))))
     case 3: return .field(FieldCondition(key: key, test: .match(.except(values()))))
@@ -98,6 +98,11 @@ private func randomCondition(_ random: inout SplitMix64, depth: Int, idCount: In
     case 9:
         let inner = Filter(must: [.field(FieldCondition(key: try PayloadKey("k"), test: .match(.value(.string("x")))))])
         return .nested(key: try PayloadKey("arr"), filter: inner)
+    case 10:
+        func bound() -> Int? {
+            Int.random(in: 0..<2, using: &random) == 0 ? Int.random(in: 0..<4, using: &random) : nil
+        }
+        return .valuesCount(key: key, count: ValuesCountCondition(gt: bound(), gte: bound(), lt: bound(), lte: bound()))
     default: return .filter(try randomFilter(&random, depth: depth - 1, idCount: idCount))
     }
 }

@@ -47,7 +47,8 @@ struct IndexedFilterEvaluator {
         let key: PayloadKey
         switch condition {
         case .field(let field): key = field.key
-        case .isEmpty(let conditionKey), .isNull(let conditionKey): key = conditionKey
+        case .isEmpty(let conditionKey), .isNull(let conditionKey), .valuesCount(let conditionKey, _):
+            key = conditionKey
         default: return nil
         }
         guard let index = indexes[key.text], let lookup = index.lookup(for: condition) else { return nil }

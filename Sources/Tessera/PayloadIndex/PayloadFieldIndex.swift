@@ -107,6 +107,7 @@ extension RangeCondition {
 /// elements, as the filter reads it):
 /// - the values of the index's type: in posting lists by value (keyword, uuid, datetime, bool) or a sorted run
 ///   (integer, float);
+/// - the count of values at the key as `values_count` reads it (``valueCounts``);
 /// - three bitmaps: ``nonNull`` (some value is not `null`: the opposite of `is_empty`), ``nullLeaf`` (a value at the
 ///   key is `null` itself: `is_null`) and ``other`` (some value is neither `null` nor of the index's type).
 ///
@@ -127,6 +128,10 @@ struct PayloadFieldIndex: CatchingUpIndex {
     private(set) var stamps: [UInt32] = []
     /// The entries each slot added when last indexed.
     private var entryCounts: [UInt32] = []
+    /// Per slot, the `values_count` count of the one value at the key (0 when there is none), or
+    /// ``severalValues`` when the path leads to several values and the payload must be checked.
+    private(set) var valueCounts: [UInt32] = []
+    static let severalValues = UInt32.max
     private(set) var nonNull = SlotBitmap(slotCount: 0)
     private(set) var nullLeaf = SlotBitmap(slotCount: 0)
     private(set) var other = SlotBitmap(slotCount: 0)
@@ -179,6 +184,7 @@ struct PayloadFieldIndex: CatchingUpIndex {
         rebuildCount += 1
         stamps = []
         entryCounts = []
+        valueCounts = []
         nonNull = SlotBitmap(slotCount: 0)
         nullLeaf = SlotBitmap(slotCount: 0)
         other = SlotBitmap(slotCount: 0)
@@ -200,6 +206,7 @@ struct PayloadFieldIndex: CatchingUpIndex {
         while stamps.count < slotCount {
             stamps.append(0)
             entryCounts.append(0)
+            valueCounts.append(0)
             nonNull.append(false)
             nullLeaf.append(false)
             other.append(false)
@@ -212,6 +219,7 @@ struct PayloadFieldIndex: CatchingUpIndex {
         staleEntryCount += count
         if count > 0 { pointCount -= 1 }
         entryCounts[slot] = 0
+        valueCounts[slot] = 0
         // Wrapping is harmless: a slot's stale entries are dropped long before 2^32 edits of it (they are once
         // they outnumber the current entries), and a slot without entries has none to confuse.
         stamps[slot] &+= 1
@@ -233,6 +241,8 @@ struct PayloadFieldIndex: CatchingUpIndex {
         var keys: [MatchValue] = []
         var integerValues: [Int64] = []
         var numberValues: [Double] = []
+        var leafCount = 0
+        var valueCount = 0
         let type = self.type
         func scalar(_ value: JSONValue) {
             if value == .null { return }
@@ -251,6 +261,8 @@ struct PayloadFieldIndex: CatchingUpIndex {
         }
         // The filter's own walk of the key path: every leaf is visited (the predicate never stops it).
         _ = key.containsValue(in: payload) { leaf in
+            leafCount += 1
+            valueCount = ValuesCountCondition.count(of: leaf)
             switch leaf {
             case .null: sawNullLeaf = true
             case .array(let elements): for element in elements { scalar(element) }
@@ -265,6 +277,7 @@ struct PayloadFieldIndex: CatchingUpIndex {
         for value in numberValues { numbers.append(.init(value: value, slot: entry.slot, stamp: stamp)) }
         let count = keys.count + integerValues.count + numberValues.count
         entryCounts[slot] = UInt32(count)
+        valueCounts[slot] = leafCount > 1 ? Self.severalValues : UInt32(min(valueCount, Int(Self.severalValues - 1)))
         currentEntryCount += count
         if count > 0 { pointCount += 1 }
         if sawNonNull {
@@ -309,6 +322,8 @@ extension PayloadFieldIndex {
         case valuesExcept(Set<MatchValue>, otherSlots: OtherSlots)
         /// Slots holding a number in the range (integer and float indexes).
         case range(RangeCondition, otherSlots: OtherSlots)
+        /// `values_count`: slots whose count is within bounds, read from ``valueCounts``.
+        case valuesCount(ValuesCountCondition)
     }
 
     /// What the slots with values of other types (``other``) contribute to an answer.
@@ -337,6 +352,7 @@ extension PayloadFieldIndex {
         switch condition {
         case .isEmpty(let conditionKey) where conditionKey.text == key.text: return .emptyKey
         case .isNull(let conditionKey) where conditionKey.text == key.text: return .nullLeaf
+        case .valuesCount(let conditionKey, let count) where conditionKey.text == key.text: return .valuesCount(count)
         case .field(let field) where field.key.text == key.text:
             switch field.test {
             case .match where type == .float:
@@ -379,6 +395,7 @@ extension PayloadFieldIndex {
         switch lookup {
         case .emptyKey: return (slotCount - nonNullCount, 2 * wordPass)
         case .nullLeaf: return (slotCount, 2 * wordPass)
+        case .valuesCount: return (slotCount, Double(slotCount) / 16)
         case .values(let keys, let mode):
             var entries = 0
             for key in keys {
@@ -450,6 +467,18 @@ extension PayloadFieldIndex {
             result.subtract(nonNull)
         case .nullLeaf:
             result = nullLeaf
+        case .valuesCount(let count):
+            view.liveSlots.forEachSlot { slot in
+                let stored = valueCounts[slot]
+                if stored == Self.severalValues {
+                    payloadChecks += 1
+                    if condition.matches(payload: view.payload(ofSlot: slot), id: view.pointIDs[slot]) {
+                        result.insert(slot)
+                    }
+                } else if count.contains(Int(stored)) {
+                    result.insert(slot)
+                }
+            }
         case .values(let keys, let mode):
             for key in keys {
                 if case .integer(let number) = key {
