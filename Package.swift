@@ -41,7 +41,7 @@ let package = Package(
         // GEMM and the seeded generator, written once for every module above.
         .target(name: "TesseraPlatform", dependencies: ["CBLAS"]),
         .target(name: "MaxSim", dependencies: ["CMaxSimKernels", "TesseraPlatform"]),
-        .target(name: "TesseraEncoder", dependencies: ["CBLAS", "TesseraPlatform"]),
+        .target(name: "TesseraEncoder", dependencies: ["CBLAS", "CMaxSimKernels", "TesseraPlatform"]),
         // hnswlib (Debian's header-only libhnswlib-dev) behind a C interface, for the dense first stage.
         .target(name: "CHNSW", cxxSettings: [.unsafeFlags(["-O3"])]),
         // The compressed multivector index (k-means, residual codec, WARP-style scoring) and the dense HNSW index.
@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "TesseraTests",
             dependencies: [
-                "Tessera", "TesseraQdrant", "TesseraIndex", "MaxSim", "TesseraPlatform", "TesseraTestSupport",
+                "Tessera", "TesseraEncoder", "TesseraQdrant", "TesseraIndex", "MaxSim", "TesseraPlatform", "TesseraTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -124,7 +124,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraEncoderTests",
-            dependencies: ["TesseraEncoder", "TesseraPlatform", "TesseraTestSupport"],
+            dependencies: ["TesseraEncoder", "CMaxSimKernels", "TesseraPlatform", "TesseraTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],

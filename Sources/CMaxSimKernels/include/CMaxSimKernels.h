@@ -111,6 +111,44 @@ void tsr_warp_score_cell(const uint8_t *codes, int64_t bytes_per_token, const ui
                          int64_t token_count, const float *table, float base, const uint64_t *allowed,
                          float *best, uint32_t *touched, int64_t *touched_count);
 
+// MARK: Integer GEMM for the int8 encoder
+//
+// `C[m, n] = A[m, k] · Wᵀ` with A unsigned 8-bit (activations quantised per row and shifted by 128), W signed
+// 8-bit (`[n, k]`, one row per output channel, quantised per channel) and 32-bit accumulation. Integer sums
+// are exact (k ≤ 2^16 keeps them far from overflow), so every variant gives the same bits. W is packed once
+// into panels of 64 channels: panel p, depth quad q holds 256 bytes, channel c's four weights `W[64p + c][4q
+// ..< 4q + 4]` at byte 4c (zeros past n and k). The AVX-512 variant runs VNNI `vpdpbusd`, the AVX2 variant
+// widens to 16 bits and runs `vpmaddwd`.
+
+/// `k` rounded up to a multiple of 4: the row stride A needs at least, and the packed depth.
+int32_t tsr_i8_padded_depth(int32_t k);
+
+/// Bytes of W packed: `n` rounded up to 64 times `tsr_i8_padded_depth(k)`.
+int64_t tsr_i8_packed_size(int32_t n, int32_t k);
+
+/// Packs `weights` `[n, k]` (row-major) into `packed` (`tsr_i8_packed_size(n, k)` bytes) and writes each
+/// channel's compensation `128 · Σ_k W[o][k]` to `compensation[n]` (what the shift of A by 128 adds).
+void tsr_i8_pack_weights(const int8_t *weights, int32_t n, int32_t k, int8_t *packed, int32_t *compensation);
+
+/// Quantises float rows `x[m, k]` (row stride `ldx`) per row, symmetric: `scale = max |x| / 127`,
+/// `q = round-half-even(x · 127 / max |x|)` in [-127, 127], stored as `q + 128` in `a[m, lda]` (`lda ≥
+/// tsr_i8_padded_depth(k)`; the padding gets 128). `scales[m]` gets each row's scale (0 for a zero row,
+/// whose bytes are all 128). Every variant gives the same bytes and scales.
+void tsr_i8_quantize_rows(int isa, const float *x, int32_t m, int32_t k, int32_t ldx, uint8_t *a, int32_t lda,
+                          float *scales);
+
+/// `c[i][o] = Σ_k a[i][k] · W[o][k]` for o < n (row stride `ldc`), over the padded depth.
+void tsr_i8_gemm(int isa, int32_t m, int32_t n, int32_t k, const uint8_t *a, int32_t lda, const int8_t *packed,
+                 int32_t *c, int32_t ldc);
+
+/// A quantised linear layer: `out[i][o] = ((float)(c[i][o] - compensation[o]) · (row_scales[i] ·
+/// channel_scales[o]) + bias[o]) + residual[i][o]` (the residual only when not NULL; row stride `ldo` for both),
+/// each operation rounded in that order, with c from `tsr_i8_gemm`. `scratch` holds `64 · 16` int32 at least.
+void tsr_i8_linear(int isa, int32_t m, int32_t n, int32_t k, const uint8_t *a, int32_t lda,
+                   const float *row_scales, const int8_t *packed, const int32_t *compensation,
+                   const float *channel_scales, const float *bias, const float *residual, float *out, int32_t ldo,
+                   int32_t *scratch);
+
 #ifdef __cplusplus
 }
 #endif

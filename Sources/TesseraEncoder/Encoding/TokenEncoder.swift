@@ -39,16 +39,18 @@ public struct TokenEncoder: Sendable {
     ///     `colbert`, `linear.weight` in the checkpoint or a `1_Dense/` module).
     ///   - profile: The encoding profile; `plain` by default.
     ///   - threadCount: Threads per forward pass; `nil` means one per active core.
+    ///   - precision: The arithmetic of the model's projections.
     /// - Throws: ``EncoderError`` from loading; `.unsupportedConfiguration` when `colbert` finds no marker tokens,
     ///   `.missingTensor` when it finds no projection; `.invalidArgument` for a profile length out of range.
     public init(
         modelDirectory: String,
         profile: EncodingProfile = .plain(),
-        threadCount: Int? = nil
+        threadCount: Int? = nil,
+        precision: EncoderPrecision = .float32
     )
         throws(EncoderError)
     {
-        let model = try BertModel(modelDirectory: modelDirectory, threadCount: threadCount)
+        let model = try BertModel(modelDirectory: modelDirectory, threadCount: threadCount, precision: precision)
         let tokenizer = try BertTokenizer(modelDirectory: modelDirectory)
         let projection: LinearProjection?
         if profile.kind == .colbert {

@@ -1,4 +1,5 @@
 import CBLAS
+import CMaxSimKernels
 import TesseraPlatform
 
 #if canImport(Glibc)
@@ -24,6 +25,10 @@ public struct BertModel: Sendable {
     /// The model's shape and numeric settings.
     public let configuration: BertConfiguration
     let weights: BertWeights
+    /// The arithmetic of the projections.
+    public let precision: EncoderPrecision
+    /// Per layer, the quantised projections (``EncoderPrecision/int8``); empty at float32.
+    let quantizedLayers: [QuantizedLayerWeights]
     /// How many threads a forward pass uses: BLAS threads for the dense products and workers for attention.
     public var threadCount: Int
 
@@ -31,13 +36,19 @@ public struct BertModel: Sendable {
     /// - Parameters:
     ///   - modelDirectory: The folder holding `config.json` and `model.safetensors`.
     ///   - threadCount: Threads per forward pass; `nil` means one per active core.
+    ///   - precision: The arithmetic of the projections.
     /// - Throws: ``EncoderError`` naming the file, field, tensor or byte offset of the problem.
-    public init(modelDirectory: String, threadCount: Int? = nil) throws(EncoderError) {
+    public init(
+        modelDirectory: String,
+        threadCount: Int? = nil,
+        precision: EncoderPrecision = .float32
+    ) throws(EncoderError) {
         let configuration = try BertConfiguration(contentsOf: modelDirectory + "/config.json")
         try self.init(
             configuration: configuration,
             weightsPath: modelDirectory + "/model.safetensors",
-            threadCount: threadCount
+            threadCount: threadCount,
+            precision: precision
         )
     }
 
@@ -46,11 +57,33 @@ public struct BertModel: Sendable {
     ///   - configuration: The model's configuration.
     ///   - weightsPath: A safetensors checkpoint with F32, F16 or BF16 tensors, with or without a `bert.` prefix.
     ///   - threadCount: Threads per forward pass; `nil` means one per active core.
+    ///   - precision: The arithmetic of the projections; at ``EncoderPrecision/int8`` the weights are quantised
+    ///     here, once, and their float32 copies dropped.
     /// - Throws: ``EncoderError`` naming the file, tensor or byte offset of the problem.
-    public init(configuration: BertConfiguration, weightsPath: String, threadCount: Int? = nil) throws(EncoderError) {
+    public init(
+        configuration: BertConfiguration,
+        weightsPath: String,
+        threadCount: Int? = nil,
+        precision: EncoderPrecision = .float32
+    ) throws(EncoderError) {
         let file = try SafetensorsFile(path: weightsPath)
         self.configuration = configuration
-        self.weights = try BertWeights(file: file, configuration: configuration)
+        var weights = try BertWeights(file: file, configuration: configuration)
+        self.precision = precision
+        switch precision {
+        case .float32:
+            quantizedLayers = []
+        case .int8:
+            quantizedLayers = weights.layers.map {
+                QuantizedLayerWeights(
+                    $0,
+                    hidden: configuration.hiddenDimension,
+                    intermediate: configuration.intermediateDimension
+                )
+            }
+            for index in weights.layers.indices { weights.layers[index].dropProjections() }
+        }
+        self.weights = weights
         self.threadCount = max(1, threadCount ?? BertModel.activeCoreCount)
     }
 
@@ -145,14 +178,16 @@ public struct BertModel: Sendable {
                     let states = pointers.states + rows.lowerBound * hidden
                     if index >= 0 {
                         let layer = layers[index]
+                        let quantized = quantizedLayers.isEmpty ? nil : quantizedLayers[index]
                         let sum = pointers.sum + rows.lowerBound * hidden
                         let expanded = pointers.expanded + rows.lowerBound * intermediate
-                        linear(
+                        project(
                             pointers.context + rows.lowerBound * hidden,
                             rowCount: count,
                             inputDimension: hidden,
                             weight: layer.attentionOutputWeight,
                             bias: layer.attentionOutputBias,
+                            quantized: quantized?.attentionOutput,
                             residual: states,
                             into: sum
                         )
@@ -164,22 +199,24 @@ public struct BertModel: Sendable {
                             epsilon: epsilon,
                             into: states
                         )
-                        linear(
+                        project(
                             states,
                             rowCount: count,
                             inputDimension: hidden,
                             weight: layer.intermediateWeight,
                             bias: layer.intermediateBias,
+                            quantized: quantized?.intermediate,
                             residual: nil,
                             into: expanded
                         )
                         applyGELU(expanded, count: count * intermediate)
-                        linear(
+                        project(
                             expanded,
                             rowCount: count,
                             inputDimension: intermediate,
                             weight: layer.outputWeight,
                             bias: layer.outputBias,
+                            quantized: quantized?.output,
                             residual: states,
                             into: sum
                         )
@@ -194,12 +231,13 @@ public struct BertModel: Sendable {
                     }
                     if index + 1 < layers.count {
                         // Q, K and V in one product: [rows, 3·hidden].
-                        linear(
+                        project(
                             states,
                             rowCount: count,
                             inputDimension: hidden,
                             weight: layers[index + 1].queryKeyValueWeight,
                             bias: layers[index + 1].queryKeyValueBias,
+                            quantized: quantizedLayers.isEmpty ? nil : quantizedLayers[index + 1].queryKeyValue,
                             residual: nil,
                             into: pointers.queryKeyValue + rows.lowerBound * 3 * hidden
                         )
@@ -244,6 +282,32 @@ public struct BertModel: Sendable {
             epsilon: configuration.layerNormEpsilon,
             into: states
         )
+    }
+
+    /// A projection at the model's precision: the quantised layer when there is one, else float32 ``linear``.
+    private func project(
+        _ input: UnsafePointer<Float>,
+        rowCount: Int,
+        inputDimension: Int,
+        weight: [Float],
+        bias: [Float],
+        quantized: QuantizedLinear?,
+        residual: UnsafePointer<Float>?,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        if let quantized {
+            quantized.apply(input, rowCount: rowCount, residual: residual, into: output)
+        } else {
+            linear(
+                input,
+                rowCount: rowCount,
+                inputDimension: inputDimension,
+                weight: weight,
+                bias: bias,
+                residual: residual,
+                into: output
+            )
+        }
     }
 
     /// `output = input · weightᵀ + bias (+ residual)` for `[rowCount, inputDimension]` input and a

@@ -60,6 +60,16 @@ struct BertLayerWeights: Sendable {
     var outputNormBias: [Float]
 }
 
+extension BertLayerWeights {
+    /// Drops the float32 projection weights (kept: biases, LayerNorm), once a quantised copy replaces them.
+    mutating func dropProjections() {
+        queryKeyValueWeight = []
+        attentionOutputWeight = []
+        intermediateWeight = []
+        outputWeight = []
+    }
+}
+
 /// All weights of a BERT encoder, converted to `Float`, row-major.
 struct BertWeights: Sendable {
     /// `[vocabulary, hidden]`.

@@ -1,0 +1,15 @@
+/// The arithmetic of the encoder's dense products (the four projections of every layer).
+///
+/// Attention, softmax, LayerNorm and GELU run in float32 at every precision; only the projections, about 90% of
+/// a forward pass's multiply-adds, change.
+public enum EncoderPrecision: String, Sendable, Hashable, Codable, CaseIterable {
+    /// float32 products (OpenBLAS `sgemm`): the reference.
+    case float32 = "f32"
+    /// Weights quantised per output channel once at load (symmetric int8), activations per token at run time,
+    /// integer products with 32-bit accumulation (AVX-512 VNNI, AVX2 or scalar, chosen at run time), then
+    /// dequantised to float32.
+    case int8
+
+    /// The precisions this CPU runs, fastest kernels first where it matters.
+    public static var available: [EncoderPrecision] { allCases }
+}
