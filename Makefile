@@ -49,7 +49,7 @@ bench-encoder: model release
 	$(RELEASE_BIN) bench encoder
 
 bench-encoder-peers: model release
-	./Benchmarks/peers/run-encoder-peers.sh --limit 5183
+	./Benchmarks/peers/run-encoder-peers.sh --limit 1000
 
 # nDCG@10 and friends of exact search on BEIR data (../shared/ir-data by default; DATA=... to change it).
 eval-beir: model release

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Encoder throughput against sentence-transformers (PyTorch, CPU) on the same texts and thread count.
-# Creates Benchmarks/peers/.venv on first use (CPU torch wheel when the index has one, else the default wheel),
-# builds the release `tessera`, then runs encoder_peers.py, which runs both and prints one table.
-# Usage: Benchmarks/peers/run-encoder-peers.sh [--limit N] [--threads N] [--batch-size N] [--corpus PATH] [--json]
+# Encoder throughput of Tessera (f32 and int8) against ONNX Runtime (float32 and dynamic int8, FastEmbed's
+# runtime) and sentence-transformers (PyTorch, CPU) on the same texts and thread count, in one run.
+# Creates Benchmarks/peers/.venv on first use (CPU torch wheel when the index has one, else the default wheel;
+# onnxruntime, onnx, tokenizers), builds the release `tessera`, then runs encoder_peers.py, which exports the
+# ONNX model from the local safetensors, runs every engine and prints one table.
+# Usage: Benchmarks/peers/run-encoder-peers.sh [--limit N] [--threads N] [--batch-size N] [--repeats N]
+#        [--corpus PATH] [--skip-torch] [--json]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -15,8 +18,8 @@ if [ ! -x "$venv/bin/python" ]; then
         || { echo "PyTorch cannot be installed here; the peer comparison cannot run." >&2; exit 1; }
 fi
 # The kernel peer script shares this environment and does not install sentence-transformers.
-if ! "$venv/bin/python" -c "import sentence_transformers" 2>/dev/null; then
-    "$venv/bin/pip" install -q sentence-transformers
+if ! "$venv/bin/python" -c "import sentence_transformers, onnxruntime, onnx, onnxscript, tokenizers" 2>/dev/null; then
+    "$venv/bin/pip" install -q sentence-transformers "onnxruntime==1.32.0" onnx onnxscript tokenizers
 fi
 cd "$root"
 swift build -c release --product tessera >&2

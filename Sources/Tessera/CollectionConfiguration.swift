@@ -1,3 +1,5 @@
+public import TesseraEncoder
+
 /// How a vector field's values are stored on disk and in the in-memory scoring columns.
 ///
 /// Error bounds, per element, against the `Float` value given to ``CollectionStore/upsert(_:)``:
@@ -91,16 +93,39 @@ public struct EncoderIdentity: Hashable, Sendable, Codable {
     public var contentHash: String
     /// The encoding profile.
     public var profile: EncodingProfile
+    /// The arithmetic the field was encoded with; its text is encoded with the same unless the caller asks for
+    /// another. Identities recorded before precisions existed read as ``EncoderPrecision/float32``.
+    public var precision: EncoderPrecision
 
     /// Creates an encoder identity.
     /// - Parameters:
     ///   - modelName: The model's name.
     ///   - contentHash: A hash of the model's files.
     ///   - profile: The encoding profile.
-    public init(modelName: String, contentHash: String, profile: EncodingProfile) {
+    ///   - precision: The encoder's arithmetic.
+    public init(
+        modelName: String,
+        contentHash: String,
+        profile: EncodingProfile,
+        precision: EncoderPrecision = .float32
+    ) {
         self.modelName = modelName
         self.contentHash = contentHash
         self.profile = profile
+        self.precision = precision
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case modelName, contentHash, profile, precision
+    }
+
+    /// Decodes an identity; a missing `precision` is float32.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        modelName = try container.decode(String.self, forKey: .modelName)
+        contentHash = try container.decode(String.self, forKey: .contentHash)
+        profile = try container.decode(EncodingProfile.self, forKey: .profile)
+        precision = try container.decodeIfPresent(EncoderPrecision.self, forKey: .precision) ?? .float32
     }
 }
 

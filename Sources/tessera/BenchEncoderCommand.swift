@@ -32,6 +32,9 @@ struct BenchEncoderCommand: AsyncParsableCommand {
     @Option(help: "The most tokens a document keeps, specials included.")
     var maxTokens = 256
 
+    @Option(help: "The projections' arithmetic: f32 or int8.")
+    var precision: PrecisionChoice = .f32
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -46,7 +49,8 @@ struct BenchEncoderCommand: AsyncParsableCommand {
         var encoder = try TokenEncoder(
             modelDirectory: model,
             profile: .plain(maxTokenCount: maxTokens),
-            threadCount: threads
+            threadCount: threads,
+            precision: precision.precision
         )
         encoder.batchSize = batchSize
         _ = try encoder.encodeDocuments(Array(texts.prefix(8)))
@@ -56,6 +60,18 @@ struct BenchEncoderCommand: AsyncParsableCommand {
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let tokenCount = encoded.reduce(0) { $0 + $1.tokenCount }
+        let agreement: TokenAgreement?
+        if precision != .f32 {
+            var reference = try TokenEncoder(
+                modelDirectory: model,
+                profile: .plain(maxTokenCount: maxTokens),
+                threadCount: threads
+            )
+            reference.batchSize = batchSize
+            agreement = TokenAgreement(encoded, try reference.encodeDocuments(texts))
+        } else {
+            agreement = nil
+        }
         let result = BenchEncoderResult(
             model: model,
             documents: texts.count,
@@ -65,6 +81,8 @@ struct BenchEncoderCommand: AsyncParsableCommand {
             documentsPerSecond: Double(texts.count) / seconds,
             threads: encoder.model.threadCount,
             batchSize: batchSize,
+            precision: precision.rawValue,
+            cosineToFloat32: agreement,
             peakResidentBytes: Self.peakResidentBytes()
         )
         if json {
@@ -72,12 +90,22 @@ struct BenchEncoderCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
-            print("encoder: \(model), \(result.threads) threads, batch \(batchSize), max \(maxTokens) tokens")
+            print(
+                "encoder: \(model), \(precision.rawValue), \(result.threads) threads, batch \(batchSize), "
+                    + "max \(maxTokens) tokens"
+            )
             print("documents       \(result.documents)")
             print("tokens          \(result.tokens)")
             print("seconds         \(String(format: "%.3f", result.seconds))")
             print("tokens/s        \(String(format: "%.0f", result.tokensPerSecond))")
             print("documents/s     \(String(format: "%.1f", result.documentsPerSecond))")
+            if let agreement {
+                print(
+                    "cosine to f32   min \(String(format: "%.4f", agreement.minimum)), "
+                        + "p1 \(String(format: "%.4f", agreement.percentile1)), "
+                        + "mean \(String(format: "%.5f", agreement.mean)) over \(agreement.tokens) tokens"
+                )
+            }
             if let peak = result.peakResidentBytes {
                 print("peak RSS        \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB")
             }
@@ -126,13 +154,56 @@ struct BenchEncoderResult: Codable {
     var documentsPerSecond: Double
     var threads: Int
     var batchSize: Int
+    var precision: String
+    var cosineToFloat32: TokenAgreement?
     var peakResidentBytes: Int?
 
     enum CodingKeys: String, CodingKey {
-        case model, documents, tokens, seconds, threads
+        case model, documents, tokens, seconds, threads, precision
         case tokensPerSecond = "tokens_per_second"
         case documentsPerSecond = "documents_per_second"
         case batchSize = "batch_size"
+        case cosineToFloat32 = "cosine_to_f32"
         case peakResidentBytes = "peak_rss_bytes"
+    }
+}
+
+/// How close one encoding's token vectors are to another's (float32's): the cosine of each token's pair, after
+/// the encoder's normalisation.
+struct TokenAgreement: Codable {
+    var tokens: Int
+    var minimum: Double
+    var percentile1: Double
+    var mean: Double
+
+    init(_ encoded: [EncodedText], _ reference: [EncodedText]) {
+        var cosines: [Double] = []
+        for (document, expected) in zip(encoded, reference) where document.tokenCount == expected.tokenCount {
+            let dimension = document.vectors.count / max(1, document.tokenCount)
+            for token in 0..<document.tokenCount {
+                var dot = 0.0
+                var left = 0.0
+                var right = 0.0
+                for component in (token * dimension)..<((token + 1) * dimension) {
+                    let a = Double(document.vectors[component])
+                    let b = Double(expected.vectors[component])
+                    dot += a * b
+                    left += a * a
+                    right += b * b
+                }
+                cosines.append(dot / max(1e-30, (left * right).squareRoot()))
+            }
+        }
+        cosines.sort()
+        tokens = cosines.count
+        minimum = cosines.first ?? 0
+        percentile1 = cosines.isEmpty ? 0 : cosines[cosines.count / 100]
+        mean = cosines.isEmpty ? 0 : cosines.reduce(0, +) / Double(cosines.count)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tokens, mean
+        case minimum = "min"
+        case percentile1 = "p1"
     }
 }

@@ -25,6 +25,9 @@ struct CollectionOptions: ParsableArguments {
     @Option(help: "Threads for encoding and scoring (default: every core).")
     var threads: Int?
 
+    @Option(help: "The encoder's arithmetic, f32 or int8. Default: the collection's own (f32 for a new one).")
+    var precision: PrecisionChoice?
+
     var path: String {
         collection.contains("/") ? collection : URL(fileURLWithPath: data).appendingPathComponent(collection).path
     }
@@ -63,7 +66,11 @@ func modelContentHash(_ directory: String) throws -> String {
 /// when it exists.
 func encoderCatalog(_ options: CollectionOptions) -> EncoderCatalog {
     let fallback = FileManager.default.fileExists(atPath: defaultModelDirectory) ? defaultModelDirectory : nil
-    return EncoderCatalog(defaultModelDirectory: options.model ?? fallback, threadCount: options.threads)
+    return EncoderCatalog(
+        defaultModelDirectory: options.model ?? fallback,
+        threadCount: options.threads,
+        precision: options.precision?.precision
+    )
 }
 
 /// The multivector field text queries go to, or a usage error naming the collection.

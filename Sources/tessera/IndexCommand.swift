@@ -114,6 +114,14 @@ struct IndexCommand: AsyncParsableCommand {
                 "collection '\(options.collection)' was built with the \(recorded.rawValue) profile, not \(profile.rawValue)"
             )
         }
+        if exists, let precision = options.precision?.precision, let recorded = tokens.encoder?.precision,
+            recorded != precision
+        {
+            throw CommandError(
+                "collection '\(options.collection)' was encoded at \(recorded.rawValue), not \(precision.rawValue); "
+                    + "its new documents must be too"
+            )
+        }
         let catalog = encoderCatalog(options)
         // Documents whose id is stored with the same text, title and payload are unchanged; the others are encoded.
         let view = store.scoringView()
@@ -344,7 +352,8 @@ struct IndexCommand: AsyncParsableCommand {
         let identity = EncoderIdentity(
             modelName: modelDirectory,
             contentHash: try modelContentHash(modelDirectory),
-            profile: profile
+            profile: profile,
+            precision: options.precision?.precision ?? .float32
         )
         return CollectionConfiguration(fields: [
             VectorField(
@@ -376,6 +385,13 @@ enum StoredType: String, ExpressibleByArgument, CaseIterable {
         case .int8: return .int8
         }
     }
+}
+
+/// `--precision`: the encoder's arithmetic.
+enum PrecisionChoice: String, ExpressibleByArgument, CaseIterable {
+    case f32, int8
+
+    var precision: EncoderPrecision { self == .int8 ? .int8 : .float32 }
 }
 
 /// `--profile`.

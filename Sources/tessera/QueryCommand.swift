@@ -24,6 +24,9 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "Threads for MaxSim scoring and encoding.")
     var threads = 1
 
+    @Option(help: "The encoder's arithmetic for every field, f32 or int8. Default: each field's own.")
+    var precision: PrecisionChoice?
+
     @Option(
         help: """
             The model folder for text queries ({"text": …} in a vector field's place). Default: the model each \
@@ -49,7 +52,11 @@ struct QueryCommand: AsyncParsableCommand {
             name = collection
         }
         let fallback = FileManager.default.fileExists(atPath: defaultModelDirectory) ? defaultModelDirectory : nil
-        let encoder = EncoderCatalog(defaultModelDirectory: model ?? fallback, threadCount: threads)
+        let encoder = EncoderCatalog(
+            defaultModelDirectory: model ?? fallback,
+            threadCount: threads,
+            precision: precision?.precision
+        )
         let result = try QueryRunner(catalog: catalog, threadCount: threads, encoder: encoder)
             .run(json, collection: name)
         print(result.jsonText)

@@ -35,6 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Threads for MaxSim scoring per query.")
     var threads = 1
 
+    @Option(help: "The encoder's arithmetic for every field, f32 or int8. Default: each field's own.")
+    var precision: PrecisionChoice?
+
     @Option(
         help: "A model folder (Hugging Face layout) for text queries and documents of fields that record no encoder."
     )
@@ -63,7 +66,11 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         // Each collection's text is encoded with the model and profile it was built with (checked by content
         // hash); --model serves the collections that record no encoder.
-        let encoder = EncoderCatalog(defaultModelDirectory: model, threadCount: threads)
+        let encoder = EncoderCatalog(
+            defaultModelDirectory: model,
+            threadCount: threads,
+            precision: precision?.precision
+        )
         var options = ServerOptions(
             dataDirectory: data,
             host: host,

@@ -1,6 +1,7 @@
 import Foundation
 import MaxSim
 import Tessera
+import TesseraEncoder
 import Testing
 
 /// The default model, in a checkout (`make test` fetches it).
@@ -113,6 +114,40 @@ struct EncoderCatalogTests {
             #expect(error?.location.field == "query.query")
             try store.close()
             try moved.close()
+        }
+    }
+
+    @Test("a field's precision is recorded, kept when the collection reopens, and encodes its text unless overridden")
+    func precision() throws {
+        try withTemporaryDirectory { root in
+            let hash = try EncoderCatalog.contentHash(ofModel: miniLM)
+            let identity = EncoderIdentity(modelName: miniLM, contentHash: hash, profile: .plain, precision: .int8)
+            let store = try CollectionStore.create(at: root + "/c", configuration: fields(identity: identity))
+            try store.close()
+            let reopened = try CollectionStore.open(at: root + "/c")
+            let field = reopened.configuration.fields[0]
+            #expect(field.encoder?.precision == .int8)
+            #expect(try EncoderCatalog(defaultModelDirectory: nil).resolveEncoder(field).precision == .int8)
+            #expect(
+                try EncoderCatalog(defaultModelDirectory: nil, precision: .float32).resolveEncoder(field).precision
+                    == .float32
+            )
+            // The int8 encoder is the one that runs: its vectors are not float32's, and the override's are.
+            let text = "the cat sat on the mat"
+            let int8 = try EncoderCatalog(defaultModelDirectory: nil, threadCount: 1).encodeDocument(text, for: field)
+            let float32 = try EncoderCatalog(defaultModelDirectory: nil, threadCount: 1, precision: .float32)
+                .encodeDocument(text, for: field)
+            let direct = try TokenEncoder(modelDirectory: miniLM, threadCount: 1, precision: .int8)
+                .encodeDocuments([text])[0]
+            #expect(int8 == .flat(values: direct.vectors, tokenCount: direct.tokenCount))
+            #expect(int8 != float32)
+            try reopened.close()
+            // An identity recorded before precisions existed reads as float32.
+            let old = #"{"modelName":"m","contentHash":"h","profile":"plain"}"#
+            let decoded = try JSONDecoder().decode(EncoderIdentity.self, from: Data(old.utf8))
+            #expect(decoded.precision == .float32)
+            let encoded = try JSONEncoder().encode(identity)
+            #expect(try JSONDecoder().decode(EncoderIdentity.self, from: encoded) == identity)
         }
     }
 }

@@ -25,10 +25,13 @@ public final class EncoderCatalog: QueryTextEncoder, DocumentTextEncoder, Sendab
     /// The model folder used for fields without a recorded encoder, and tried first for those with one.
     public let defaultModelDirectory: String?
     private let threadCount: Int?
+    /// The arithmetic every field is encoded with, whatever it recorded; `nil` keeps each field's own.
+    public let precisionOverride: EncoderPrecision?
 
     private struct Key: Hashable {
         var directory: String
         var profile: EncodingProfile
+        var precision: EncoderPrecision
     }
 
     private final class Loaded: Sendable {
@@ -44,9 +47,12 @@ public final class EncoderCatalog: QueryTextEncoder, DocumentTextEncoder, Sendab
     /// - Parameters:
     ///   - defaultModelDirectory: The model for fields without a recorded encoder (and tried first for the others).
     ///   - threadCount: Threads per forward pass; `nil` for one per core.
-    public init(defaultModelDirectory: String?, threadCount: Int? = nil) {
+    ///   - precision: The encoder arithmetic for every field; `nil` (the default) encodes each field with the
+    ///     precision it was built with, and fields without a recorded encoder at float32.
+    public init(defaultModelDirectory: String?, threadCount: Int? = nil, precision: EncoderPrecision? = nil) {
         self.defaultModelDirectory = defaultModelDirectory
         self.threadCount = threadCount
+        self.precisionOverride = precision
     }
 
     /// The content hash of a model folder: FNV-1a over `config.json`, the tokenizer files and the safetensors
@@ -91,6 +97,16 @@ public final class EncoderCatalog: QueryTextEncoder, DocumentTextEncoder, Sendab
         return computed
     }
 
+    /// The model folder, profile and precision that encode a field's text.
+    /// - Throws: ``TesseraError/Code/configurationMismatch`` when no available model is the one the field was built
+    ///   with; ``TesseraError/Code/invalidArgument`` when a field without a recorded encoder has no default model.
+    public func resolveEncoder(
+        _ field: VectorField
+    ) throws(TesseraError) -> (directory: String, profile: EncodingProfile, precision: EncoderPrecision) {
+        let (directory, profile) = try resolve(field)
+        return (directory, profile, precisionOverride ?? field.encoder?.precision ?? .float32)
+    }
+
     /// The model folder and profile that encode a field's text.
     /// - Throws: ``TesseraError/Code/configurationMismatch`` when no available model is the one the field was built
     ///   with; ``TesseraError/Code/invalidArgument`` when a field without a recorded encoder has no default model.
@@ -124,15 +140,16 @@ public final class EncoderCatalog: QueryTextEncoder, DocumentTextEncoder, Sendab
     }
 
     private func encoder(for field: VectorField) throws(TesseraError) -> Loaded {
-        let (directory, profile) = try resolve(field)
-        let key = Key(directory: directory, profile: profile)
+        let (directory, profile, precision) = try resolveEncoder(field)
+        let key = Key(directory: directory, profile: profile, precision: precision)
         if let known = loaded.withLock({ $0[key] }) { return known }
         let encoder: TokenEncoder
         do {
             encoder = try TokenEncoder(
                 modelDirectory: directory,
                 profile: profile == .colbert ? .colbert() : .plain(),
-                threadCount: threadCount
+                threadCount: threadCount,
+                precision: precision
             )
         } catch {
             throw TesseraError(.invalidArgument, "cannot load the model: \(error)", location: .init(path: directory))
