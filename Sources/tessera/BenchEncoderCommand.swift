@@ -35,6 +35,9 @@ struct BenchEncoderCommand: AsyncParsableCommand {
     @Option(help: "The projections' arithmetic: f32 or int8.")
     var precision: PrecisionChoice = .f32
 
+    @Flag(help: "At int8, skip encoding the texts again at f32 to report the per-token cosine (for profiling).")
+    var skipAgreement = false
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -61,7 +64,7 @@ struct BenchEncoderCommand: AsyncParsableCommand {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let tokenCount = encoded.reduce(0) { $0 + $1.tokenCount }
         let agreement: TokenAgreement?
-        if precision != .f32 {
+        if precision != .f32, !skipAgreement {
             var reference = try TokenEncoder(
                 modelDirectory: model,
                 profile: .plain(maxTokenCount: maxTokens),
