@@ -59,7 +59,7 @@ final class OwnerLock: Sendable {
                 )
             }
             do throws(SystemCallError) {
-                try Syscalls.lockExclusivelyWithoutWaiting(descriptor, path: path)
+                try Self.lock(descriptor, path: path)
             } catch {
                 let holder = Self.readHolder(descriptor)
                 Syscalls.close(descriptor)
@@ -89,6 +89,23 @@ final class OwnerLock: Sendable {
                 Syscalls.close(entry.descriptor)
             } else {
                 table[path] = entry
+            }
+        }
+    }
+
+    /// Locks without waiting, except for one case: the file names this process as its holder although this
+    /// process holds no reference to it. That is a child being started (`fork` before `exec`), which holds a copy
+    /// of a descriptor just closed here, close-on-exec or not, until it execs; the lock is retried for up to 2 s.
+    private static func lock(_ descriptor: Int32, path: String) throws(SystemCallError) {
+        var attempts = 0
+        while true {
+            do throws(SystemCallError) {
+                try Syscalls.lockExclusivelyWithoutWaiting(descriptor, path: path)
+                return
+            } catch {
+                attempts += 1
+                guard error.isWouldBlock, attempts < 200, readHolder(descriptor) == Int(getpid()) else { throw error }
+                usleep(10_000)
             }
         }
     }
