@@ -9,7 +9,4 @@ public enum EncoderPrecision: String, Sendable, Hashable, Codable, CaseIterable 
     /// integer products with 32-bit accumulation (AVX-512 VNNI, AVX2 or scalar, chosen at run time), then
     /// dequantised to float32.
     case int8
-
-    /// The precisions this CPU runs, fastest kernels first where it matters.
-    public static var available: [EncoderPrecision] { allCases }
 }
