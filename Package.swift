@@ -27,8 +27,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
-        // C hot loops only: ISA variants chosen at run time, no allocation, no strings.
-        .target(name: "CMaxSimKernels"),
+        // C hot loops only: ISA variants chosen at run time, no allocation, no strings. Optimised in every
+        // configuration: the encoder's projections run here, and an unoptimised debug build of them would make
+        // every test that encodes text many times slower.
+        .target(name: "CMaxSimKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // BLAS shim: OpenBLAS (Debian's libopenblas-dev) on Linux, Accelerate on Apple platforms.
         .target(
             name: "CBLAS",

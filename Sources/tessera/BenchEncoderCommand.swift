@@ -32,10 +32,10 @@ struct BenchEncoderCommand: AsyncParsableCommand {
     @Option(help: "The most tokens a document keeps, specials included.")
     var maxTokens = 256
 
-    @Option(help: "The projections' arithmetic: f32 or int8.")
+    @Option(help: "The projections' arithmetic: f32, bf16 (AVX512_BF16 CPUs) or int8.")
     var precision: PrecisionChoice = .f32
 
-    @Flag(help: "At int8, skip encoding the texts again at f32 to report the per-token cosine (for profiling).")
+    @Flag(help: "At bf16 or int8, skip encoding the texts again at f32 to report the per-token cosine (for profiling).")
     var skipAgreement = false
 
     @Flag(help: "Print the result as JSON.")

@@ -389,9 +389,15 @@ enum StoredType: String, ExpressibleByArgument, CaseIterable {
 
 /// `--precision`: the encoder's arithmetic.
 enum PrecisionChoice: String, ExpressibleByArgument, CaseIterable {
-    case f32, int8
+    case f32, bf16, int8
 
-    var precision: EncoderPrecision { self == .int8 ? .int8 : .float32 }
+    var precision: EncoderPrecision {
+        switch self {
+        case .f32: return .float32
+        case .bf16: return .bfloat16
+        case .int8: return .int8
+        }
+    }
 }
 
 /// `--profile`.

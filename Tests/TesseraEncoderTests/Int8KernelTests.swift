@@ -180,9 +180,21 @@ struct Int8KernelTests {
         let layer = QuantizedLinear(weight: weight, bias: bias, inputDimension: k)
         for isa in Self.variants {
             var output = [Float](repeating: 0, count: m * n)
+            let scratch = UnsafeMutableRawPointer.allocate(
+                byteCount: PackedLinear.scratchByteCount(rowCount: m, inputDimension: k),
+                alignment: 64
+            )
+            defer { scratch.deallocate() }
             input.withUnsafeBufferPointer { input in
                 output.withUnsafeMutableBufferPointer { output in
-                    layer.apply(input.baseAddress!, rowCount: m, residual: nil, into: output.baseAddress!, isa: isa)
+                    layer.apply(
+                        input.baseAddress!,
+                        rowCount: m,
+                        residual: nil,
+                        into: output.baseAddress!,
+                        scratch: scratch,
+                        isa: isa
+                    )
                 }
             }
             for i in 0..<m {

@@ -1,3 +1,4 @@
+import CMaxSimKernels
 import Testing
 
 @testable import TesseraEncoder
@@ -15,42 +16,58 @@ struct ModelKernelTests {
         (0..<count).map { index in spread * Float(index % 97 - 48) / 48 + 0.013 * Float(index % 7) }
     }
 
-    @Test("vectorised GELU matches erff-based GELU", arguments: [0, 1, 7, 8, 9, 128, 1536])
+    /// The element-wise variants this CPU can run.
+    static let variants: [Int32] = [TSR_ISA_SCALAR, TSR_ISA_AVX2, TSR_ISA_AVX512].map { Int32($0) }
+        .filter { tsr_isa_supported($0) != 0 }
+
+    @Test("GELU matches erff-based GELU in every variant", arguments: [0, 1, 7, 8, 9, 17, 128, 1536])
     func gelu(count: Int) {
-        var fast = Self.values(count: count, spread: 6)
-        var reference = fast
-        fast.withUnsafeMutableBufferPointer { applyGELU($0.baseAddress!, count: count) }
+        let input = Self.values(count: count, spread: 6)
+        var reference = input
         reference.withUnsafeMutableBufferPointer { referenceGELU($0.baseAddress!, count: count) }
-        // |x| ≤ 6 and erf within 4e-7: GELU within 0.5 · 6 · 4e-7.
-        #expect(maxAbsoluteDifference(fast, reference) <= 1.5e-6)
-    }
-
-    @Test("erf8 is within 4e-7 of erff on [-6, 6]")
-    func erf() {
-        var worst: Float = 0
-        for step in stride(from: -6000, through: 6000, by: 8) {
-            let lanes = SIMD8<Float>((0..<8).map { Float(step + $0) / 1000 })
-            let fast = erf8(lanes)
-            for lane in 0..<8 { worst = max(worst, abs(fast[lane] - erff(lanes[lane]))) }
+        for isa in Self.variants {
+            var fast = input
+            fast.withUnsafeMutableBufferPointer { applyGELU($0.baseAddress!, count: count, isa: isa) }
+            // |x| ≤ 6 and erf within 4e-7: GELU within 0.5 · 6 · 4e-7.
+            #expect(maxAbsoluteDifference(fast, reference) <= 1.5e-6, "variant \(isa)")
         }
-        #expect(worst <= 4e-7)
     }
 
-    @Test("vectorised softmax matches expf-based softmax", arguments: [1, 7, 8, 9, 33, 256])
+    @Test("GELU is within 1.5e-6 of erff's on a dense grid of [-8, 8], the same bits in every variant")
+    func geluGrid() {
+        let input = (-8000...8000).map { Float($0) / 1000 }
+        var reference = input
+        reference.withUnsafeMutableBufferPointer { referenceGELU($0.baseAddress!, count: input.count) }
+        var scalar = input
+        scalar.withUnsafeMutableBufferPointer {
+            applyGELU($0.baseAddress!, count: input.count, isa: Int32(TSR_ISA_SCALAR))
+        }
+        #expect(maxAbsoluteDifference(scalar, reference) <= 1.5e-6)
+        for isa in Self.variants {
+            var fast = input
+            fast.withUnsafeMutableBufferPointer { applyGELU($0.baseAddress!, count: input.count, isa: isa) }
+            #expect(fast == scalar, "variant \(isa)")
+        }
+    }
+
+    @Test("softmax matches expf-based softmax in every variant", arguments: [1, 7, 8, 9, 16, 17, 33, 256])
     func softmax(columnCount: Int) {
         let rowCount = 3
-        var fast = Self.values(count: rowCount * columnCount, spread: 20)
-        var reference = fast
-        fast.withUnsafeMutableBufferPointer {
-            softmaxRows($0.baseAddress!, rowCount: rowCount, columnCount: columnCount)
-        }
+        let input = Self.values(count: rowCount * columnCount, spread: 20)
+        var reference = input
         reference.withUnsafeMutableBufferPointer {
             referenceSoftmaxRows($0.baseAddress!, rowCount: rowCount, columnCount: columnCount)
         }
-        #expect(maxAbsoluteDifference(fast, reference) <= 1e-6)
-        for row in 0..<rowCount {
-            let total = fast[(row * columnCount)..<((row + 1) * columnCount)].reduce(0, +)
-            #expect(abs(total - 1) <= 1e-5)
+        for isa in Self.variants {
+            var fast = input
+            fast.withUnsafeMutableBufferPointer {
+                softmaxRows($0.baseAddress!, rowCount: rowCount, columnCount: columnCount, isa: isa)
+            }
+            #expect(maxAbsoluteDifference(fast, reference) <= 1e-6, "variant \(isa)")
+            for row in 0..<rowCount {
+                let total = fast[(row * columnCount)..<((row + 1) * columnCount)].reduce(0, +)
+                #expect(abs(total - 1) <= 1e-5, "variant \(isa)")
+            }
         }
     }
 }

@@ -149,6 +149,63 @@ void tsr_i8_linear(int isa, int32_t m, int32_t n, int32_t k, const uint8_t *a, i
                    const float *channel_scales, const float *bias, const float *residual, float *out, int32_t ldo,
                    int32_t *scratch);
 
+// MARK: Packed float GEMMs for the encoder
+//
+// `out[m, n] = A[m, k] · Wᵀ + bias (+ residual)` with W `[n, k]` (one row per output channel) packed once into
+// panels of 64 channels (zeros past n). float32: panel p holds `[k][64]` floats, channel c's weight for depth d
+// at `d · 64 + c`. bfloat16: panel p holds, per depth pair q, 64 × 2 values, channel c's `W[64p + c][2q ..< 2q +
+// 2]` at `2c` (zero past k). Per output: a float32 sum from +0 over the depth in order (bfloat16: per pair the
+// odd element's product first, each step rounded once; a bfloat16 product is exact in float32), then `+ bias`,
+// then `+ residual` (only when not NULL; row stride `ldo` for both). The float32 variants give the same bits;
+// bfloat16 hardware may round its dot products differently from the scalar variant by a few ulps.
+
+/// Floats of a float32 W packed: `n` rounded up to 64 times `k`.
+int64_t tsr_f32_packed_count(int32_t n, int32_t k);
+
+/// Packs `weights` `[n, k]` (row-major) into `packed` (`tsr_f32_packed_count(n, k)` floats).
+void tsr_f32_pack_weights(const float *weights, int32_t n, int32_t k, float *packed);
+
+/// The float32 projection; `isa` TSR_ISA_AVX512 or TSR_ISA_SCALAR (any other value runs the scalar variant).
+void tsr_f32_linear(int isa, int32_t m, int32_t n, int32_t k, const float *a, int32_t lda, const float *packed,
+                    const float *bias, const float *residual, float *out, int32_t ldo);
+
+/// 1 when this CPU has AVX-512 BF16 (`vdpbf16ps`, `vcvtneps2bf16`), else 0 (checked once).
+int tsr_bf16_supported(void);
+
+/// `k` rounded up to even: the packed depth and the least row stride of bfloat16 activations.
+int32_t tsr_bf16_padded_depth(int32_t k);
+
+/// bfloat16 values of W packed: `n` rounded up to 64 times `tsr_bf16_padded_depth(k)`.
+int64_t tsr_bf16_packed_count(int32_t n, int32_t k);
+
+/// Rounds to nearest, ties to even; subnormals become signed zero and a NaN stays a (quiet) NaN.
+uint16_t tsr_bf16_round(float value);
+
+/// The float a bfloat16 value stands for (exact).
+float tsr_bf16_widen(uint16_t value);
+
+/// Packs float32 `weights` `[n, k]` (row-major) as bfloat16 into `packed` (`tsr_bf16_packed_count(n, k)`).
+void tsr_bf16_pack_weights(const float *weights, int32_t n, int32_t k, uint16_t *packed);
+
+/// Rounds float rows `x[m, k]` (row stride `ldx`) to bfloat16 in `a[m, lda]` (`lda ≥ tsr_bf16_padded_depth(k)`;
+/// the padding gets 0) as `tsr_bf16_round` does; every variant gives the same values.
+void tsr_bf16_convert_rows(int isa, const float *x, int32_t m, int32_t k, int32_t ldx, uint16_t *a, int32_t lda);
+
+/// The bfloat16 projection; `isa` TSR_ISA_AVX512 runs `vdpbf16ps` when `tsr_bf16_supported()`, anything else
+/// the scalar variant.
+void tsr_bf16_linear(int isa, int32_t m, int32_t n, int32_t k, const uint16_t *a, int32_t lda, const uint16_t *packed,
+                     const float *bias, const float *residual, float *out, int32_t ldo);
+
+// MARK: Element-wise stages of the encoder
+
+/// Exact GELU in place, `x · ½ · (1 + erf(x / √2))`, with a rational erf within 4e-7 of the true value; every
+/// variant gives the same bits.
+void tsr_gelu(int isa, float *values, int64_t count);
+
+/// Softmax over each row of `values[rows, columns]` in place, subtracting the row maximum first; exp within
+/// 1.2e-7 relative. Variants differ only in how the row sum is associated.
+void tsr_softmax_rows(int isa, float *values, int32_t rows, int32_t columns);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,8 +27,9 @@ public struct BertModel: Sendable {
     let weights: BertWeights
     /// The arithmetic of the projections.
     public let precision: EncoderPrecision
-    /// Per layer, the quantised projections (``EncoderPrecision/int8``); empty at float32.
-    let quantizedLayers: [QuantizedLayerWeights]
+    /// Per layer, the projections packed for the encoder's own kernels; empty when float32 runs on OpenBLAS
+    /// (a CPU without AVX-512).
+    let packedLayers: [PackedLayerWeights]
     /// How many threads a forward pass uses: BLAS threads for the dense products and workers for attention.
     public var threadCount: Int
 
@@ -70,21 +71,36 @@ public struct BertModel: Sendable {
         self.configuration = configuration
         var weights = try BertWeights(file: file, configuration: configuration)
         self.precision = precision
-        switch precision {
-        case .float32:
-            quantizedLayers = []
-        case .int8:
-            quantizedLayers = weights.layers.map {
-                QuantizedLayerWeights(
+        if precision == .bfloat16, tsr_bf16_supported() == 0 {
+            throw EncoderError(
+                .unsupportedConfiguration,
+                "precision bf16 needs a CPU with AVX512_BF16 (vdpbf16ps), which this one lacks; use f32 or int8",
+                location: .init(field: "precision")
+            )
+        }
+        if precision != .float32 || BertModel.packsFloat32 {
+            packedLayers = weights.layers.map {
+                PackedLayerWeights(
                     $0,
+                    precision: precision,
                     hidden: configuration.hiddenDimension,
                     intermediate: configuration.intermediateDimension
                 )
             }
             for index in weights.layers.indices { weights.layers[index].dropProjections() }
+        } else {
+            packedLayers = []
         }
         self.weights = weights
         self.threadCount = max(1, threadCount ?? BertModel.activeCoreCount)
+    }
+
+    /// Whether float32 projections run on the encoder's own packed-weight kernel (AVX-512) rather than OpenBLAS.
+    static var packsFloat32: Bool { tsr_isa_best() == Int32(TSR_ISA_AVX512) }
+
+    /// Whether this CPU can run `precision` (bf16 needs AVX512_BF16; the others run everywhere).
+    public static func supports(_ precision: EncoderPrecision) -> Bool {
+        precision != .bfloat16 || tsr_bf16_supported() != 0
     }
 
     /// The number of cores this process may use.
@@ -149,7 +165,6 @@ public struct BertModel: Sendable {
         let epsilon = configuration.layerNormEpsilon
         let rowCount = totalTokenCount
         var hiddenStates = [Float](repeating: 0, count: rowCount * hidden)
-        var workspace = ForwardWorkspace(rowCount: rowCount, hidden: hidden, intermediate: intermediate)
         let previousThreadCount = tsr_blas_thread_count()
         tsr_blas_set_thread_count(1)
         defer { if previousThreadCount > 0 { tsr_blas_set_thread_count(previousThreadCount) } }
@@ -158,27 +173,44 @@ public struct BertModel: Sendable {
         let blocks: [Range<Int>] = (0..<blockCount).map { block in
             (block * rowCount / blockCount)..<((block + 1) * rowCount / blockCount)
         }
+        // Each block's scratch for the packed kernels' converted activations, 64-byte aligned.
+        let scratchStride =
+            packedLayers.isEmpty
+            ? 0
+            : (PackedLinear.scratchByteCount(
+                rowCount: blocks.map(\.count).max() ?? 0,
+                inputDimension: max(hidden, intermediate)
+            ) + 63) & ~63
+        var workspace = ForwardWorkspace(
+            rowCount: rowCount,
+            hidden: hidden,
+            intermediate: intermediate,
+            scratchByteCount: blockCount * scratchStride
+        )
         let layers = weights.layers
 
         hiddenStates.withUnsafeMutableBufferPointer { states in
             let statesBase = states.baseAddress!
             embed(batch, rowStarts: rowStarts, into: statesBase)
-            workspace.withBuffers { queryKeyValueBase, contextBase, sumBase, expandedBase in
+            workspace.withBuffers { queryKeyValueBase, contextBase, sumBase, expandedBase, scratchBase in
                 let pointers = LayerPointers(
                     states: statesBase,
                     queryKeyValue: queryKeyValueBase,
                     context: contextBase,
                     sum: sumBase,
-                    expanded: expandedBase
+                    expanded: expandedBase,
+                    scratch: scratchBase
                 )
                 /// The row-local stages for `rows`: layer `index`'s attention output and feed-forward (when
                 /// `index >= 0`), then layer `index + 1`'s Q/K/V projection (when there is one).
-                @Sendable func rowStages(_ rows: Range<Int>, after index: Int) {
+                @Sendable func rowStages(_ block: Int, after index: Int) {
+                    let rows = blocks[block]
                     let count = rows.count
+                    let scratch = pointers.scratch + block * scratchStride
                     let states = pointers.states + rows.lowerBound * hidden
                     if index >= 0 {
                         let layer = layers[index]
-                        let quantized = quantizedLayers.isEmpty ? nil : quantizedLayers[index]
+                        let packed = packedLayers.isEmpty ? nil : packedLayers[index]
                         let sum = pointers.sum + rows.lowerBound * hidden
                         let expanded = pointers.expanded + rows.lowerBound * intermediate
                         project(
@@ -187,9 +219,10 @@ public struct BertModel: Sendable {
                             inputDimension: hidden,
                             weight: layer.attentionOutputWeight,
                             bias: layer.attentionOutputBias,
-                            quantized: quantized?.attentionOutput,
+                            packed: packed?.attentionOutput,
                             residual: states,
-                            into: sum
+                            into: sum,
+                            scratch: scratch
                         )
                         normalizeLayer(
                             sum,
@@ -205,9 +238,10 @@ public struct BertModel: Sendable {
                             inputDimension: hidden,
                             weight: layer.intermediateWeight,
                             bias: layer.intermediateBias,
-                            quantized: quantized?.intermediate,
+                            packed: packed?.intermediate,
                             residual: nil,
-                            into: expanded
+                            into: expanded,
+                            scratch: scratch
                         )
                         applyGELU(expanded, count: count * intermediate)
                         project(
@@ -216,9 +250,10 @@ public struct BertModel: Sendable {
                             inputDimension: intermediate,
                             weight: layer.outputWeight,
                             bias: layer.outputBias,
-                            quantized: quantized?.output,
+                            packed: packed?.output,
                             residual: states,
-                            into: sum
+                            into: sum,
+                            scratch: scratch
                         )
                         normalizeLayer(
                             sum,
@@ -237,17 +272,18 @@ public struct BertModel: Sendable {
                             inputDimension: hidden,
                             weight: layers[index + 1].queryKeyValueWeight,
                             bias: layers[index + 1].queryKeyValueBias,
-                            quantized: quantizedLayers.isEmpty ? nil : quantizedLayers[index + 1].queryKeyValue,
+                            packed: packedLayers.isEmpty ? nil : packedLayers[index + 1].queryKeyValue,
                             residual: nil,
-                            into: pointers.queryKeyValue + rows.lowerBound * 3 * hidden
+                            into: pointers.queryKeyValue + rows.lowerBound * 3 * hidden,
+                            scratch: scratch
                         )
                     }
                 }
-                ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) { rowStages(blocks[$0], after: -1) }
+                ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) { rowStages($0, after: -1) }
                 for index in layers.indices {
                     attention(queryKeyValue: pointers.queryKeyValue, rowStarts: rowStarts, into: pointers.context)
                     ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) {
-                        rowStages(blocks[$0], after: index)
+                        rowStages($0, after: index)
                     }
                 }
             }
@@ -284,19 +320,20 @@ public struct BertModel: Sendable {
         )
     }
 
-    /// A projection at the model's precision: the quantised layer when there is one, else float32 ``linear``.
+    /// A projection at the model's precision: the packed layer when there is one, else float32 ``linear``.
     private func project(
         _ input: UnsafePointer<Float>,
         rowCount: Int,
         inputDimension: Int,
         weight: [Float],
         bias: [Float],
-        quantized: QuantizedLinear?,
+        packed: PackedLinear?,
         residual: UnsafePointer<Float>?,
-        into output: UnsafeMutablePointer<Float>
+        into output: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutableRawPointer
     ) {
-        if let quantized {
-            quantized.apply(input, rowCount: rowCount, residual: residual, into: output)
+        if let packed {
+            packed.apply(input, rowCount: rowCount, residual: residual, into: output, scratch: scratch)
         } else {
             linear(
                 input,
@@ -427,6 +464,8 @@ private struct LayerPointers: @unchecked Sendable {
     let context: UnsafeMutablePointer<Float>
     let sum: UnsafeMutablePointer<Float>
     let expanded: UnsafeMutablePointer<Float>
+    /// The packed kernels' scratch; block b uses its own `scratchStride` bytes at `b · scratchStride`.
+    let scratch: UnsafeMutableRawPointer
 }
 
 /// Base pointers shared by the attention workers; each worker writes a disjoint block of `context`.

@@ -67,22 +67,26 @@ struct QuantizedLinear: Sendable {
     ///   - rowCount: The rows (tokens) of the input.
     ///   - residual: `[rowCount, outputDimension]` floats added last, or `nil`; must not overlap `output`.
     ///   - output: `[rowCount, outputDimension]` floats.
+    ///   - scratch: At least `rowCount · (tsr_i8_padded_depth(inputDimension) + 4) + 64` bytes, 4-byte aligned:
+    ///     the shifted activation bytes, then the row scales.
     ///   - isa: The kernel variant (`tsr_isa_best()` unless a test asks for another).
     func apply(
         _ input: UnsafePointer<Float>,
         rowCount: Int,
         residual: UnsafePointer<Float>?,
         into output: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutableRawPointer,
         isa: Int32 = tsr_isa_best()
     ) {
         guard rowCount > 0 else { return }
         let depth = Int(tsr_i8_padded_depth(Int32(inputDimension)))
-        let activations = UnsafeMutablePointer<UInt8>.allocate(capacity: rowCount * depth)
-        defer { activations.deallocate() }
-        let rowScales = UnsafeMutablePointer<Float>.allocate(capacity: rowCount)
-        defer { rowScales.deallocate() }
-        let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: 64 * 16)
-        defer { scratch.deallocate() }
+        let activations = scratch.bindMemory(to: UInt8.self, capacity: rowCount * depth)
+        // The scales after the bytes, at the next multiple of 64 bytes.
+        let scaleOffset = (rowCount * depth + 63) & ~63
+        let rowScales = (scratch + scaleOffset).bindMemory(to: Float.self, capacity: rowCount)
+        // The non-AVX-512 variants' int32 tile: 16 rows × one 64-channel panel (4 KiB).
+        let tile = UnsafeMutablePointer<Int32>.allocate(capacity: 64 * 16)
+        defer { tile.deallocate() }
         tsr_i8_quantize_rows(
             isa,
             input,
@@ -112,38 +116,11 @@ struct QuantizedLinear: Sendable {
                             residual,
                             output,
                             Int32(outputDimension),
-                            scratch
+                            tile
                         )
                     }
                 }
             }
         }
-    }
-}
-
-/// The four projections of one layer, quantised.
-struct QuantizedLayerWeights: Sendable {
-    let queryKeyValue: QuantizedLinear
-    let attentionOutput: QuantizedLinear
-    let intermediate: QuantizedLinear
-    let output: QuantizedLinear
-
-    init(_ layer: BertLayerWeights, hidden: Int, intermediate: Int) {
-        queryKeyValue = QuantizedLinear(
-            weight: layer.queryKeyValueWeight,
-            bias: layer.queryKeyValueBias,
-            inputDimension: hidden
-        )
-        attentionOutput = QuantizedLinear(
-            weight: layer.attentionOutputWeight,
-            bias: layer.attentionOutputBias,
-            inputDimension: hidden
-        )
-        self.intermediate = QuantizedLinear(
-            weight: layer.intermediateWeight,
-            bias: layer.intermediateBias,
-            inputDimension: hidden
-        )
-        output = QuantizedLinear(weight: layer.outputWeight, bias: layer.outputBias, inputDimension: intermediate)
     }
 }
