@@ -25,7 +25,7 @@ struct CollectionOptions: ParsableArguments {
     @Option(help: "Threads for encoding and scoring (default: every core).")
     var threads: Int?
 
-    @Option(help: "The encoder's arithmetic, f32, bf16 (AVX512_BF16 CPUs) or int8. Default: the collection's own (f32 for a new one).")
+    @Option(help: "Encoder arithmetic: f32, bf16 (AVX512_BF16) or int8. Default: the collection's (f32 if new).")
     var precision: PrecisionChoice?
 
     var path: String {

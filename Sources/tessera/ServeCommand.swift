@@ -35,7 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Threads for MaxSim scoring per query.")
     var threads = 1
 
-    @Option(help: "The encoder's arithmetic for every field, f32, bf16 (AVX512_BF16 CPUs) or int8. Default: each field's own.")
+    @Option(help: "Arithmetic for every field: f32, bf16 (AVX512_BF16) or int8. Default: each field's own.")
     var precision: PrecisionChoice?
 
     @Option(
