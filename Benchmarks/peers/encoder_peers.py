@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Encoder throughput and agreement: Tessera (`tessera bench encoder --precision ...`), ONNX Runtime (float32 and
-dynamic int8) and sentence-transformers (PyTorch, CPU), on the same texts and threads, in one run, one table.
+"""Encoder throughput and agreement: Tessera (`tessera bench encoder --precision f32|bf16|int8`; bf16 only on
+CPUs with AVX512_BF16), ONNX Runtime (float32 and dynamic int8) and sentence-transformers (PyTorch, CPU), on the same
+texts and threads, in one run, one table.
 
 Texts are `title + " " + text` of the first LIMIT documents of a BEIR corpus.jsonl, truncated to 256 tokens
 (specials included). Every engine counts the same tokens: the model tokenizer's ids after truncation. Batches
@@ -153,6 +154,15 @@ def run_tessera(binary, args, precision):
     return row
 
 
+def cpu_has_bf16():
+    """Whether this CPU reports AVX512_BF16 (what `tessera ... --precision bf16` needs)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return any(line.startswith('flags') and ' avx512_bf16' in line for line in f)
+    except OSError:
+        return False
+
+
 def median_row(rows):
     """The repeat with the median throughput (its agreement figures are the same in every repeat)."""
     ordered = sorted(rows, key=lambda r: r['tokens_per_second'])
@@ -177,9 +187,10 @@ def main():
     f32_path, i8_path = export_onnx(args.model)
     samples = {}
     onnx_f32_vectors = None
+    precisions = ('f32', 'bf16', 'int8') if cpu_has_bf16() else ('f32', 'int8')
     # Interleaved repeats, so drift on a shared machine touches every engine alike.
     for _ in range(args.repeats):
-        for precision in ('f32', 'int8'):
+        for precision in precisions:
             samples.setdefault(f'tessera-{precision}', []).append(run_tessera(args.tessera, args, precision))
         row, vectors = run_onnx(f32_path, 'float32', args.model, texts, args.threads, args.batch_size)
         samples.setdefault('onnx-f32', []).append(row)
@@ -198,6 +209,8 @@ def main():
               'tessera_int8_over_onnx_int8': by_key['tessera-int8']['tokens_per_second']
               / by_key['onnx-int8']['tokens_per_second'],
               'tessera_int8_over_tessera_f32': by_key['tessera-int8']['tokens_per_second'] / base}
+    if 'tessera-bf16' in by_key:
+        ratios['tessera_bf16_over_tessera_f32'] = by_key['tessera-bf16']['tokens_per_second'] / base
     if args.json:
         print(json.dumps({'documents': len(texts), 'threads': args.threads, 'batch_size': args.batch_size,
                           'results': rows, 'ratios': ratios}, indent=2))

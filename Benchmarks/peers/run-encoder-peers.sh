@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Encoder throughput of Tessera (f32 and int8) against ONNX Runtime (float32 and dynamic int8, FastEmbed's
-# runtime) and sentence-transformers (PyTorch, CPU) on the same texts and thread count, in one run.
+# Encoder throughput of Tessera (f32, bf16 where the CPU has AVX512_BF16, int8) against ONNX Runtime (float32 and
+# dynamic int8, FastEmbed's runtime) and sentence-transformers (PyTorch, CPU) on the same texts and threads, in one run.
 # Creates Benchmarks/peers/.venv on first use (CPU torch wheel when the index has one, else the default wheel;
 # onnxruntime, onnx, tokenizers), builds the release `tessera`, then runs encoder_peers.py, which exports the
 # ONNX model from the local safetensors, runs every engine and prints one table.

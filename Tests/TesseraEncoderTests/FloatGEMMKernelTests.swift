@@ -250,6 +250,26 @@ struct BFloat16EncoderTests {
         #expect(!identical)
     }
 
+    @Test("a batch of more tokens than one group holds gives every sequence the bits it gets alone")
+    func groupsAreIndependent() throws {
+        var generator = SplitMix64(seed: 0x9009)
+        // Eleven sequences of 180–300 tokens: more than one group of `groupTokenLimit` tokens holds.
+        let batch: [[Int32]] = (0..<11).map { _ in
+            let length = Int.random(in: 180...300, using: &generator)
+            return [101] + (0..<(length - 2)).map { _ in Int32.random(in: 1000..<30000, using: &generator) } + [102]
+        }
+        #expect(batch.reduce(0) { $0 + $1.count } > BertModel.groupTokenLimit)
+        let precisions: [EncoderPrecision] =
+            BertModel.supports(.bfloat16) ? [.float32, .bfloat16, .int8] : [.float32, .int8]
+        for precision in precisions {
+            let model = try BertModel(modelDirectory: miniLMDirectory, threadCount: 2, precision: precision)
+            let together = try model.forward(batch)
+            for (index, sequence) in batch.enumerated() {
+                #expect(try model.forward([sequence])[0] == together[index], "\(precision), sequence \(index)")
+            }
+        }
+    }
+
     @Test("the bf16 and float32 forward passes give the same bits on 1, 2 and 3 threads")
     func threadCountsAgree() throws {
         let fixture = try MiniLMParityFixture.load()

@@ -6,24 +6,25 @@ import Glibc
 import Darwin
 #endif
 
-/// The scratch matrices of one forward pass, allocated once per batch and freed when it goes away.
+/// The matrices of one forward pass, allocated once per call and reused by each of its groups of sequences.
 ///
 /// Left uninitialised: every stage writes its matrix before any stage reads it.
 struct ForwardWorkspace: ~Copyable {
     private let storage: UnsafeMutableBufferPointer<Float>
     private let scratch: UnsafeMutableRawPointer
-    private let rowCount: Int
+    private let rowCapacity: Int
     private let hidden: Int
     private let intermediate: Int
 
-    /// Allocates room for a batch of `rowCount` tokens and `scratchByteCount` bytes for the packed kernels.
-    init(rowCount: Int, hidden: Int, intermediate: Int, scratchByteCount: Int) {
-        self.rowCount = rowCount
+    /// Allocates room for groups of up to `rowCapacity` tokens and `scratchByteCount` bytes for the packed
+    /// kernels.
+    init(rowCapacity: Int, hidden: Int, intermediate: Int, scratchByteCount: Int) {
+        self.rowCapacity = rowCapacity
         self.hidden = hidden
         self.intermediate = intermediate
-        // query/key/value [rows, 3·hidden], context [rows, hidden], sum [rows, hidden],
+        // states [rows, hidden], query/key/value [rows, 3·hidden], context [rows, hidden], sum [rows, hidden],
         // expanded [rows, intermediate].
-        storage = .allocate(capacity: rowCount * (5 * hidden + intermediate))
+        storage = .allocate(capacity: max(1, rowCapacity * (6 * hidden + intermediate)))
         scratch = .allocate(byteCount: max(64, scratchByteCount), alignment: 64)
     }
 
@@ -32,21 +33,22 @@ struct ForwardWorkspace: ~Copyable {
         scratch.deallocate()
     }
 
-    /// Calls `body` with the four scratch matrices: query/key/value `[rows, 3·hidden]`, context `[rows, hidden]`,
-    /// sum `[rows, hidden]` and expanded `[rows, intermediate]`, then the packed kernels' scratch bytes.
-    /// - Warning: The pointers must not escape `body`.
+    /// Calls `body` with the five matrices: states `[rows, hidden]`, query/key/value `[rows, 3·hidden]`, context
+    /// `[rows, hidden]`, sum `[rows, hidden]` and expanded `[rows, intermediate]`, then the packed kernels'
+    /// scratch bytes.
+    /// - Warning: The pointers stay valid while the workspace lives; the states are overwritten by the next use.
     mutating func withBuffers<Result>(
         _ body: (
             UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
-            UnsafeMutablePointer<Float>, UnsafeMutableRawPointer
+            UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutableRawPointer
         ) -> Result
     ) -> Result {
-        let base = storage.baseAddress!
-        let queryKeyValue = base
-        let context = queryKeyValue + rowCount * 3 * hidden
-        let sum = context + rowCount * hidden
-        let expanded = sum + rowCount * hidden
-        return body(queryKeyValue, context, sum, expanded, scratch)
+        let states = storage.baseAddress!
+        let queryKeyValue = states + rowCapacity * hidden
+        let context = queryKeyValue + rowCapacity * 3 * hidden
+        let sum = context + rowCapacity * hidden
+        let expanded = sum + rowCapacity * hidden
+        return body(states, queryKeyValue, context, sum, expanded, scratch)
     }
 }
 

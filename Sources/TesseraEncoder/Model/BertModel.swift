@@ -146,11 +146,54 @@ public struct BertModel: Sendable {
         rowStarts.append(totalTokenCount)
         if batch.isEmpty { return [] }
 
-        let hiddenStates = runPacked(batch, rowStarts: rowStarts, totalTokenCount: totalTokenCount)
-        return (0..<batch.count).map { index in
-            Array(hiddenStates[(rowStarts[index] * hidden)..<(rowStarts[index + 1] * hidden)])
+        // Consecutive groups of sequences of at most `groupTokenLimit` tokens (or one longer sequence), run one
+        // after another through one workspace: its pages are cleared by the kernel once per call, not once per
+        // group, and its size is bounded whatever the batch.
+        var groups: [Range<Int>] = []
+        var groupStart = 0
+        for index in batch.indices.dropFirst()
+        where rowStarts[index + 1] - rowStarts[groupStart] > Self.groupTokenLimit {
+            groups.append(groupStart..<index)
+            groupStart = index
         }
+        groups.append(groupStart..<batch.count)
+        let capacity = groups.map { rowStarts[$0.upperBound] - rowStarts[$0.lowerBound] }.max() ?? 0
+        var workspace = ForwardWorkspace(
+            rowCapacity: capacity,
+            hidden: hidden,
+            intermediate: configuration.intermediateDimension,
+            scratchByteCount: packedLayers.isEmpty ? 0 : scratchByteCount(rowCapacity: capacity)
+        )
+        var outputs: [[Float]] = []
+        outputs.reserveCapacity(batch.count)
+        for group in groups {
+            let groupRowStarts = rowStarts[group.lowerBound...group.upperBound].map { $0 - rowStarts[group.lowerBound] }
+            let states = runPacked(Array(batch[group]), rowStarts: groupRowStarts, workspace: &workspace)
+            for index in group {
+                let start = states + groupRowStarts[index - group.lowerBound] * hidden
+                outputs.append(Array(UnsafeBufferPointer(start: start, count: batch[index].count * hidden)))
+            }
+        }
+        return outputs
     }
+
+    /// The most tokens one group of sequences holds in a forward pass (a longer sequence is a group of its own).
+    ///
+    /// Large enough that each of a few workers gets blocks of hundreds of rows, small enough that a group's
+    /// matrices (about 14 KiB per token for all-MiniLM-L6-v2) stay tens of megabytes.
+    static let groupTokenLimit = 2048
+
+    /// Bytes of kernel scratch for blocks of at most `rowCapacity` rows in total: per row the most any
+    /// precision needs for the widest input, plus 64 bytes of alignment slack per block.
+    private func scratchByteCount(rowCapacity: Int) -> Int {
+        let perRow = PackedLinear.scratchBytesPerRow(
+            inputDimension: max(configuration.hiddenDimension, configuration.intermediateDimension)
+        )
+        return rowCapacity * perRow + 64 * Self.maximumBlockCount(threadCount: threadCount)
+    }
+
+    /// At most two blocks per worker.
+    static func maximumBlockCount(threadCount: Int) -> Int { 2 * threadCount }
 
     /// The packed forward pass; returns `[totalTokenCount, hidden]`.
     ///
@@ -159,40 +202,33 @@ public struct BertModel: Sendable {
     /// of rows, the output projection, LayerNorm, feed-forward, LayerNorm and the next layer's Q/K/V projection.
     /// Letting OpenBLAS thread each product instead left its threads spinning in `sched_yield` during the
     /// element-wise stages; on 2 cores that ran slower than one thread (2,270 vs 2,470 tokens/s).
-    private func runPacked(_ batch: [[Int32]], rowStarts: [Int], totalTokenCount: Int) -> [Float] {
+    /// - Returns: `[rowStarts.last, hidden]` final states in `workspace`, valid until its next use.
+    private func runPacked(
+        _ batch: [[Int32]],
+        rowStarts: [Int],
+        workspace: inout ForwardWorkspace
+    ) -> UnsafeMutablePointer<Float> {
         let hidden = configuration.hiddenDimension
         let intermediate = configuration.intermediateDimension
         let epsilon = configuration.layerNormEpsilon
-        let rowCount = totalTokenCount
-        var hiddenStates = [Float](repeating: 0, count: rowCount * hidden)
+        let rowCount = rowStarts.last!
         let previousThreadCount = tsr_blas_thread_count()
         tsr_blas_set_thread_count(1)
         defer { if previousThreadCount > 0 { tsr_blas_set_thread_count(previousThreadCount) } }
         // Blocks of at least 32 rows, about two per worker so a slow worker does not hold the others up.
-        let blockCount = max(1, min(2 * threadCount, rowCount / 32))
+        let blockCount = max(1, min(Self.maximumBlockCount(threadCount: threadCount), rowCount / 32))
         let blocks: [Range<Int>] = (0..<blockCount).map { block in
             (block * rowCount / blockCount)..<((block + 1) * rowCount / blockCount)
         }
-        // Each block's scratch for the packed kernels' converted activations, 64-byte aligned.
-        let scratchStride =
-            packedLayers.isEmpty
-            ? 0
-            : (PackedLinear.scratchByteCount(
-                rowCount: blocks.map(\.count).max() ?? 0,
-                inputDimension: max(hidden, intermediate)
-            ) + 63) & ~63
-        var workspace = ForwardWorkspace(
-            rowCount: rowCount,
-            hidden: hidden,
-            intermediate: intermediate,
-            scratchByteCount: blockCount * scratchStride
-        )
+        // Block b's scratch for the packed kernels' converted activations starts at its first row's share plus
+        // 64 bytes per earlier block (the alignment slack each block may use).
+        let scratchPerRow = PackedLinear.scratchBytesPerRow(inputDimension: max(hidden, intermediate))
+        let scratchOffsets = blocks.indices.map { blocks[$0].lowerBound * scratchPerRow + 64 * $0 }
         let layers = weights.layers
 
-        hiddenStates.withUnsafeMutableBufferPointer { states in
-            let statesBase = states.baseAddress!
+        return workspace.withBuffers { statesBase, queryKeyValueBase, contextBase, sumBase, expandedBase, scratchBase in
             embed(batch, rowStarts: rowStarts, into: statesBase)
-            workspace.withBuffers { queryKeyValueBase, contextBase, sumBase, expandedBase, scratchBase in
+            do {
                 let pointers = LayerPointers(
                     states: statesBase,
                     queryKeyValue: queryKeyValueBase,
@@ -206,7 +242,7 @@ public struct BertModel: Sendable {
                 @Sendable func rowStages(_ block: Int, after index: Int) {
                     let rows = blocks[block]
                     let count = rows.count
-                    let scratch = pointers.scratch + block * scratchStride
+                    let scratch = pointers.scratch + scratchOffsets[block]
                     let states = pointers.states + rows.lowerBound * hidden
                     if index >= 0 {
                         let layer = layers[index]
@@ -287,8 +323,8 @@ public struct BertModel: Sendable {
                     }
                 }
             }
+            return statesBase
         }
-        return hiddenStates
     }
 
     /// Writes word + position + token-type-0 embeddings, LayerNormed, for every token.
@@ -464,7 +500,7 @@ private struct LayerPointers: @unchecked Sendable {
     let context: UnsafeMutablePointer<Float>
     let sum: UnsafeMutablePointer<Float>
     let expanded: UnsafeMutablePointer<Float>
-    /// The packed kernels' scratch; block b uses its own `scratchStride` bytes at `b · scratchStride`.
+    /// The packed kernels' scratch; each block uses its own disjoint range.
     let scratch: UnsafeMutableRawPointer
 }
 

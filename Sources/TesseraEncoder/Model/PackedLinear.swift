@@ -19,12 +19,19 @@ enum PackedLinear: Sendable {
         }
     }
 
-    /// Scratch bytes a call over `rowCount` rows of `inputDimension` values needs at most, at any precision:
-    /// int8's shifted bytes and row scales or bfloat16's rounded activations.
-    static func scratchByteCount(rowCount: Int, inputDimension: Int) -> Int {
-        let int8 = rowCount * Int(tsr_i8_padded_depth(Int32(inputDimension))) + 4 * rowCount + 64
-        let bfloat16 = 2 * rowCount * Int(tsr_bf16_padded_depth(Int32(inputDimension)))
+    /// Scratch bytes per row that a call with `inputDimension` inputs needs at most, at any precision: int8's
+    /// shifted bytes and row scale, or bfloat16's rounded activations. A call over `rowCount` rows needs
+    /// ``scratchByteCount(rowCount:inputDimension:)``.
+    static func scratchBytesPerRow(inputDimension: Int) -> Int {
+        let int8 = Int(tsr_i8_padded_depth(Int32(inputDimension))) + 4
+        let bfloat16 = 2 * Int(tsr_bf16_padded_depth(Int32(inputDimension)))
         return max(int8, bfloat16)
+    }
+
+    /// Scratch bytes a call over `rowCount` rows needs at most: the rows' share and 64 bytes of alignment
+    /// slack (int8's row scales start at a multiple of 64).
+    static func scratchByteCount(rowCount: Int, inputDimension: Int) -> Int {
+        rowCount * scratchBytesPerRow(inputDimension: inputDimension) + 64
     }
 
     /// `output = input · Wᵀ + bias (+ residual)` for `[rowCount, inputDimension]` input, row-major.
