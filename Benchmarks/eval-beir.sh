@@ -4,7 +4,7 @@
 # it (nDCG@10, Recall@100, MRR@10, search latency p50/p95), then prints one Markdown table.
 # Usage: Benchmarks/eval-beir.sh [DATA_ROOT] [CONFIG ...]
 #   DATA_ROOT defaults to ../shared/ir-data; a CONFIG is dataset:dtype:profile[:precision] (the encoder's
-#   arithmetic, f32 unless given: int8 encodes documents and queries with the int8 encoder), default
+#   arithmetic, f32 unless given: bf16 or int8 encode documents and queries at that precision), default
 #   cranfield:f16:plain scifact:f16:plain cranfield:f32:plain scifact:f32:plain cranfield:int8:plain.
 #   The colbert profile needs a ColBERT checkpoint (one with a projection): pass MODEL=DIR for it.
 #   Collections are rebuilt in .build/eval-collections.
