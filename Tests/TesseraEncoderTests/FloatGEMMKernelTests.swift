@@ -227,25 +227,7 @@ struct BFloat16EncoderTests {
             }
             return
         }
-        let fixture = try MiniLMParityFixture.load()
-        let float32 = try TokenEncoder(modelDirectory: miniLMDirectory)
-        let bfloat16 = try TokenEncoder(modelDirectory: miniLMDirectory, precision: .bfloat16)
-        #expect(bfloat16.model.precision == .bfloat16)
-        let reference = try float32.encodeDocuments(fixture.texts)
-        let rounded = try bfloat16.encodeDocuments(fixture.texts)
-        #expect(fixture.texts.count >= 12)
-        var worst = 1.0
-        var identical = true
-        for (expected, got) in zip(reference, rounded) {
-            #expect(expected.ids == got.ids)
-            let dimension = expected.vectors.count / expected.tokenCount
-            for token in 0..<expected.tokenCount {
-                let range = (token * dimension)..<((token + 1) * dimension)
-                let dot = zip(expected.vectors[range], got.vectors[range]).reduce(0.0) { $0 + Double($1.0 * $1.1) }
-                worst = min(worst, dot)
-                if expected.vectors[range] != got.vectors[range] { identical = false }
-            }
-        }
+        let (worst, identical) = try fixtureAgreement(precision: .bfloat16)
         #expect(worst >= Self.minimumCosine, "worst cosine \(worst)")
         #expect(!identical)
     }

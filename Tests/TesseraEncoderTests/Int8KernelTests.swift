@@ -224,25 +224,7 @@ struct Int8EncoderTests {
 
     @Test("int8 token vectors of the fixture texts are within the documented cosine of float32")
     func closeToFloat32() throws {
-        let fixture = try MiniLMParityFixture.load()
-        let float32 = try TokenEncoder(modelDirectory: miniLMDirectory)
-        let int8 = try TokenEncoder(modelDirectory: miniLMDirectory, precision: .int8)
-        #expect(int8.model.precision == .int8)
-        let reference = try float32.encodeDocuments(fixture.texts)
-        let quantized = try int8.encodeDocuments(fixture.texts)
-        #expect(fixture.texts.count >= 12)
-        var worst = 1.0
-        var identical = true
-        for (expected, got) in zip(reference, quantized) {
-            #expect(expected.ids == got.ids)
-            let dimension = expected.vectors.count / expected.tokenCount
-            for token in 0..<expected.tokenCount {
-                let range = (token * dimension)..<((token + 1) * dimension)
-                let dot = zip(expected.vectors[range], got.vectors[range]).reduce(0.0) { $0 + Double($1.0 * $1.1) }
-                worst = min(worst, dot)
-                if expected.vectors[range] != got.vectors[range] { identical = false }
-            }
-        }
+        let (worst, identical) = try fixtureAgreement(precision: .int8)
         #expect(worst >= Self.minimumCosine, "worst cosine \(worst)")
         // It is a different computation: the vectors are not float32's.
         #expect(!identical)

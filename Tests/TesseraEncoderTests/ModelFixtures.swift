@@ -1,6 +1,7 @@
 import Foundation
 import TesseraEncoder
 import TesseraTestSupport
+import Testing
 
 /// The hand-made tiny BERT written by `scripts/make-encoder-fixtures.py`, and helpers to turn it into a model folder.
 struct TinyBertFixture: Decodable {
@@ -134,3 +135,28 @@ let miniLMDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 
 /// Whether the default model is present; real-model tests are skipped without it.
 let miniLMIsPresent = FileManager.default.fileExists(atPath: miniLMDirectory + "/model.safetensors")
+
+/// The fixture texts encoded at `precision` against float32: the smallest cosine of a token vector to its
+/// float32 vector, and whether every vector came out bit-identical. Token ids must agree.
+func fixtureAgreement(precision: EncoderPrecision) throws -> (worstCosine: Double, identical: Bool) {
+    let fixture = try MiniLMParityFixture.load()
+    #expect(fixture.texts.count >= 12)
+    let float32 = try TokenEncoder(modelDirectory: miniLMDirectory)
+    let other = try TokenEncoder(modelDirectory: miniLMDirectory, precision: precision)
+    #expect(other.model.precision == precision)
+    let reference = try float32.encodeDocuments(fixture.texts)
+    let encoded = try other.encodeDocuments(fixture.texts)
+    var worst = 1.0
+    var identical = true
+    for (expected, got) in zip(reference, encoded) {
+        #expect(expected.ids == got.ids)
+        let dimension = expected.vectors.count / expected.tokenCount
+        for token in 0..<expected.tokenCount {
+            let range = (token * dimension)..<((token + 1) * dimension)
+            let dot = zip(expected.vectors[range], got.vectors[range]).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+            worst = min(worst, dot)
+            if expected.vectors[range] != got.vectors[range] { identical = false }
+        }
+    }
+    return (worst, identical)
+}
