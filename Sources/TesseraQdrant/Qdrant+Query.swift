@@ -51,7 +51,7 @@ extension Qdrant {
                 withVectors: [],
                 withMatches: explain ?? false
             )
-            request.payloadKeys = withPayload?.keys
+            request.payloadSelector = withPayload?.selector
             switch withVector {
             case .flag(true)?: request.withAllVectors = true
             case .names(let names)?: request.withVectors = names
@@ -290,19 +290,43 @@ extension Qdrant {
     /// `with_payload`: a bool, a list of keys, or `{"include": [keys]}` (`exclude` is refused: not supported).
     public enum WithPayload: Decodable, Sendable, Equatable {
         case flag(Bool)
-        case include([String])
+        /// A list of keys or `{"include": [...]}` / `{"exclude": [...]}`.
+        case select(PayloadSelector)
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case include }
+        enum CodingKeys: String, CodingKey, CaseIterable { case include, exclude }
 
         public init(from decoder: any Decoder) throws {
             switch try decoder.singleValueContainer().decode(JSONValue.self) {
             case .bool(let flag): self = .flag(flag)
-            case .array: self = .include(try decoder.singleValueContainer().decode([String].self))
-            case .object:
+            case .array:
+                let keys = try decoder.singleValueContainer().decode([String].self)
+                self = .select(try Self.selector(include: true, keys, path: decoder.codingPath))
+            case .object(let object):
                 try decoder.rejectUnknownKeys(CodingKeys.self, what: "with_payload")
+                guard object.count == 1 else {
+                    throw invalid(decoder.codingPath, "with_payload takes one of include and exclude")
+                }
                 let container = try decoder.container(keyedBy: CodingKeys.self)
-                self = .include(try container.decode([String].self, forKey: .include))
-            default: throw invalid(decoder.codingPath, "with_payload is a bool or a list of keys")
+                if container.contains(.include) {
+                    let keys = try container.decode([String].self, forKey: .include)
+                    self = .select(
+                        try Self.selector(include: true, keys, path: decoder.codingPath + [CodingKeys.include])
+                    )
+                } else {
+                    let keys = try container.decode([String].self, forKey: .exclude)
+                    self = .select(
+                        try Self.selector(include: false, keys, path: decoder.codingPath + [CodingKeys.exclude])
+                    )
+                }
+            default: throw invalid(decoder.codingPath, "with_payload is a bool, a list of keys, include or exclude")
+            }
+        }
+
+        private static func selector(include: Bool, _ keys: [String], path: [any CodingKey]) throws -> PayloadSelector {
+            do {
+                return include ? try PayloadSelector(include: keys) : try PayloadSelector(exclude: keys)
+            } catch {
+                throw invalid(path, error.message)
             }
         }
 
@@ -310,15 +334,15 @@ extension Qdrant {
         public var included: Bool {
             switch self {
             case .flag(let flag): flag
-            case .include: true
+            case .select: true
             }
         }
 
-        /// The keys to return, or `nil` for all.
-        public var keys: [String]? {
+        /// The part of each payload returned, or `nil` for all of it.
+        public var selector: PayloadSelector? {
             switch self {
             case .flag: nil
-            case .include(let keys): keys
+            case .select(let selector): selector
             }
         }
     }

@@ -166,13 +166,13 @@ struct PointsController: Controller {
 /// What a read returns of each point: `with_payload` (all by default, or some keys) and `with_vector`.
 struct ReadSelection {
     var withPayload: Bool
-    var payloadKeys: [String]?
+    var payloadSelector: PayloadSelector?
     /// The vector fields to return: `nil` for none, `[]` for all.
     var vectorFields: [String]?
 
     init(payload: Qdrant.WithPayload?, vectors: Qdrant.WithVector?) {
         withPayload = payload?.included ?? true
-        payloadKeys = payload?.keys
+        payloadSelector = payload?.selector
         vectorFields = vectors?.fields
     }
 
@@ -180,9 +180,7 @@ struct ReadSelection {
 
     func record(_ record: Record, parameters: [String: VectorParameters]) -> Qdrant.Record {
         var payload = record.payload
-        if let keys = payloadKeys {
-            payload = payload?.filter { member in keys.contains { $0.utf8.elementsEqual(member.key.utf8) } }
-        }
+        if let selector = payloadSelector, let whole = payload { payload = selector.apply(to: whole) }
         var vectors = record.vectors
         if let names = vectorFields, !names.isEmpty { vectors = vectors?.filter { names.contains($0.key) } }
         return Qdrant.Record(

@@ -89,7 +89,7 @@ struct JSONValueDecoderTests {
         #expect(request.offset == 1)
         #expect(request.root.prefetch.first?.limit == 4)
         #expect(request.root.prefetch.first?.using == "dense")
-        #expect(request.payloadKeys == ["group"])
+        #expect(request.payloadSelector == (try PayloadSelector(include: ["group"])))
         #expect(request.withVectors == ["dense"])
         #expect(request.root.filter?.must.count == 1)
         guard case .fusion(.rrf(let k, nil))? = request.root.query else {

@@ -220,7 +220,7 @@ struct OwnershipTests {
             )
             #expect(reopened.count(filter: byDecomposedKey) == 1)
             var request = QueryRequest(root: QueryNode(query: .dense([1, 0]), using: "dense"))
-            request.payloadKeys = [decomposed]
+            request.payloadSelector = try PayloadSelector(include: [decomposed])
             let keys = try reopened.query(request).points.compactMap(\.payload).map { $0.keys }
             #expect(keys.contains([decomposed]))
             #expect(!keys.flatMap { $0 }.contains { $0.utf8.elementsEqual(composed.utf8) })

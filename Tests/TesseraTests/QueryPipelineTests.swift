@@ -365,7 +365,7 @@ struct QueryPipelineTests {
             #expect(request.root.prefetch.count == 2)
             #expect(request.root.prefetch[1].parameters.bm25 == BM25Parameters(k1: 0.9, b: 0.4))
             #expect(request.offset == 1)
-            #expect(request.payloadKeys == ["group"])
+            #expect(request.payloadSelector == (try PayloadSelector(include: ["group"])))
             let response = try collection.store.query(request)
             let built = try collection.store.query(
                 QueryRequest(

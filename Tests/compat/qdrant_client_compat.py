@@ -227,6 +227,44 @@ if ours != theirs:
     fail(f"filtered count {ours} != local mode {theirs}")
 checks += 2
 
+# with_payload selectors on nested payloads: include and exclude key paths, through retrieve, scroll and query.
+nested = {"meta": {"a": 1, "b": {"c": 2, "d": 3}}, "items": [{"x": 1, "y": 2}, {"x": 3}, 4], "code": "k"}
+for client in (remote, local):
+    client.set_payload(NAME, payload=nested, points=[1, 7], wait=True)
+selectors = [
+    ["meta.b.c"],
+    ["meta.b", "title"],
+    ["meta.nope", "code.x"],
+    ["items[].x"],
+    ["items.x"],
+    models.PayloadSelectorInclude(include=["meta.a", "items[].y"]),
+    models.PayloadSelectorExclude(exclude=["meta.b.d"]),
+    models.PayloadSelectorExclude(exclude=["items[].y", "group"]),
+    models.PayloadSelectorExclude(exclude=["items[]", "nope.x", "code.x"]),
+]
+for selector in selectors:
+    ours, theirs = both(lambda c: [(p.id, p.payload) for p in c.retrieve(NAME, ids=[1, 7, 4], with_payload=selector)])
+    if sorted(ours, key=lambda r: r[0]) != sorted(theirs, key=lambda r: r[0]):
+        fail(f"retrieve with_payload={selector}: {ours} != local mode {theirs}")
+    ours, theirs = both(
+        lambda c: [(p.id, p.payload) for p in c.scroll(NAME, scroll_filter=group_one, limit=100, with_payload=selector)[0]]
+    )
+    if ours != theirs:
+        fail(f"scroll with_payload={selector}: {ours} != local mode {theirs}")
+    query = vector(8)
+    ours, theirs = both(
+        lambda c: c.query_points(NAME, query=query, using="dense", limit=5, with_payload=selector).points
+    )
+    same_points(f"query with_payload={selector}", ours, theirs)
+    checks += 2
+try:
+    remote.retrieve(NAME, ids=[1], with_payload=["items[0].x"])
+    fail("an array index in with_payload was accepted")
+except Exception as error:
+    if "400" not in str(error) or "array index" not in str(error):
+        fail(f"array index in with_payload: {error}")
+checks += 1
+
 # values_count, on arrays, scalars, null and empty arrays. Only lower bounds: client 1.15's local mode reads a
 # missing key as no match at all, where Qdrant and later clients count it as 0 values.
 for client in (remote, local):

@@ -138,8 +138,8 @@ public struct QueryRequest: Sendable {
     public var withVectors: [String]
     /// Return every vector field of each result (overrides ``withVectors``).
     public var withAllVectors = false
-    /// When set, return only these top-level payload keys.
-    public var payloadKeys: [String]?
+    /// When set, the part of each payload returned (Qdrant's `with_payload` `include` or `exclude`).
+    public var payloadSelector: PayloadSelector?
     /// Return, for each result of a multivector root query, the document token each query token matched.
     public var withMatches: Bool
 
@@ -254,9 +254,7 @@ extension CollectionStore {
             var payload: JSONObject?
             if request.withPayload {
                 payload = view.payload(ofSlot: hit.slot)
-                if let keys = request.payloadKeys {
-                    payload = payload!.filter { member in keys.contains { $0.utf8.elementsEqual(member.key.utf8) } }
-                }
+                if let selector = request.payloadSelector { payload = selector.apply(to: payload!) }
             }
             return ScoredPoint(
                 id: view.pointIDs[hit.slot],
