@@ -228,9 +228,14 @@ if ours != theirs:
 checks += 2
 
 # with_payload selectors on nested payloads: include and exclude key paths, through retrieve, scroll and query.
-nested = {"meta": {"a": 1, "b": {"c": 2, "d": 3}}, "items": [{"x": 1, "y": 2}, {"x": 3}, 4], "code": "k"}
+nested = {"meta": {"a": 1, "b": {"c": 2, "d": 3}}, "items": [{"x": 1, "y": 2}, {"x": 3}, 4], "code": "k", "ratio": 5.0}
 for client in (remote, local):
     client.set_payload(NAME, payload=nested, points=[1, 7], wait=True)
+# A float with no fraction stays a float (5.0, not 5), as in local mode: compared as JSON text, where 5 != 5.0.
+ours, theirs = both(lambda c: json.dumps(c.retrieve(NAME, ids=[7])[0].payload, sort_keys=True))
+if ours != theirs or '"ratio": 5.0' not in ours:
+    fail(f"float payload value: {ours} != local mode {theirs}")
+checks += 1
 selectors = [
     ["meta.b.c"],
     ["meta.b", "title"],
