@@ -104,9 +104,10 @@ extension Qdrant {
         }
     }
 
-    /// The body of `PUT /collections/{name}`. Only `vectors` is read: the other settings of Qdrant's
-    /// `CreateCollection` (shards, replication, optimiser, WAL, quantization) have no counterpart in a local
-    /// collection, and are accepted without effect as before.
+    /// The body of `PUT /collections/{name}`: `vectors` and `optimizers_config` are read; other settings of
+    /// Qdrant's `CreateCollection` (shards, replication, WAL, quantization) have no counterpart in a local
+    /// collection and are accepted without effect. `sparse_vectors` is refused: sparse fields are not stored,
+    /// and accepting them would drop the field without a word.
     public struct CreateCollection: Decodable, Sendable {
         public var vectors: VectorsConfig
         /// `optimizers_config`, when given.
@@ -121,6 +122,17 @@ extension Qdrant {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             guard container.contains(.vectors) else {
                 throw invalid(decoder.codingPath, "a collection needs `vectors` (named vector parameters)")
+            }
+            let members = try decoder.container(keyedBy: JSONKey.self)
+            let sparse = JSONKey(stringValue: "sparse_vectors")
+            if members.contains(sparse), !(try members.decodeNil(forKey: sparse)),
+                case .object(let fields) = try members.decode(JSONValue.self, forKey: sparse), !fields.isEmpty
+            {
+                throw invalid(
+                    decoder.codingPath + [sparse],
+                    "sparse vectors are not supported: sparse_vectors (\(fields.keys.sorted().joined(separator: ", "))) "
+                        + "would not be stored; create the collection without them"
+                )
             }
             vectors = try container.decode(VectorsConfig.self, forKey: .vectors)
             optimizersConfig = try container.decodeIfPresent(OptimizersConfig.self, forKey: .optimizersConfig)

@@ -77,6 +77,21 @@ if vectors["dense"].distance != models.Distance.COSINE or vectors["colbert"].hns
     fail("get_collection: distance or hnsw_config differs")
 checks += 1
 
+# Sparse vectors are not stored: creating a collection with them is refused, not accepted and dropped.
+try:
+    remote.create_collection(
+        "sparse",
+        vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+        sparse_vectors_config={"text": models.SparseVectorParams()},
+    )
+    fail("sparse_vectors_config was accepted")
+except Exception as error:
+    if "400" not in str(error) or "sparse vectors are not supported" not in str(error):
+        fail(f"sparse_vectors_config: {error}")
+if remote.collection_exists("sparse"):
+    fail("a refused collection was created")
+checks += 1
+
 rng = random.Random(7)
 
 
