@@ -195,7 +195,7 @@ public struct BertModel: Sendable {
     /// At most two blocks per worker.
     static func maximumBlockCount(threadCount: Int) -> Int { 2 * threadCount }
 
-    /// The packed forward pass; returns `[totalTokenCount, hidden]`.
+    /// The packed forward pass over one group of sequences, in `workspace`.
     ///
     /// Threads: BLAS runs single-threaded and the pass splits the work itself, because every stage but attention
     /// is row-local. Each layer is two parallel regions: attention, one task per (sequence, head); then, per block
@@ -228,99 +228,97 @@ public struct BertModel: Sendable {
 
         return workspace.withBuffers { statesBase, queryKeyValueBase, contextBase, sumBase, expandedBase, scratchBase in
             embed(batch, rowStarts: rowStarts, into: statesBase)
-            do {
-                let pointers = LayerPointers(
-                    states: statesBase,
-                    queryKeyValue: queryKeyValueBase,
-                    context: contextBase,
-                    sum: sumBase,
-                    expanded: expandedBase,
-                    scratch: scratchBase
-                )
-                /// The row-local stages for `rows`: layer `index`'s attention output and feed-forward (when
-                /// `index >= 0`), then layer `index + 1`'s Q/K/V projection (when there is one).
-                @Sendable func rowStages(_ block: Int, after index: Int) {
-                    let rows = blocks[block]
-                    let count = rows.count
-                    let scratch = pointers.scratch + scratchOffsets[block]
-                    let states = pointers.states + rows.lowerBound * hidden
-                    if index >= 0 {
-                        let layer = layers[index]
-                        let packed = packedLayers.isEmpty ? nil : packedLayers[index]
-                        let sum = pointers.sum + rows.lowerBound * hidden
-                        let expanded = pointers.expanded + rows.lowerBound * intermediate
-                        project(
-                            pointers.context + rows.lowerBound * hidden,
-                            rowCount: count,
-                            inputDimension: hidden,
-                            weight: layer.attentionOutputWeight,
-                            bias: layer.attentionOutputBias,
-                            packed: packed?.attentionOutput,
-                            residual: states,
-                            into: sum,
-                            scratch: scratch
-                        )
-                        normalizeLayer(
-                            sum,
-                            rowCount: count,
-                            scale: layer.attentionNormScale,
-                            bias: layer.attentionNormBias,
-                            epsilon: epsilon,
-                            into: states
-                        )
-                        project(
-                            states,
-                            rowCount: count,
-                            inputDimension: hidden,
-                            weight: layer.intermediateWeight,
-                            bias: layer.intermediateBias,
-                            packed: packed?.intermediate,
-                            residual: nil,
-                            into: expanded,
-                            scratch: scratch
-                        )
-                        applyGELU(expanded, count: count * intermediate)
-                        project(
-                            expanded,
-                            rowCount: count,
-                            inputDimension: intermediate,
-                            weight: layer.outputWeight,
-                            bias: layer.outputBias,
-                            packed: packed?.output,
-                            residual: states,
-                            into: sum,
-                            scratch: scratch
-                        )
-                        normalizeLayer(
-                            sum,
-                            rowCount: count,
-                            scale: layer.outputNormScale,
-                            bias: layer.outputNormBias,
-                            epsilon: epsilon,
-                            into: states
-                        )
-                    }
-                    if index + 1 < layers.count {
-                        // Q, K and V in one product: [rows, 3·hidden].
-                        project(
-                            states,
-                            rowCount: count,
-                            inputDimension: hidden,
-                            weight: layers[index + 1].queryKeyValueWeight,
-                            bias: layers[index + 1].queryKeyValueBias,
-                            packed: packedLayers.isEmpty ? nil : packedLayers[index + 1].queryKeyValue,
-                            residual: nil,
-                            into: pointers.queryKeyValue + rows.lowerBound * 3 * hidden,
-                            scratch: scratch
-                        )
-                    }
+            let pointers = LayerPointers(
+                states: statesBase,
+                queryKeyValue: queryKeyValueBase,
+                context: contextBase,
+                sum: sumBase,
+                expanded: expandedBase,
+                scratch: scratchBase
+            )
+            /// The row-local stages for `rows`: layer `index`'s attention output and feed-forward (when
+            /// `index >= 0`), then layer `index + 1`'s Q/K/V projection (when there is one).
+            @Sendable func rowStages(_ block: Int, after index: Int) {
+                let rows = blocks[block]
+                let count = rows.count
+                let scratch = pointers.scratch + scratchOffsets[block]
+                let states = pointers.states + rows.lowerBound * hidden
+                if index >= 0 {
+                    let layer = layers[index]
+                    let packed = packedLayers.isEmpty ? nil : packedLayers[index]
+                    let sum = pointers.sum + rows.lowerBound * hidden
+                    let expanded = pointers.expanded + rows.lowerBound * intermediate
+                    project(
+                        pointers.context + rows.lowerBound * hidden,
+                        rowCount: count,
+                        inputDimension: hidden,
+                        weight: layer.attentionOutputWeight,
+                        bias: layer.attentionOutputBias,
+                        packed: packed?.attentionOutput,
+                        residual: states,
+                        into: sum,
+                        scratch: scratch
+                    )
+                    normalizeLayer(
+                        sum,
+                        rowCount: count,
+                        scale: layer.attentionNormScale,
+                        bias: layer.attentionNormBias,
+                        epsilon: epsilon,
+                        into: states
+                    )
+                    project(
+                        states,
+                        rowCount: count,
+                        inputDimension: hidden,
+                        weight: layer.intermediateWeight,
+                        bias: layer.intermediateBias,
+                        packed: packed?.intermediate,
+                        residual: nil,
+                        into: expanded,
+                        scratch: scratch
+                    )
+                    applyGELU(expanded, count: count * intermediate)
+                    project(
+                        expanded,
+                        rowCount: count,
+                        inputDimension: intermediate,
+                        weight: layer.outputWeight,
+                        bias: layer.outputBias,
+                        packed: packed?.output,
+                        residual: states,
+                        into: sum,
+                        scratch: scratch
+                    )
+                    normalizeLayer(
+                        sum,
+                        rowCount: count,
+                        scale: layer.outputNormScale,
+                        bias: layer.outputNormBias,
+                        epsilon: epsilon,
+                        into: states
+                    )
                 }
-                ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) { rowStages($0, after: -1) }
-                for index in layers.indices {
-                    attention(queryKeyValue: pointers.queryKeyValue, rowStarts: rowStarts, into: pointers.context)
-                    ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) {
-                        rowStages($0, after: index)
-                    }
+                if index + 1 < layers.count {
+                    // Q, K and V in one product: [rows, 3·hidden].
+                    project(
+                        states,
+                        rowCount: count,
+                        inputDimension: hidden,
+                        weight: layers[index + 1].queryKeyValueWeight,
+                        bias: layers[index + 1].queryKeyValueBias,
+                        packed: packedLayers.isEmpty ? nil : packedLayers[index + 1].queryKeyValue,
+                        residual: nil,
+                        into: pointers.queryKeyValue + rows.lowerBound * 3 * hidden,
+                        scratch: scratch
+                    )
+                }
+            }
+            ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) { rowStages($0, after: -1) }
+            for index in layers.indices {
+                attention(queryKeyValue: pointers.queryKeyValue, rowStarts: rowStarts, into: pointers.context)
+                ParallelFor.run(taskCount: blocks.count, workerCount: threadCount) {
+                    rowStages($0, after: index)
                 }
             }
             return statesBase
