@@ -82,27 +82,65 @@ extension CollectionStore {
         try deleteLocked { view in allowedSlots(filter: filter, in: view).slots.map { view.pointIDs[$0] } }
     }
 
-    /// Merges keys into the payloads of points: keys present in `payload` are set, others kept (Qdrant's
-    /// `set_payload`).
+    /// Merges keys into the payloads of points: keys present in `payload` are set, others kept, and a key set to
+    /// `null` removed (Qdrant's `set_payload`).
     /// - Parameters:
     ///   - payload: The keys and values to set.
     ///   - ids: The points.
-    /// - Throws: ``TesseraError/Code/notFound`` when an id is not stored (then nothing is changed),
-    ///   ``TesseraError/Code/invalidArgument`` for a non-finite number, ``TesseraError/Code/io``.
-    /// - Complexity: O(ids × payload size); one fsync per call.
+    /// - Throws: as ``updatePayload(_:ids:)``.
     public func setPayload(_ payload: JSONObject, ids: [PointID]) throws(TesseraError) {
-        try updatePayloads(ids: ids, with: payload) { old in old.merging(payload) { _, new in new } }
+        try updatePayload(.set(payload, key: nil), ids: ids)
     }
 
     /// Replaces the payloads of points (Qdrant's `overwrite_payload`).
     /// - Parameters:
     ///   - payload: The new payload.
     ///   - ids: The points.
-    /// - Throws: ``TesseraError/Code/notFound`` when an id is not stored (then nothing is changed),
-    ///   ``TesseraError/Code/invalidArgument`` for a non-finite number, ``TesseraError/Code/io``.
-    /// - Complexity: O(ids × payload size); one fsync per call.
+    /// - Throws: as ``updatePayload(_:ids:)``.
     public func overwritePayload(_ payload: JSONObject, ids: [PointID]) throws(TesseraError) {
-        try updatePayloads(ids: ids, with: payload) { _ in payload }
+        try updatePayload(.overwrite(payload), ids: ids)
+    }
+
+    /// Changes the payloads of points, in one transaction.
+    ///
+    /// As Qdrant's server: an id that is not stored does not stop the others; they are changed, and then the call
+    /// throws naming the first id (in `ids` order) that was missing.
+    /// - Parameters:
+    ///   - update: The change (set, overwrite, delete keys, clear).
+    ///   - ids: The points.
+    /// - Throws: ``TesseraError/Code/invalidArgument`` for a non-finite number (then nothing is changed),
+    ///   ``TesseraError/Code/notFound`` when an id is not stored (after the others were changed),
+    ///   ``TesseraError/Code/io``.
+    /// - Complexity: O(ids × payload size); one fsync per call.
+    public func updatePayload(_ update: PayloadUpdate, ids: [PointID]) throws(TesseraError) {
+        _ = try Self.payloadJSON(update.written, id: ids.first ?? .integer(0))
+        var updated: [(PointID, JSONObject)] = []
+        var missing: PointID?
+        try write { db in
+            updated = []
+            missing = nil
+            let select = try db.cachedStatement(sql: "SELECT payload FROM points WHERE id_key = ?")
+            let change = try db.cachedStatement(sql: "UPDATE points SET payload = ? WHERE id_key = ?")
+            var seen = Set<PointID>()
+            for id in ids where seen.insert(id).inserted {
+                guard let text = try String.fetchOne(select, arguments: [id.sortKey]) else {
+                    if missing == nil { missing = id }
+                    continue
+                }
+                let new = update.apply(to: try Self.decodePayload(text, id: id, directory: directory))
+                try change.execute(arguments: [JSONValue.object(new).jsonText, id.sortKey])
+                updated.append((id, new))
+            }
+        } apply: { view in
+            for (id, new) in updated { view.setPayload(new, id: id) }
+        }
+        if let missing {
+            throw TesseraError(
+                .notFound,
+                "No point with id \(missing) found",
+                location: .init(field: "point \(missing)")
+            )
+        }
     }
 
     /// The generation number of the derived index files that are current; 0 until an index is built.
@@ -429,29 +467,6 @@ extension CollectionStore {
                 view.compactIfNeeded(deadTokenFraction: compactionThreshold)
             }
             return deleted.count
-        }
-    }
-
-    private func updatePayloads(
-        ids: [PointID],
-        with payload: JSONObject,
-        _ transform: (JSONObject) -> JSONObject
-    ) throws(TesseraError) {
-        _ = try Self.payloadJSON(payload, id: ids.first ?? .integer(0))
-        var updated: [(PointID, JSONObject)] = []
-        try write { db in
-            let select = try db.cachedStatement(sql: "SELECT payload FROM points WHERE id_key = ?")
-            let update = try db.cachedStatement(sql: "UPDATE points SET payload = ? WHERE id_key = ?")
-            for id in Set(ids).sorted() {
-                guard let text = try String.fetchOne(select, arguments: [id.sortKey]) else {
-                    throw TesseraError(.notFound, "no point with id \(id)", location: .init(field: "point \(id)"))
-                }
-                let new = transform(try Self.decodePayload(text, id: id, directory: directory))
-                try update.execute(arguments: [JSONValue.object(new).jsonText, id.sortKey])
-                updated.append((id, new))
-            }
-        } apply: { view in
-            for (id, new) in updated { view.setPayload(new, id: id) }
         }
     }
 }

@@ -112,22 +112,62 @@ extension Qdrant {
         }
     }
 
-    /// The body of `POST` and `PUT /collections/{name}/points/payload`: a payload for the selected points.
-    /// Qdrant's `key` (a nested path to set) is refused: not supported.
+    /// The body of `POST` and `PUT /collections/{name}/points/payload`: a payload for the selected points, and for
+    /// `POST` an optional `key`, the nested path whose object receives it.
     public struct SetPayload: Decodable, Sendable {
         public var payload: JSONObject
+        public var key: PayloadKey?
         public var selector: PointsSelector
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: JSONKey.self)
-            if try !container.decodeNil(forKey: JSONKey(stringValue: "key")) {
-                throw invalid(
-                    decoder.codingPath + [JSONKey(stringValue: "key")],
-                    "a nested payload key is not supported"
-                )
-            }
             payload = try container.decode(JSONObject.self, forKey: JSONKey(stringValue: "payload"))
+            key = nil
+            if let text = try container.decodeIfPresent(String.self, forKey: JSONKey(stringValue: "key")) {
+                do {
+                    key = try PayloadKey(text)
+                } catch {
+                    throw invalid(decoder.codingPath + [JSONKey(stringValue: "key")], error.message)
+                }
+            }
             selector = try PointsSelector(container, path: decoder.codingPath)
+        }
+
+        /// The library's update: `set` (merging) or, for `PUT`, `overwrite`.
+        public func update(overwrite: Bool) -> PayloadUpdate {
+            overwrite ? .overwrite(payload) : .set(payload, key: key)
+        }
+    }
+
+    /// The body of `POST /collections/{name}/points/payload/delete`: the keys to remove from the selected points.
+    public struct DeletePayload: Decodable, Sendable {
+        public var keys: [PayloadKey]
+        public var selector: PointsSelector
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: JSONKey.self)
+            let texts = try container.decode([String].self, forKey: JSONKey(stringValue: "keys"))
+            keys = []
+            for (index, text) in texts.enumerated() {
+                do {
+                    keys.append(try PayloadKey(text))
+                } catch {
+                    throw invalid(
+                        decoder.codingPath + [JSONKey(stringValue: "keys"), JSONKey(intValue: index)],
+                        error.message
+                    )
+                }
+            }
+            selector = try PointsSelector(container, path: decoder.codingPath)
+        }
+    }
+
+    /// The body of `POST /collections/{name}/points/payload/clear`: the points whose payload is emptied.
+    public struct ClearPayload: Decodable, Sendable {
+        public var selector: PointsSelector
+
+        public init(from decoder: any Decoder) throws {
+            selector = try PointsSelector(try decoder.container(keyedBy: JSONKey.self), path: decoder.codingPath)
         }
     }
 
@@ -144,12 +184,13 @@ extension Qdrant {
         }
     }
 
-    /// The body of `POST /collections/{name}/points/scroll`: a page of points in id order. `order_by` is
-    /// refused: not supported.
+    /// The body of `POST /collections/{name}/points/scroll`: a page of points in id order, or, with `order_by` (a
+    /// key, or `{"key", "direction", "start_from"}`), ordered by payload values.
     public struct ScrollRequest: Decodable, Sendable {
         public var filter: Filter?
         public var limit: Int?
         public var offset: PointID?
+        public var orderBy: Tessera.OrderBy?
         public var withPayload: WithPayload?
         public var withVector: WithVector?
 
@@ -160,16 +201,64 @@ extension Qdrant {
             case orderBy = "order_by"
         }
 
+        enum OrderByKeys: String, CodingKey, CaseIterable {
+            case key, direction
+            case startFrom = "start_from"
+        }
+
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            if try !container.decodeNil(forKey: .orderBy) {
-                throw invalid(decoder.codingPath + [CodingKeys.orderBy], "order_by is not supported")
-            }
             filter = try container.decodeIfPresent(Filter.self, forKey: .filter)
             limit = try container.decodeIfPresent(Int.self, forKey: .limit)
             offset = try container.decodeIfPresent(PointID.self, forKey: .offset)
             withPayload = try container.decodeIfPresent(WithPayload.self, forKey: .withPayload)
             withVector = try container.decodeIfPresent(WithVector.self, forKey: .withVector)
+            orderBy = try Self.orderBy(container, path: decoder.codingPath + [CodingKeys.orderBy])
+            if orderBy != nil, offset != nil {
+                throw invalid(decoder.codingPath + [CodingKeys.offset], "offset cannot be used together with order_by")
+            }
+        }
+
+        static func orderBy(
+            _ container: KeyedDecodingContainer<CodingKeys>,
+            path: [any CodingKey]
+        ) throws
+            -> Tessera.OrderBy?
+        {
+            guard container.contains(.orderBy), try !container.decodeNil(forKey: .orderBy) else { return nil }
+            func key(_ text: String) throws -> PayloadKey {
+                do { return try PayloadKey(text) } catch { throw invalid(path, error.message) }
+            }
+            if let text = try? container.decode(String.self, forKey: .orderBy) {
+                return Tessera.OrderBy(key: try key(text))
+            }
+            let nested = try container.nestedContainer(keyedBy: OrderByKeys.self, forKey: .orderBy)
+            if case .object(let object) = try container.decode(JSONValue.self, forKey: .orderBy),
+                let unknown = object.keys.sorted().first(where: { OrderByKeys(rawValue: $0) == nil })
+            {
+                throw invalid(path, "unknown field '\(unknown)' in order_by (expected key, direction, start_from)")
+            }
+            var order = Tessera.OrderBy(key: try key(try nested.decode(String.self, forKey: .key)))
+            if let direction = try nested.decodeIfPresent(String.self, forKey: .direction) {
+                guard let parsed = Tessera.OrderBy.Direction(rawValue: direction) else {
+                    throw invalid(
+                        path + [OrderByKeys.direction],
+                        "direction must be \"asc\" or \"desc\", got \"\(direction)\""
+                    )
+                }
+                order.direction = parsed
+            }
+            if try nested.contains(.startFrom) && !nested.decodeNil(forKey: .startFrom) {
+                let value = try nested.decode(JSONValue.self, forKey: .startFrom)
+                guard let start = OrderValue(value), !{ if case .bool = value { true } else { false } }() else {
+                    throw invalid(
+                        path + [OrderByKeys.startFrom],
+                        "start_from must be a number or an RFC 3339 date-time"
+                    )
+                }
+                order.startFrom = start
+            }
+            return order
         }
     }
 
@@ -189,12 +278,15 @@ extension Qdrant {
         public var id: PointID
         public var payload: JSONObject?
         public var vector: JSONValue?
+        /// The value an ordered scroll listed the point for.
+        public var orderValue: OrderValue?
 
         /// Creates a record.
-        public init(id: PointID, payload: JSONObject?, vector: JSONValue?) {
+        public init(id: PointID, payload: JSONObject?, vector: JSONValue?, orderValue: OrderValue? = nil) {
             self.id = id
             self.payload = payload
             self.vector = vector
+            self.orderValue = orderValue
         }
 
         enum CodingKeys: String, CodingKey {
@@ -209,7 +301,7 @@ extension Qdrant {
             try container.encode(payload.map(JSONValue.object) ?? .null, forKey: .payload)
             try container.encode(vector ?? .null, forKey: .vector)
             try container.encodeNil(forKey: .shardKey)
-            try container.encodeNil(forKey: .orderValue)
+            try container.encode(orderValue?.jsonValue ?? .null, forKey: .orderValue)
         }
     }
 

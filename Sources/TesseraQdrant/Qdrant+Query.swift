@@ -4,7 +4,11 @@ import TesseraIndex
 
 /// Qdrant's REST wire types (field names as Qdrant spells them) and their conversion to and from Tessera's
 /// values. Decode request bodies with ``JSONValueDecoder``; encode answers with ``JSONValueEncoder``.
-public enum Qdrant {}
+public enum Qdrant {
+    /// The version of Qdrant's API this server follows, reported by `GET /`. Qdrant's client warns when its minor
+    /// version and the server's differ by more than one.
+    public static let apiVersion = "1.20.0"
+}
 
 extension Qdrant {
     /// The body of `POST /collections/{name}/points/query`: a root ``Prefetch``-shaped node plus what to return.
@@ -43,9 +47,9 @@ extension Qdrant {
         /// The library's request.
         /// - Throws: `TesseraError.Code.invalidArgument` for a filter key the library refuses.
         public func request() throws(TesseraError) -> Tessera.QueryRequest {
-            // Qdrant returns no payload unless asked.
+            // Qdrant returns no payload unless asked, and applies each node's filter to its prefetches too.
             var request = Tessera.QueryRequest(
-                root: try node.node(),
+                root: try node.node().inheritingFilters(),
                 offset: offset ?? 0,
                 withPayload: withPayload?.included ?? false,
                 withVectors: [],

@@ -18,6 +18,8 @@ struct PointsController: Controller {
         routes.post("count", use: count)
         routes.post("payload") { request, context in try await payload(request, context, overwrite: false) }
         routes.put("payload") { request, context in try await payload(request, context, overwrite: true) }
+        routes.post("payload/delete", use: deletePayload)
+        routes.post("payload/clear", use: clearPayload)
     }
 
     @Sendable func upsert(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -86,6 +88,23 @@ struct PointsController: Controller {
             let (store, parameters) = try support.storeWithParameters(context)
             let filter = try body.filter.map(Self.filter)
             let selection = ReadSelection(payload: body.withPayload, vectors: body.withVector)
+            if let order = body.orderBy {
+                let entries = try support.run { () throws(TesseraError) in
+                    try store.scroll(
+                        orderedBy: order,
+                        filter: filter,
+                        limit: body.limit ?? 10,
+                        withPayload: selection.withPayload,
+                        withVectors: selection.withVectors
+                    )
+                }
+                let points = entries.map { entry in
+                    var record = selection.record(entry.record, parameters: parameters)
+                    record.orderValue = entry.orderValue
+                    return record
+                }
+                return ServerResponse.ok(Qdrant.ScrollResult(points: points, nextPageOffset: nil), since: start)
+            }
             let page = try support.run { () throws(TesseraError) in
                 try store.scroll(
                     filter: filter,
@@ -114,30 +133,50 @@ struct PointsController: Controller {
 
     func payload(_ request: Request, _ context: BasicRequestContext, overwrite: Bool) async throws -> Response {
         try await support.serve(request, as: Qdrant.SetPayload.self) { body in
-            let start = ContinuousClock.now
-            let (_, store) = try support.store(context)
-            var ids: [PointID]
-            switch try filterOrIDs(body.selector) {
-            case .ids(let given): ids = given
-            case .filter(let filter):
-                ids = []
-                var offset: PointID?
-                repeat {
-                    let page = try support.run { () throws(TesseraError) in
-                        try store.scroll(filter: filter, limit: 1000, offset: offset, withPayload: false)
-                    }
-                    ids += page.records.map(\.id)
-                    offset = page.nextPageOffset
-                } while offset != nil
-            }
-            try support.run { () throws(TesseraError) in
-                if overwrite {
-                    try store.overwritePayload(body.payload, ids: ids)
-                } else {
-                    try store.setPayload(body.payload, ids: ids)
+            try updatePayload(body.update(overwrite: overwrite), selector: body.selector, context)
+        }
+    }
+
+    @Sendable func deletePayload(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.DeletePayload.self) { body in
+            try updatePayload(.delete(body.keys), selector: body.selector, context)
+        }
+    }
+
+    @Sendable func clearPayload(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.ClearPayload.self) { body in
+            try updatePayload(.clear, selector: body.selector, context)
+        }
+    }
+
+    /// Applies a payload update to the points a selector names (ids, or every point passing a filter).
+    func updatePayload(
+        _ update: PayloadUpdate,
+        selector: Qdrant.PointsSelector,
+        _ context: BasicRequestContext
+    ) throws -> Response {
+        let start = ContinuousClock.now
+        let (_, store) = try support.store(context)
+        let ids = try self.ids(selector, in: store)
+        try support.run { () throws(TesseraError) in try store.updatePayload(update, ids: ids) }
+        return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+    }
+
+    /// The ids a selector names: its list, or every stored point passing its filter.
+    func ids(_ selector: Qdrant.PointsSelector, in store: CollectionStore) throws -> [PointID] {
+        switch try filterOrIDs(selector) {
+        case .ids(let given): return given
+        case .filter(let filter):
+            var ids: [PointID] = []
+            var offset: PointID?
+            repeat {
+                let page = try support.run { () throws(TesseraError) in
+                    try store.scroll(filter: filter, limit: 1000, offset: offset, withPayload: false)
                 }
-            }
-            return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+                ids += page.records.map(\.id)
+                offset = page.nextPageOffset
+            } while offset != nil
+            return ids
         }
     }
 

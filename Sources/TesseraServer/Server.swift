@@ -157,7 +157,7 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
 
     router.get("/") { _, _ in
         ServerResponse.json(
-            .object(["title": .string("tessera - vector search engine"), "version": .string("1.15.0")])
+            .object(["title": .string("tessera - vector search engine"), "version": .string(Qdrant.apiVersion)])
         )
     }
     router.get("/healthz") { _, _ in "healthz check passed" }
@@ -187,6 +187,8 @@ public let servedRoutes: [String] = [
     "GET /collections/{collection_name}/points/{id}", "POST /collections/{collection_name}/points/delete",
     "POST /collections/{collection_name}/points/scroll", "POST /collections/{collection_name}/points/count",
     "POST /collections/{collection_name}/points/payload", "PUT /collections/{collection_name}/points/payload",
+    "POST /collections/{collection_name}/points/payload/delete",
+    "POST /collections/{collection_name}/points/payload/clear",
     "POST /collections/{collection_name}/points/query", "POST /collections/{collection_name}/points/query/batch",
     "PUT /collections/{collection_name}/index", "DELETE /collections/{collection_name}/index/{field_name}",
 ]

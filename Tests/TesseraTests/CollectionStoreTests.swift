@@ -184,7 +184,7 @@ struct CollectionStoreTests {
         }
     }
 
-    @Test("setPayload merges keys, overwritePayload replaces, a missing id changes nothing")
+    @Test("setPayload merges keys, overwritePayload replaces, a missing id is reported after the others changed")
     func payloadUpdates() throws {
         var random = SplitMix64.printed("payloadUpdates")
         try withCollectionPath { path in
@@ -195,12 +195,15 @@ struct CollectionStoreTests {
             try store.overwritePayload(["only": true], ids: [.integer(1)])
             #expect(try store.get(ids: [.integer(1)]).first?.payload == ["only": true])
             let error = #expect(throws: TesseraError.self) {
-                try store.setPayload(["tag": "q"], ids: [.integer(2), .integer(77)])
+                try store.setPayload(["tag": "q"], ids: [.integer(77), .integer(2), .integer(78)])
             }
             #expect(error?.code == .notFound)
-            #expect(try store.get(ids: [.integer(2)]).first?.payload?["tag"] == "a")
+            #expect(error?.message.contains("77") == true)
+            #expect(try store.get(ids: [.integer(2)]).first?.payload?["tag"] == "q")
+            try store.setPayload(["tag": "z", "extra": .null], ids: [.integer(2)])
+            #expect(try store.get(ids: [.integer(2)]).first?.payload == ["tag": "z", "n": 2])
             // The in-memory payloads follow, so filters see the change.
-            #expect(store.count(filter: try Filter(json: #"{"must": {"key": "tag", "match": {"value": "z"}}}"#)) == 1)
+            #expect(store.count(filter: try Filter(json: #"{"must": {"key": "tag", "match": {"value": "z"}}}"#)) == 2)
             try store.close()
             let reopened = try CollectionStore.open(at: path)
             #expect(

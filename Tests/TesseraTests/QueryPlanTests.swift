@@ -229,4 +229,34 @@ struct QueryPlanTests {
         #expect(ambiguous.textTokenField == nil)
         #expect(ambiguous.textDenseField == nil)
     }
+
+    @Test("a node's filter reaches every node below it (Qdrant's rule), ANDed with their own")
+    func inheritedFilters() throws {
+        let group = Filter(must: [
+            .field(FieldCondition(key: try PayloadKey("group"), test: .match(.value(.string("third")))))
+        ])
+        let text = Filter(must: [
+            .field(FieldCondition(key: try PayloadKey("text"), test: .match(.value(.string("alpha")))))
+        ])
+        let tree = QueryNode(
+            query: nil,
+            filter: group,
+            prefetch: [
+                QueryNode(query: nil, prefetch: [QueryNode(query: nil)]),
+                QueryNode(query: nil, filter: text),
+                QueryNode(query: nil, filter: group),
+            ]
+        )
+        let inherited = tree.inheritingFilters()
+        #expect(inherited.filter == group)
+        #expect(inherited.prefetch[0].filter == group)
+        #expect(inherited.prefetch[0].prefetch[0].filter == group)
+        #expect(inherited.prefetch[1].filter == Filter(must: [.filter(group), .filter(text)]))
+        #expect(inherited.prefetch[2].filter == group)
+        // Without filters above, nothing changes.
+        #expect(
+            QueryNode(query: nil, prefetch: [QueryNode(query: nil, filter: text)]).inheritingFilters()
+                .prefetch[0].filter == text
+        )
+    }
 }

@@ -11,11 +11,23 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${1:-$root/.build/release/tessera}"
 [ -x "$bin" ] || { echo "compat: no tessera binary at $bin (make release first)" >&2; exit 1; }
+# The newest qdrant-client runs every test; the previous pin runs the compatibility checks again.
+client_version="1.20.0"
+older_version="1.15.1"
+# Makes (or reuses) a virtual environment at $1 holding qdrant-client $2.
+client_venv() {
+    local venv="$1" version="$2"
+    if [ "$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('qdrant-client'))" 2>/dev/null)" \
+        != "$version" ]; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "qdrant-client==$version"
+    fi
+}
 venv="${COMPAT_VENV:-$root/.build/compat-venv}"
-if ! "$venv/bin/python" -c "import qdrant_client" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "qdrant-client==1.15.1"
-fi
+older_venv="${COMPAT_OLDER_VENV:-$root/.build/compat-venv-$older_version}"
+client_venv "$venv" "$client_version"
+client_venv "$older_venv" "$older_version"
 python="$venv/bin/python"
 data="$(mktemp -d)"
 server=""
@@ -54,6 +66,8 @@ export NO_PROXY='*' no_proxy='*'
 start_server "$data/serve.log"
 "$python" "$root/Tests/compat/qdrant_client_compat.py" --url "http://127.0.0.1:$port" --tessera "$bin" \
     --data "$data/collections"
+"$older_venv/bin/python" "$root/Tests/compat/qdrant_client_compat.py" --url "http://127.0.0.1:$port" \
+    --tessera "$bin" --data "$data/collections" --older-client
 # A bounded load test from a second process: queries and upserts together for 30 s.
 "$python" "$root/Tests/compat/load_test.py" --port "$port" --seconds "${LOAD_SECONDS:-30}"
 # Graceful shutdown: requests in flight at SIGTERM are answered, the server exits with status 0, and a server

@@ -120,7 +120,12 @@ extension PayloadIndexType {
 
     /// Whether a string is an RFC 3339 date (`YYYY-MM-DD`) or date-time (`YYYY-MM-DDTHH:MM[:SS[.fraction]]`, `T`
     /// or a space, then optionally `Z` or `±HH:MM`), the forms Qdrant's datetime index reads.
-    static func isDateTime(_ text: String) -> Bool {
+    static func isDateTime(_ text: String) -> Bool { dateTimeMicroseconds(text) != nil }
+
+    /// The instant a date or date-time string (the forms of ``isDateTime(_:)``) names, in microseconds since
+    /// 1970-01-01T00:00:00Z; a date, or a date-time without an offset, is read as UTC. Fractions finer than a
+    /// microsecond are dropped. `nil` when the string is not such a date.
+    static func dateTimeMicroseconds(_ text: String) -> Int64? {
         let bytes = Array(text.utf8)
         var index = 0
         func digits(_ count: Int) -> Int? {
@@ -138,31 +143,52 @@ extension PayloadIndexType {
             index += 1
             return true
         }
-        guard digits(4) != nil, expect(UInt8(ascii: "-")), let month = digits(2), expect(UInt8(ascii: "-")),
+        guard let year = digits(4), expect(UInt8(ascii: "-")), let month = digits(2), expect(UInt8(ascii: "-")),
             let day = digits(2), (1...12).contains(month), (1...31).contains(day)
-        else { return false }
-        if index == bytes.count { return true }
-        guard bytes[index] == UInt8(ascii: "T") || bytes[index] == UInt8(ascii: " ") else { return false }
+        else { return nil }
+        // Days since the epoch of a proleptic Gregorian date.
+        let shifted = month <= 2 ? year - 1 : year
+        let era = shifted / 400
+        let yearOfEra = shifted - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = Int64(era * 146_097 + dayOfEra - 719_468)
+        var micros = days * 86_400_000_000
+        if index == bytes.count { return micros }
+        guard bytes[index] == UInt8(ascii: "T") || bytes[index] == UInt8(ascii: " ") else { return nil }
         index += 1
         guard let hour = digits(2), expect(UInt8(ascii: ":")), let minute = digits(2), hour < 24, minute < 60 else {
-            return false
+            return nil
         }
+        micros += Int64(hour * 3600 + minute * 60) * 1_000_000
         if expect(UInt8(ascii: ":")) {
-            guard let second = digits(2), second <= 60 else { return false }
+            guard let second = digits(2), second <= 60 else { return nil }
+            micros += Int64(second) * 1_000_000
             if expect(UInt8(ascii: ".")) {
                 let start = index
+                var fraction: Int64 = 0
                 while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                    if index - start < 6 { fraction = fraction * 10 + Int64(bytes[index] - UInt8(ascii: "0")) }
                     index += 1
                 }
-                guard index > start else { return false }
+                guard index > start else { return nil }
+                for _ in min(index - start, 6)..<6 { fraction *= 10 }
+                micros += fraction
             }
         }
-        if index == bytes.count { return true }
-        if expect(UInt8(ascii: "Z")) { return index == bytes.count }
-        guard expect(UInt8(ascii: "+")) || expect(UInt8(ascii: "-")) else { return false }
+        if index == bytes.count { return micros }
+        if expect(UInt8(ascii: "Z")) { return index == bytes.count ? micros : nil }
+        let sign: Int64
+        if expect(UInt8(ascii: "+")) {
+            sign = 1
+        } else if expect(UInt8(ascii: "-")) {
+            sign = -1
+        } else {
+            return nil
+        }
         guard let offsetHour = digits(2), expect(UInt8(ascii: ":")), let offsetMinute = digits(2),
-            offsetHour < 24, offsetMinute < 60
-        else { return false }
-        return index == bytes.count
+            offsetHour < 24, offsetMinute < 60, index == bytes.count
+        else { return nil }
+        return micros - sign * Int64(offsetHour * 3600 + offsetMinute * 60) * 1_000_000
     }
 }

@@ -123,6 +123,23 @@ public struct QueryNode: Sendable, Equatable {
     }
 }
 
+extension QueryNode {
+    /// This tree with each node's filter applied to every node below it as well (Qdrant's rule: a node's filter
+    /// reaches the leaves of its prefetch tree, so a prefetch's limit counts candidates that pass it).
+    /// - Parameter inherited: The filter of the nodes above this one.
+    /// - Returns: The tree, each node filtered by its own filter and all its ancestors'.
+    public func inheritingFilters(_ inherited: Filter? = nil) -> QueryNode {
+        var node = self
+        switch (inherited, filter) {
+        case (nil, _): break
+        case (let above?, nil): node.filter = above
+        case (let above?, let own?): node.filter = above == own ? own : Filter(must: [.filter(above), .filter(own)])
+        }
+        node.prefetch = prefetch.map { $0.inheritingFilters(node.filter) }
+        return node
+    }
+}
+
 /// A whole query: the root node and what to return with each result.
 public struct QueryRequest: Sendable {
     /// The root of the query tree; its `limit` is the number of results.
