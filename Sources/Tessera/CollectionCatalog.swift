@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TesseraPlatform
 
 /// The collections under one data directory: one subdirectory per collection, listed, created, opened on first
 /// use and kept open, and deleted. Names are checked so that a collection cannot escape the data directory.
@@ -27,6 +28,10 @@ public final class CollectionCatalog: Sendable {
     public static let deletedPrefix = ".deleted-"
     /// The file whose presence makes a folder a collection.
     static let databaseFile = "collection.sqlite"
+    /// The file holding the aliases (hidden: never a collection).
+    static let aliasesFile = ".aliases.json"
+    /// Alias name → collection name, as stored in ``aliasesFile``.
+    private let aliasTable = Mutex<[String: String]>([:])
 
     /// Creates a catalog over a data directory (created when missing).
     /// - Parameters:
@@ -48,6 +53,8 @@ public final class CollectionCatalog: Sendable {
             throw TesseraError(.io, "cannot create the data directory: \(error)", location: .init(path: directory))
         }
         directoryLock = ownsDirectory ? try DataDirectoryLock(directory: directory) : nil
+        let aliases = try Self.loadAliases(at: (directory as NSString).appendingPathComponent(Self.aliasesFile))
+        aliasTable.withLock { $0 = aliases }
         if ownsDirectory {
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             for entry in entries where entry.hasPrefix(Self.deletedPrefix) {
@@ -133,6 +140,9 @@ public final class CollectionCatalog: Sendable {
             guard !hasDatabase(name) else {
                 throw TesseraError(.alreadyExists, "Collection `\(name)` already exists!")
             }
+            guard aliasTable.withLock({ $0[name] }) == nil else {
+                throw TesseraError(.alreadyExists, "Alias `\(name)` already exists!")
+            }
             // Files are removed on failure only if this call made the directory.
             let existedBefore = FileManager.default.fileExists(atPath: path(name))
             let store: CollectionStore
@@ -175,9 +185,117 @@ public final class CollectionCatalog: Sendable {
                 )
             }
             // Gone for every reader from here; a removal that fails leaves a hidden folder removed at the next
-            // start.
+            // start. Its aliases go with it (as Qdrant's).
             try? FileManager.default.removeItem(atPath: trash)
+            var aliases = aliasTable.withLock { $0 }
+            if aliases.values.contains(name) {
+                aliases = aliases.filter { $0.value != name }
+                try saveAliases(aliases)
+                aliasTable.withLock { $0 = aliases }
+            }
             return true
         }
     }
+
+    // MARK: Aliases
+
+    /// The collection a name stands for: the collection an alias points at, or the name itself.
+    public func resolve(_ name: String) -> String {
+        if hasDatabase(name) { return name }
+        return aliasTable.withLock { $0[name] } ?? name
+    }
+
+    /// Every alias and its collection, sorted by alias.
+    public func aliases() -> [(alias: String, collection: String)] {
+        aliasTable.withLock { $0 }.map { (alias: $0.key, collection: $0.value) }.sorted { $0.alias < $1.alias }
+    }
+
+    /// Applies alias changes, all or none, and stores them durably before returning (Qdrant's
+    /// `update_collection_aliases`).
+    /// - Parameter changes: In order: create (the collection must exist, the alias must not be a collection's
+    ///   name; an existing alias of that name is repointed), delete (a missing alias is no error), rename (the old
+    ///   alias must exist, the new name must not be a collection's).
+    /// - Throws: ``TesseraError/Code/notFound`` for a missing collection or alias, ``TesseraError/Code/alreadyExists``
+    ///   for an alias that would shadow a collection, ``TesseraError/Code/invalidArgument`` for a bad name,
+    ///   ``TesseraError/Code/io``; then no change is kept.
+    public func updateAliases(_ changes: [AliasChange]) throws(TesseraError) {
+        try lifecycle.withLock { _ throws(TesseraError) in
+            var aliases = aliasTable.withLock { $0 }
+            for change in changes {
+                switch change {
+                case .create(let alias, let collection):
+                    try Self.validateName(alias)
+                    guard hasDatabase(collection) else {
+                        throw TesseraError(.notFound, "Collection `\(collection)` doesn't exist!")
+                    }
+                    guard !hasDatabase(alias) else {
+                        throw TesseraError(.alreadyExists, "Collection `\(alias)` already exists!")
+                    }
+                    aliases[alias] = collection
+                case .delete(let alias):
+                    aliases[alias] = nil
+                case .rename(let old, let new):
+                    try Self.validateName(new)
+                    guard !hasDatabase(new) else {
+                        throw TesseraError(.alreadyExists, "Collection `\(new)` already exists!")
+                    }
+                    guard let collection = aliases.removeValue(forKey: old) else {
+                        throw TesseraError(.notFound, "Alias `\(old)` doesn't exist!")
+                    }
+                    aliases[new] = collection
+                }
+            }
+            try saveAliases(aliases)
+            aliasTable.withLock { $0 = aliases }
+        }
+    }
+
+    private func saveAliases(_ aliases: [String: String]) throws(TesseraError) {
+        let path = (directory as NSString).appendingPathComponent(Self.aliasesFile)
+        let text = JSONValue.object(JSONObject(aliases.mapValues { JSONValue.string($0) })).jsonText
+        do {
+            try AtomicFile.write(Array(text.utf8), to: path)
+        } catch {
+            throw TesseraError(.io, "cannot write the aliases: \(error)", location: .init(path: path))
+        }
+    }
+
+    private static func loadAliases(at path: String) throws(TesseraError) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+        let value: JSONValue
+        do throws(TesseraError) {
+            value = try JSONValue.parse(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw TesseraError(
+                .corrupted,
+                "the aliases file is not JSON: \(error.message)",
+                location: .init(path: path)
+            )
+        }
+        guard case .object(let object) = value else {
+            throw TesseraError(.corrupted, "the aliases file is not a JSON object", location: .init(path: path))
+        }
+        var aliases: [String: String] = [:]
+        for (alias, target) in object {
+            guard case .string(let collection) = target else {
+                throw TesseraError(
+                    .corrupted,
+                    "alias `\(alias)` does not name a collection",
+                    location: .init(path: path)
+                )
+            }
+            aliases[alias] = collection
+        }
+        return aliases
+    }
+}
+
+/// One change of ``CollectionCatalog/updateAliases(_:)``.
+public enum AliasChange: Hashable, Sendable {
+    /// Points `alias` at `collection`.
+    case create(alias: String, collection: String)
+    /// Removes an alias.
+    case delete(alias: String)
+    /// Renames an alias.
+    case rename(old: String, new: String)
 }

@@ -89,6 +89,19 @@ public final class CollectionRegistry: Sendable {
     /// Whether a collection exists.
     public func exists(_ name: String) -> Bool { catalog.exists(name) }
 
+    /// The collection a name stands for (an alias's collection, or the name itself).
+    public func resolve(_ name: String) -> String { catalog.resolve(name) }
+
+    /// The aliases and their collections, sorted by alias.
+    public func aliases() -> [(alias: String, collection: String)] { catalog.aliases() }
+
+    /// Applies alias changes, all or none.
+    /// - Throws: ``APIError`` 404 for a missing collection or alias, 409 for a name taken by a collection, 400 for
+    ///   a bad name.
+    public func updateAliases(_ changes: [AliasChange]) throws(APIError) {
+        do { try catalog.updateAliases(changes) } catch { throw APIError(from: error) }
+    }
+
     /// The open store of a collection.
     /// - Throws: ``APIError`` 404 when it does not exist.
     public func store(_ name: String) throws(APIError) -> CollectionStore {

@@ -11,6 +11,8 @@ struct CollectionsController: Controller {
     /// Adds the routes, relative to `/collections`.
     func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.get("", use: list)
+        routes.post("aliases", use: updateAliases)
+        routes.get(":name/aliases", use: collectionAliases)
         routes.put(":name", use: create)
         routes.get(":name", use: info)
         routes.patch(":name", use: update)
@@ -24,6 +26,23 @@ struct CollectionsController: Controller {
         try await support.blocking {
             let start = ContinuousClock.now
             return ServerResponse.ok(Qdrant.CollectionsResponse(names: support.registry.names()), since: start)
+        }
+    }
+
+    @Sendable func updateAliases(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.ChangeAliases.self) { body in
+            let start = ContinuousClock.now
+            try support.registry.updateAliases(body.changes)
+            return ServerResponse.ok(true, since: start)
+        }
+    }
+
+    @Sendable func collectionAliases(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            let start = ContinuousClock.now
+            let (name, _) = try support.store(context)
+            let aliases = support.registry.aliases().filter { $0.collection == name }
+            return ServerResponse.ok(Qdrant.AliasesResponse(aliases), since: start)
         }
     }
 

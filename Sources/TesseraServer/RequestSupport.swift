@@ -92,8 +92,9 @@ struct RequestSupport: Sendable {
         return name
     }
 
+    /// The store of the collection a route names (directly or through an alias), and that collection's name.
     func store(_ context: BasicRequestContext) throws -> (String, CollectionStore) {
-        let name = try name(context)
+        let name = registry.resolve(try name(context))
         return (name, try registry.store(name))
     }
 

@@ -160,6 +160,10 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
             .object(["title": .string("tessera - vector search engine"), "version": .string(Qdrant.apiVersion)])
         )
     }
+    router.get("/aliases") { _, _ in
+        let start = ContinuousClock.now
+        return ServerResponse.ok(Qdrant.AliasesResponse(registry.aliases()), since: start)
+    }
     router.get("/healthz") { _, _ in "healthz check passed" }
     router.get("/livez") { _, _ in "healthz check passed" }
     router.get("/readyz") { _, _ in "all shards are ready" }
@@ -191,6 +195,7 @@ public let servedRoutes: [String] = [
     "POST /collections/{collection_name}/points/payload/clear",
     "POST /collections/{collection_name}/points/query", "POST /collections/{collection_name}/points/query/batch",
     "PUT /collections/{collection_name}/index", "DELETE /collections/{collection_name}/index/{field_name}",
+    "POST /collections/aliases", "GET /aliases", "GET /collections/{collection_name}/aliases",
 ]
 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.

@@ -91,4 +91,39 @@ struct CollectionCatalogTests {
             #expect(!FileManager.default.fileExists(atPath: hidden))
         }
     }
+
+    @Test("aliases resolve, apply all or none, persist, and go with their collection")
+    func aliases() throws {
+        try withTemporaryDirectory { root in
+            let catalog = try CollectionCatalog(directory: root + "/data")
+            try catalog.create("alpha", configuration: catalogConfiguration())
+            try catalog.create("beta", configuration: catalogConfiguration())
+            try catalog.updateAliases([
+                .create(alias: "live", collection: "alpha"), .create(alias: "b", collection: "beta"),
+            ])
+            #expect(catalog.resolve("live") == "alpha")
+            #expect(catalog.resolve("alpha") == "alpha")
+            #expect(catalog.resolve("other") == "other")
+            // A refused change keeps none of the batch.
+            for refused: AliasChange in [
+                .create(alias: "x", collection: "missing"), .create(alias: "beta", collection: "alpha"),
+                .rename(old: "nope", new: "y"), .create(alias: "../bad", collection: "alpha"),
+            ] {
+                #expect(throws: TesseraError.self) {
+                    try catalog.updateAliases([.delete(alias: "live"), refused])
+                }
+            }
+            #expect(catalog.aliases().map(\.alias) == ["b", "live"])
+            let taken = #expect(throws: TesseraError.self) {
+                try catalog.create("live", configuration: catalogConfiguration())
+            }
+            #expect(taken?.code == .alreadyExists)
+            try catalog.updateAliases([.rename(old: "live", new: "current"), .create(alias: "b", collection: "alpha")])
+            let reopened = try CollectionCatalog(directory: root + "/data")
+            #expect(reopened.aliases().map { "\($0.alias)=\($0.collection)" } == ["b=alpha", "current=alpha"])
+            #expect(try reopened.delete("alpha"))
+            #expect(reopened.aliases().isEmpty)
+            #expect(try CollectionCatalog(directory: root + "/data").aliases().isEmpty)
+        }
+    }
 }

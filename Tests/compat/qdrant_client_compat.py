@@ -395,6 +395,60 @@ def newest_only():
             fail(f"order_by with an offset: {error}")
     checks += 1
 
+    # Aliases: create, read through, list, rename, delete; refusals for a missing collection and a taken name.
+    def alias_list(client, collection=None):
+        found = client.get_collection_aliases(collection) if collection else client.get_aliases()
+        return sorted((a.alias_name, a.collection_name) for a in found.aliases)
+
+    for client in (remote, local):
+        client.update_collection_aliases(
+            change_aliases_operations=[
+                models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=NAME, alias_name="main")),
+                models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=NAME, alias_name="old")),
+            ]
+        )
+    for collection in (None, NAME):
+        if alias_list(remote, collection) != alias_list(local, collection) or not alias_list(remote, collection):
+            fail(f"aliases: {alias_list(remote, collection)} != local mode {alias_list(local, collection)}")
+    ours, theirs = both(lambda c: c.query_points("main", query=[0.1] * 8, using="dense", limit=5).points)
+    same_points("query through an alias", ours, theirs)
+    ours, theirs = both(lambda c: c.scroll("main", limit=5)[0])
+    if [p.id for p in ours] != [p.id for p in theirs]:
+        fail("scroll through an alias")
+    for client in (remote, local):
+        client.update_collection_aliases(
+            change_aliases_operations=[
+                models.RenameAliasOperation(
+                    rename_alias=models.RenameAlias(old_alias_name="old", new_alias_name="renamed")
+                ),
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name="main")),
+            ]
+        )
+    if alias_list(remote) != alias_list(local) or alias_list(remote) != [("renamed", NAME)]:
+        fail(f"aliases after rename and delete: {alias_list(remote)} != local mode {alias_list(local)}")
+    for refused in (
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="missing", alias_name="x")),
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=NAME, alias_name=NAME)),
+        models.RenameAliasOperation(rename_alias=models.RenameAlias(old_alias_name="nope", new_alias_name="y")),
+    ):
+        for client in (remote, local):
+            try:
+                client.update_collection_aliases(change_aliases_operations=[
+                    models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=NAME, alias_name="z")),
+                    refused,
+                ])
+                fail(f"alias action {refused} was accepted")
+            except Exception as error:
+                if client is remote and not any(code in str(error) for code in ("400", "404", "409")):
+                    fail(f"alias action {refused}: {error}")
+    if alias_list(remote) != alias_list(local) or alias_list(remote) != [("renamed", NAME)]:
+        fail(f"a refused alias change left something behind: {alias_list(remote)}")
+    for client in (remote, local):
+        client.update_collection_aliases(
+            change_aliases_operations=[models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name="renamed"))]
+        )
+    checks += 6
+
     # Back to the payloads the queries below expect.
     for client in (remote, local):
         for i in edited + [1]:
