@@ -446,3 +446,56 @@ extension Qdrant {
 }
 
 extension Qdrant.Response: Sendable where Result: Sendable {}
+
+extension Qdrant {
+    /// One operation of `POST /collections/{name}/points/batch`.
+    public enum UpdateOperation: Decodable, Sendable {
+        case upsert(UpsertPoints)
+        case delete(DeletePoints)
+        case setPayload(SetPayload)
+        case overwritePayload(SetPayload)
+        case deletePayload(DeletePayload)
+        case clearPayload(ClearPayload)
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case upsert, delete
+            case setPayload = "set_payload"
+            case overwritePayload = "overwrite_payload"
+            case deletePayload = "delete_payload"
+            case clearPayload = "clear_payload"
+            case updateVectors = "update_vectors"
+            case deleteVectors = "delete_vectors"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let names = try decoder.container(keyedBy: JSONKey.self).allKeys.map(\.stringValue)
+            guard names.count == 1, let name = names.first, let key = CodingKeys(rawValue: name) else {
+                throw invalid(
+                    decoder.codingPath,
+                    "an operation is one object with one of upsert, delete, set_payload, overwrite_payload, "
+                        + "delete_payload, clear_payload"
+                )
+            }
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            switch key {
+            case .upsert: self = .upsert(try container.decode(UpsertPoints.self, forKey: key))
+            case .delete: self = .delete(try container.decode(DeletePoints.self, forKey: key))
+            case .setPayload: self = .setPayload(try container.decode(SetPayload.self, forKey: key))
+            case .overwritePayload: self = .overwritePayload(try container.decode(SetPayload.self, forKey: key))
+            case .deletePayload: self = .deletePayload(try container.decode(DeletePayload.self, forKey: key))
+            case .clearPayload: self = .clearPayload(try container.decode(ClearPayload.self, forKey: key))
+            case .updateVectors, .deleteVectors:
+                throw invalid(
+                    decoder.codingPath + [key],
+                    "\(name) is not supported: every point holds every vector field of its collection"
+                )
+            }
+        }
+    }
+
+    /// The body of `POST /collections/{name}/points/batch`: operations applied in order; each is acknowledged
+    /// before the next starts, and an error stops the batch there (the operations before it stay applied).
+    public struct BatchUpdate: Decodable, Sendable {
+        public var operations: [UpdateOperation]
+    }
+}

@@ -20,21 +20,45 @@ struct PointsController: Controller {
         routes.put("payload") { request, context in try await payload(request, context, overwrite: true) }
         routes.post("payload/delete", use: deletePayload)
         routes.post("payload/clear", use: clearPayload)
+        routes.post("batch", use: batch)
     }
 
     @Sendable func upsert(_ request: Request, context: BasicRequestContext) async throws -> Response {
         try await support.serve(request, as: Qdrant.UpsertPoints.self) { body in
             let start = ContinuousClock.now
             let (name, store) = try support.store(context)
-            let converter = PointConverter(
-                collection: name,
-                parameters: try support.registry.vectorParameters(name),
-                store: store,
-                encoder: support.options.documentEncoder
-            )
-            let points = try converter.points(body)
-            try support.run { () throws(TesseraError) in try store.upsert(points) }
+            try upsert(body, collection: name, store: store)
             return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+        }
+    }
+
+    func upsert(_ body: Qdrant.UpsertPoints, collection name: String, store: CollectionStore) throws {
+        let converter = PointConverter(
+            collection: name,
+            parameters: try support.registry.vectorParameters(name),
+            store: store,
+            encoder: support.options.documentEncoder
+        )
+        let points = try converter.points(body)
+        try support.run { () throws(TesseraError) in try store.upsert(points) }
+    }
+
+    @Sendable func batch(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.BatchUpdate.self) { body in
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            for operation in body.operations {
+                switch operation {
+                case .upsert(let points): try upsert(points, collection: name, store: store)
+                case .delete(let points): try delete(points.selector, store: store)
+                case .setPayload(let set): try updatePayload(set.update(overwrite: false), set.selector, store: store)
+                case .overwritePayload(let set):
+                    try updatePayload(set.update(overwrite: true), set.selector, store: store)
+                case .deletePayload(let keys): try updatePayload(.delete(keys.keys), keys.selector, store: store)
+                case .clearPayload(let clear): try updatePayload(.clear, clear.selector, store: store)
+                }
+            }
+            return ServerResponse.ok(body.operations.map { _ in Qdrant.UpdateResult() }, since: start)
         }
     }
 
@@ -73,12 +97,15 @@ struct PointsController: Controller {
         try await support.serve(request, as: Qdrant.DeletePoints.self) { body in
             let start = ContinuousClock.now
             let (_, store) = try support.store(context)
-            switch try filterOrIDs(body.selector) {
-            case .ids(let ids): _ = try support.run { () throws(TesseraError) in try store.delete(ids: ids) }
-            case .filter(let filter):
-                _ = try support.run { () throws(TesseraError) in try store.delete(filter: filter) }
-            }
+            try delete(body.selector, store: store)
             return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+        }
+    }
+
+    func delete(_ selector: Qdrant.PointsSelector, store: CollectionStore) throws {
+        switch try filterOrIDs(selector) {
+        case .ids(let ids): _ = try support.run { () throws(TesseraError) in try store.delete(ids: ids) }
+        case .filter(let filter): _ = try support.run { () throws(TesseraError) in try store.delete(filter: filter) }
         }
     }
 
@@ -157,9 +184,13 @@ struct PointsController: Controller {
     ) throws -> Response {
         let start = ContinuousClock.now
         let (_, store) = try support.store(context)
+        try updatePayload(update, selector, store: store)
+        return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+    }
+
+    func updatePayload(_ update: PayloadUpdate, _ selector: Qdrant.PointsSelector, store: CollectionStore) throws {
         let ids = try self.ids(selector, in: store)
         try support.run { () throws(TesseraError) in try store.updatePayload(update, ids: ids) }
-        return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
     }
 
     /// The ids a selector names: its list, or every stored point passing its filter.

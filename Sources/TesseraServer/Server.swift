@@ -195,7 +195,8 @@ public let servedRoutes: [String] = [
     "POST /collections/{collection_name}/points/payload/clear",
     "POST /collections/{collection_name}/points/query", "POST /collections/{collection_name}/points/query/batch",
     "PUT /collections/{collection_name}/index", "DELETE /collections/{collection_name}/index/{field_name}",
-    "POST /collections/aliases", "GET /aliases", "GET /collections/{collection_name}/aliases",
+    "POST /collections/{collection_name}/points/batch", "POST /collections/aliases", "GET /aliases",
+    "GET /collections/{collection_name}/aliases",
 ]
 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.

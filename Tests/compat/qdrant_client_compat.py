@@ -449,6 +449,40 @@ def newest_only():
         )
     checks += 6
 
+    # batch_update_points: every payload operation and upsert and delete, in order, compared with local mode.
+    fresh = [
+        models.PointStruct(id=200 + i, vector={"dense": vector(8), "colbert": [vector(4), vector(4)]},
+                           payload={"group": 1, "b": i})
+        for i in range(3)
+    ]
+    operations = [
+        models.UpsertOperation(upsert=models.PointsList(points=fresh)),
+        models.SetPayloadOperation(set_payload=models.SetPayload(payload={"x": {"y": 1}}, points=[200, 201])),
+        models.SetPayloadOperation(set_payload=models.SetPayload(payload={"z": 2}, key="x", points=[201])),
+        models.OverwritePayloadOperation(overwrite_payload=models.SetPayload(payload={"only": True}, points=[202])),
+        models.DeletePayloadOperation(delete_payload=models.DeletePayload(keys=["b", "x.y"], points=[200, 201])),
+        models.ClearPayloadOperation(clear_payload=models.PointIdsList(points=[202])),
+        models.DeleteOperation(delete=models.PointIdsList(points=[201])),
+    ]
+    ours, theirs = both(lambda c: c.batch_update_points(NAME, update_operations=operations, wait=True))
+    if len(ours) != len(operations) or any(r.status != models.UpdateStatus.COMPLETED for r in ours):
+        fail(f"batch_update_points answered {ours}")
+    ours, theirs = both(lambda c: sorted((p.id, json.dumps(p.payload, sort_keys=True)) for p in c.retrieve(NAME, ids=[200, 201, 202])))
+    if ours != theirs or len(ours) != 2:
+        fail(f"batch_update_points: {ours} != local mode {theirs}")
+    try:
+        remote.batch_update_points(NAME, update_operations=[
+            models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(
+                points=[models.PointVectors(id=200, vector={"dense": vector(8)})]))
+        ])
+        fail("update_vectors in a batch was accepted")
+    except Exception as error:
+        if "400" not in str(error) or "update_vectors" not in str(error):
+            fail(f"update_vectors in a batch: {error}")
+    for client in (remote, local):
+        client.delete(NAME, points_selector=models.PointIdsList(points=[200, 202]), wait=True)
+    checks += 3
+
     # Back to the payloads the queries below expect.
     for client in (remote, local):
         for i in edited + [1]:
