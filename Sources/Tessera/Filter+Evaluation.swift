@@ -127,6 +127,9 @@ extension FieldCondition.Test {
             case .bool(let flag): return !values.contains(.bool(flag))
             default: return true
             }
+        case .match(let match):
+            guard case .string(let text) = value else { return false }
+            return match.matchesText(text)
         case .range(let range):
             switch value {
             case .integer(let number): return range.contains(Double(number))
@@ -291,9 +294,10 @@ enum FilterParser {
             }
             return name == "any" ? .any(values) : .except(values)
         case "text", "phrase", "text_any":
-            throw error(operandPath, "full-text match '\(name)' is not supported")
+            guard case .string(let text) = operand else { throw error(operandPath, "\(name) must be a string") }
+            return name == "text" ? .text(text) : name == "phrase" ? .phrase(text) : .textAny(text)
         default:
-            throw error(operandPath, "unknown match '\(name)' (expected value, any, except)")
+            throw error(operandPath, "unknown match '\(name)' (expected value, any, except, text, text_any, phrase)")
         }
     }
 

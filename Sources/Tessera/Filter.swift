@@ -237,12 +237,61 @@ public enum Match: Hashable, Sendable {
     /// `{"except": [...]}`: some value is not `null` and equals none of the listed values. A missing key, `null`
     /// or an empty array does not match.
     case except(Set<MatchValue>)
+    /// `{"text": "..."}`: a string value holds every word of the text. Both sides are split into words as Qdrant's
+    /// server splits a field without a full-text index: runs of letters and digits, lowercased. A text with no word
+    /// matches nothing.
+    case text(String)
+    /// `{"text_any": "..."}`: a string value holds at least one word of the text.
+    case textAny(String)
+    /// `{"phrase": "..."}`: a string value holds the words of the text consecutively, in order.
+    case phrase(String)
 
     var jsonValue: JSONValue {
         switch self {
         case .value(let value): ["value": value.jsonValue]
         case .any(let values): ["any": .array(values.map(\.jsonValue).sorted { $0.jsonText < $1.jsonText })]
         case .except(let values): ["except": .array(values.map(\.jsonValue).sorted { $0.jsonText < $1.jsonText })]
+        case .text(let text): ["text": .string(text)]
+        case .textAny(let text): ["text_any": .string(text)]
+        case .phrase(let text): ["phrase": .string(text)]
+        }
+    }
+
+    /// The words of a text as full-text matches read them: maximal runs of letters and digits, lowercased.
+    static func words(_ text: String) -> [String] {
+        var words: [String] = []
+        var current = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar.properties.isAlphabetic || scalar.properties.numericType != nil {
+                current.append(scalar)
+            } else if !current.isEmpty {
+                words.append(String(current).lowercased())
+                current = String.UnicodeScalarView()
+            }
+        }
+        if !current.isEmpty { words.append(String(current).lowercased()) }
+        return words
+    }
+
+    /// Whether a string value satisfies a full-text match (`false` for the other matches).
+    func matchesText(_ value: String) -> Bool {
+        switch self {
+        case .text(let query):
+            let wanted = Self.words(query)
+            let present = Set(Self.words(value))
+            return !wanted.isEmpty && wanted.allSatisfy(present.contains)
+        case .textAny(let query):
+            let present = Set(Self.words(value))
+            return Self.words(query).contains(where: present.contains)
+        case .phrase(let query):
+            let wanted = Self.words(query)
+            let present = Self.words(value)
+            guard !wanted.isEmpty, wanted.count <= present.count else { return false }
+            return (0...(present.count - wanted.count)).contains { start in
+                present[start..<(start + wanted.count)].elementsEqual(wanted)
+            }
+        case .value, .any, .except:
+            return false
         }
     }
 }

@@ -241,27 +241,42 @@ extension Qdrant {
         }
     }
 
-    /// Qdrant's `Match`: exactly one of `value`, `any`, `except` (full-text matches are refused).
+    /// Qdrant's `Match`: exactly one of `value`, `any`, `except`, or the full-text `text`, `text_any`, `phrase`.
     public enum Match: Codable, Sendable, Hashable {
         case value(JSONValue)
         case any([JSONValue])
         case except([JSONValue])
+        case text(String)
+        case textAny(String)
+        case phrase(String)
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case value, any, except }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case value, any, except, text, phrase
+            case textAny = "text_any"
+        }
 
         public init(from decoder: any Decoder) throws {
             let names = try decoder.container(keyedBy: JSONKey.self).allKeys.map(\.stringValue)
-            for name in names where ["text", "phrase", "text_any"].contains(name) {
-                throw invalid(
-                    decoder.codingPath + [JSONKey(stringValue: name)],
-                    "full-text match '\(name)' is not supported"
-                )
-            }
             try decoder.rejectUnknownKeys(CodingKeys.self, what: "a match")
             guard names.count == 1 else {
-                throw invalid(decoder.codingPath, "match takes exactly one of 'value', 'any', 'except'")
+                throw invalid(
+                    decoder.codingPath,
+                    "match takes exactly one of 'value', 'any', 'except', 'text', 'text_any', 'phrase'"
+                )
             }
             let container = try decoder.container(keyedBy: CodingKeys.self)
+            if let text = try container.decodeIfPresent(String.self, forKey: .text) {
+                self = .text(text)
+                return
+            }
+            if let text = try container.decodeIfPresent(String.self, forKey: .textAny) {
+                self = .textAny(text)
+                return
+            }
+            if let text = try container.decodeIfPresent(String.self, forKey: .phrase) {
+                self = .phrase(text)
+                return
+            }
             if container.contains(.value) {
                 let value = try container.decode(JSONValue.self, forKey: .value)
                 switch value {
@@ -290,6 +305,9 @@ extension Qdrant {
             case .value(let value): try container.encode(value, forKey: .value)
             case .any(let values): try container.encode(values, forKey: .any)
             case .except(let values): try container.encode(values, forKey: .except)
+            case .text(let text): try container.encode(text, forKey: .text)
+            case .textAny(let text): try container.encode(text, forKey: .textAny)
+            case .phrase(let text): try container.encode(text, forKey: .phrase)
             }
         }
 
@@ -307,6 +325,9 @@ extension Qdrant {
             case .value(let value): .value(Self.matchValue(value))
             case .any(let values): .any(Set(values.map(Self.matchValue)))
             case .except(let values): .except(Set(values.map(Self.matchValue)))
+            case .text(let text): .text(text)
+            case .textAny(let text): .textAny(text)
+            case .phrase(let text): .phrase(text)
             }
         }
     }

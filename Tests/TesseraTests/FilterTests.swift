@@ -307,6 +307,28 @@ struct FilterTests {
         }
     }
 
+    @Test("full-text matches split both sides into lowercased words (expected sets from Qdrant's client)")
+    func fullText() throws {
+        let values = ["The Quick brown fox, jumps!", "quick_brown", "Café au lait 42", "brown quick", "", "fox"]
+        let cases: [(String, String, [Int])] = [
+            ("text", "quick fox", [0]), ("text", "QUICK", [0, 1, 3]), ("text", "", []), ("text", "brown", [0, 1, 3]),
+            ("text_any", "fox lait", [0, 2, 5]), ("text_any", "zzz", []), ("phrase", "quick brown", [0, 1]),
+            ("phrase", "brown quick", [3]), ("phrase", "café au", [2]), ("text", "42", [2]), ("phrase", "", []),
+        ]
+        for (kind, query, expected) in cases {
+            let filter = try Filter(
+                json: #"{"must": {"key": "t", "match": {"\#(kind)": "\#(query)"}}}"#
+            )
+            let matched = values.indices.filter { filter.matches(payload: ["t": .string(values[$0])], id: .integer(0)) }
+            #expect(matched == expected, "\(kind) \(query)")
+        }
+        // Arrays stand for their elements; other types never match.
+        let filter = try Filter(json: #"{"must": {"key": "t", "match": {"text": "fox"}}}"#)
+        #expect(filter.matches(payload: ["t": ["a cat", "red fox"]], id: .integer(0)))
+        #expect(!filter.matches(payload: ["t": 5], id: .integer(0)))
+        #expect(throws: TesseraError.self) { try Filter(json: #"{"must": {"key": "t", "match": {"text": 5}}}"#) }
+    }
+
     @Test("Qdrant's documented examples")
     func documentedExamples() throws {
         let payload: JSONObject = [

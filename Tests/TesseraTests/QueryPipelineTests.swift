@@ -367,6 +367,7 @@ struct QueryPipelineTests {
             #expect(request.offset == 1)
             #expect(request.payloadSelector == (try PayloadSelector(include: ["group"])))
             let response = try collection.store.query(request)
+            // As in Qdrant, the root's filter applies to the prefetches as well.
             let built = try collection.store.query(
                 QueryRequest(
                     root: QueryNode(
@@ -375,9 +376,10 @@ struct QueryPipelineTests {
                         filter: evenFilter,
                         limit: 3,
                         prefetch: [
-                            QueryNode(query: .dense(denseQuery), using: "dense", limit: 6),
+                            QueryNode(query: .dense(denseQuery), using: "dense", filter: evenFilter, limit: 6),
                             QueryNode(
                                 query: .text("alpha beta"),
+                                filter: evenFilter,
                                 limit: 4,
                                 parameters: QueryParameters(bm25: BM25Parameters(k1: 0.9, b: 0.4))
                             ),

@@ -483,6 +483,23 @@ def newest_only():
         client.delete(NAME, points_selector=models.PointIdsList(points=[200, 202]), wait=True)
     checks += 3
 
+    # count (and scroll) with full-text matches on a field without a text index: text, text_any, phrase.
+    bodies = ["The Quick brown fox, jumps!", "quick_brown", "Café au lait 42", "brown quick", "", "fox", ["a cat", "red fox"]]
+    for client in (remote, local):
+        for i, body in zip(edited, bodies):
+            client.set_payload(NAME, payload={"body": body}, points=[i], wait=True)
+    for match in (
+        models.MatchText(text="quick fox"), models.MatchText(text="QUICK"), models.MatchText(text="42"),
+        models.MatchTextAny(text_any="fox lait"), models.MatchPhrase(phrase="quick brown"),
+        models.MatchPhrase(phrase="brown quick"),
+    ):
+        text_filter = models.Filter(must=[models.FieldCondition(key="body", match=match)])
+        ours, theirs = both(lambda c: c.count(NAME, count_filter=text_filter, exact=True).count)
+        listed, expected = both(lambda c: sorted(p.id for p in c.scroll(NAME, scroll_filter=text_filter, limit=100)[0]))
+        if ours != theirs or listed != expected or not ours:
+            fail(f"count with {match}: {ours} {listed} != local mode {theirs} {expected}")
+        checks += 1
+
     # Back to the payloads the queries below expect.
     for client in (remote, local):
         for i in edited + [1]:

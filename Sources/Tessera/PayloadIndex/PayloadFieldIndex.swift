@@ -357,6 +357,9 @@ extension PayloadFieldIndex {
             switch field.test {
             case .match where type == .float:
                 return nil
+            case .match(.text), .match(.textAny), .match(.phrase):
+                // Full-text matches read words out of a string; a keyword index holds whole values.
+                return nil
             case .match(.value(let value)):
                 return indexedKey(value).map { .values([$0], otherSlots: .none) } ?? .values([], otherSlots: .check)
             case .match(.any(let values)):
