@@ -199,10 +199,10 @@ public final class CollectionCatalog: Sendable {
 
     // MARK: Aliases
 
-    /// The collection a name stands for: the collection an alias points at, or the name itself.
+    /// The collection a name stands for: the collection an alias points at, or the name itself (no name is both,
+    /// ``create(_:configuration:)`` and ``updateAliases(_:)`` see to it).
     public func resolve(_ name: String) -> String {
-        if hasDatabase(name) { return name }
-        return aliasTable.withLock { $0[name] } ?? name
+        aliasTable.withLock { $0[name] } ?? name
     }
 
     /// Every alias and its collection, sorted by alias.

@@ -229,15 +229,17 @@ extension Qdrant {
             func key(_ text: String) throws -> PayloadKey {
                 do { return try PayloadKey(text) } catch { throw invalid(path, error.message) }
             }
-            if let text = try? container.decode(String.self, forKey: .orderBy) {
+            switch try container.decode(JSONValue.self, forKey: .orderBy) {
+            case .string(let text):
                 return Tessera.OrderBy(key: try key(text))
+            case .object(let object):
+                if let unknown = object.keys.sorted().first(where: { OrderByKeys(rawValue: $0) == nil }) {
+                    throw invalid(path, "unknown field '\(unknown)' in order_by (expected key, direction, start_from)")
+                }
+            case let other:
+                throw mismatch("a payload key or an object", other, path)
             }
             let nested = try container.nestedContainer(keyedBy: OrderByKeys.self, forKey: .orderBy)
-            if case .object(let object) = try container.decode(JSONValue.self, forKey: .orderBy),
-                let unknown = object.keys.sorted().first(where: { OrderByKeys(rawValue: $0) == nil })
-            {
-                throw invalid(path, "unknown field '\(unknown)' in order_by (expected key, direction, start_from)")
-            }
             var order = Tessera.OrderBy(key: try key(try nested.decode(String.self, forKey: .key)))
             if let direction = try nested.decodeIfPresent(String.self, forKey: .direction) {
                 guard let parsed = Tessera.OrderBy.Direction(rawValue: direction) else {
@@ -250,7 +252,7 @@ extension Qdrant {
             }
             if try nested.contains(.startFrom) && !nested.decodeNil(forKey: .startFrom) {
                 let value = try nested.decode(JSONValue.self, forKey: .startFrom)
-                guard let start = OrderValue(value), !{ if case .bool = value { true } else { false } }() else {
+                guard let start = OrderValue(value) else {
                     throw invalid(
                         path + [OrderByKeys.startFrom],
                         "start_from must be a number or an RFC 3339 date-time"
