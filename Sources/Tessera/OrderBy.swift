@@ -99,32 +99,43 @@ extension CollectionStore {
         var entries: [(value: OrderValue, id: PointID)] = []
         withScoringView { view in
             let allowed = filter.flatMap { $0.isEmpty ? nil : $0 }.map { allowedSlots(filter: $0, in: view) }
-            for slot in view.liveSlots.slots {
-                if let allowed, !allowed.contains(slot) { continue }
-                var values = Set<OrderValue>()
-                for value in order.key.values(in: view.payload(ofSlot: slot)) {
-                    if case .array(let elements) = value {
-                        values.formUnion(elements.compactMap(OrderValue.init))
-                    } else if let orderValue = OrderValue(value) {
-                        values.insert(orderValue)
-                    }
-                }
-                let id = view.pointIDs[slot]
-                for value in values {
-                    if let start = order.startFrom {
-                        if order.direction == .ascending ? value < start : start < value { continue }
-                    }
-                    entries.append((value, id))
-                }
-            }
-        }
-        entries.sort { a, b in
-            if a.value != b.value { return order.direction == .ascending ? a.value < b.value : b.value < a.value }
-            return a.id < b.id
+            let slots = view.liveSlots.slots.filter { allowed?.contains($0) ?? true }
+            entries = Self.ordered(slots, by: order, in: view).map { ($0.value, view.pointIDs[$0.slot]) }
         }
         let chosen = entries.prefix(limit)
         let records = try get(ids: Array(Set(chosen.map(\.id))), withPayload: withPayload, withVectors: withVectors)
         let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         return chosen.compactMap { entry in byID[entry.id].map { OrderedRecord(record: $0, orderValue: entry.value) } }
+    }
+
+    /// `slots` listed once per distinct order value at the key, in the order's direction (ties in id order), values
+    /// before ``OrderBy/startFrom`` left out.
+    static func ordered(
+        _ slots: [Int],
+        by order: OrderBy,
+        in view: ScoringView
+    ) -> [(value: OrderValue, slot: Int)] {
+        var entries: [(value: OrderValue, slot: Int)] = []
+        for slot in slots {
+            var values = Set<OrderValue>()
+            for value in order.key.values(in: view.payload(ofSlot: slot)) {
+                if case .array(let elements) = value {
+                    values.formUnion(elements.compactMap(OrderValue.init))
+                } else if let orderValue = OrderValue(value) {
+                    values.insert(orderValue)
+                }
+            }
+            for value in values {
+                if let start = order.startFrom {
+                    if order.direction == .ascending ? value < start : start < value { continue }
+                }
+                entries.append((value, slot))
+            }
+        }
+        entries.sort { a, b in
+            if a.value != b.value { return order.direction == .ascending ? a.value < b.value : b.value < a.value }
+            return view.pointIDs[a.slot] < view.pointIDs[b.slot]
+        }
+        return entries
     }
 }

@@ -213,23 +213,25 @@ extension Qdrant {
             offset = try container.decodeIfPresent(PointID.self, forKey: .offset)
             withPayload = try container.decodeIfPresent(WithPayload.self, forKey: .withPayload)
             withVector = try container.decodeIfPresent(WithVector.self, forKey: .withVector)
-            orderBy = try Self.orderBy(container, path: decoder.codingPath + [CodingKeys.orderBy])
+            orderBy = try Self.orderBy(container, key: .orderBy, path: decoder.codingPath + [CodingKeys.orderBy])
             if orderBy != nil, offset != nil {
                 throw invalid(decoder.codingPath + [CodingKeys.offset], "offset cannot be used together with order_by")
             }
         }
 
-        static func orderBy(
-            _ container: KeyedDecodingContainer<CodingKeys>,
+        /// Qdrant's `order_by` at `key` of `container`: a payload key or `{"key", "direction", "start_from"}`.
+        static func orderBy<Key: CodingKey>(
+            _ container: KeyedDecodingContainer<Key>,
+            key orderKey: Key,
             path: [any CodingKey]
         ) throws
             -> Tessera.OrderBy?
         {
-            guard container.contains(.orderBy), try !container.decodeNil(forKey: .orderBy) else { return nil }
+            guard container.contains(orderKey), try !container.decodeNil(forKey: orderKey) else { return nil }
             func key(_ text: String) throws -> PayloadKey {
                 do { return try PayloadKey(text) } catch { throw invalid(path, error.message) }
             }
-            switch try container.decode(JSONValue.self, forKey: .orderBy) {
+            switch try container.decode(JSONValue.self, forKey: orderKey) {
             case .string(let text):
                 return Tessera.OrderBy(key: try key(text))
             case .object(let object):
@@ -239,7 +241,7 @@ extension Qdrant {
             case let other:
                 throw mismatch("a payload key or an object", other, path)
             }
-            let nested = try container.nestedContainer(keyedBy: OrderByKeys.self, forKey: .orderBy)
+            let nested = try container.nestedContainer(keyedBy: OrderByKeys.self, forKey: orderKey)
             var order = Tessera.OrderBy(key: try key(try nested.decode(String.self, forKey: .key)))
             if let direction = try nested.decodeIfPresent(String.self, forKey: .direction) {
                 guard let parsed = Tessera.OrderBy.Direction(rawValue: direction) else {

@@ -34,7 +34,12 @@ extension Qdrant {
         }
 
         public init(from decoder: any Decoder) throws {
-            node = try Prefetch(from: decoder, allowing: CodingKeys.allCases.map(\.rawValue))
+            try self.init(from: decoder, allowing: [])
+        }
+
+        /// Decodes the fields of a query, with `extra` fields left to the caller (a grouped query's).
+        init(from decoder: any Decoder, allowing extra: [String]) throws {
+            node = try Prefetch(from: decoder, allowing: CodingKeys.allCases.map(\.rawValue) + extra)
             let container = try decoder.container(keyedBy: CodingKeys.self)
             offset = try container.decodeIfPresent(Int.self, forKey: .offset)
             withPayload = try container.decodeIfPresent(WithPayload.self, forKey: .withPayload)
@@ -147,8 +152,18 @@ extension Qdrant {
         case point(PointID)
         case text(String)
         case fusion(FusionMethod)
+        case recommend(Recommendation)
+        case discover(target: QueryExample, context: [ContextPair])
+        case context([ContextPair])
+        case orderBy(Tessera.OrderBy)
+        case sample
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case nearest, fusion, rrf, dbsf, text }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case nearest, fusion, rrf, dbsf, text, recommend, discover, context, sample, formula
+            case orderBy = "order_by"
+        }
+        enum RecommendKeys: String, CodingKey, CaseIterable { case positive, negative, strategy }
+        enum DiscoverKeys: String, CodingKey, CaseIterable { case target, context }
         enum RRFKeys: String, CodingKey, CaseIterable { case k, weights }
         enum DBSFKeys: String, CodingKey, CaseIterable { case weights }
 
@@ -205,12 +220,51 @@ extension Qdrant {
                     self = .fusion(.dbsf(weights: try fields.decodeIfPresent([Float].self, forKey: .weights)))
                 } else if object["text"] != nil {
                     self = .text(try container.decode(String.self, forKey: .text))
+                } else if object["recommend"] != nil {
+                    let input = try container.superDecoder(forKey: .recommend)
+                    try input.rejectUnknownKeys(RecommendKeys.self, what: "recommend")
+                    let fields = try input.container(keyedBy: RecommendKeys.self)
+                    var recommendation = Recommendation(
+                        positive: try fields.decodeIfPresent([Example].self, forKey: .positive)?.map(\.example) ?? [],
+                        negative: try fields.decodeIfPresent([Example].self, forKey: .negative)?.map(\.example) ?? []
+                    )
+                    if let name = try fields.decodeIfPresent(String.self, forKey: .strategy) {
+                        guard let strategy = RecommendStrategy(rawValue: name) else {
+                            throw invalid(
+                                fields.codingPath + [RecommendKeys.strategy],
+                                "unknown strategy '\(name)' (expected average_vector, best_score or sum_scores)"
+                            )
+                        }
+                        recommendation.strategy = strategy
+                    }
+                    self = .recommend(recommendation)
+                } else if object["discover"] != nil {
+                    let input = try container.superDecoder(forKey: .discover)
+                    try input.rejectUnknownKeys(DiscoverKeys.self, what: "discover")
+                    let fields = try input.container(keyedBy: DiscoverKeys.self)
+                    let target = try fields.decode(Example.self, forKey: .target).example
+                    let context = try fields.decodeIfPresent(Context.self, forKey: .context)?.pairs ?? []
+                    self = .discover(target: target, context: context)
+                } else if object["context"] != nil {
+                    self = .context(try container.decodeIfPresent(Context.self, forKey: .context)?.pairs ?? [])
+                } else if object["order_by"] != nil {
+                    let path = path + [CodingKeys.orderBy]
+                    guard let order = try ScrollRequest.orderBy(container, key: .orderBy, path: path) else {
+                        throw invalid(path, "order_by needs a payload key")
+                    }
+                    self = .orderBy(order)
+                } else if object["sample"] != nil {
+                    let kind = try container.decode(String.self, forKey: .sample)
+                    guard kind == "random" else {
+                        throw invalid(path + [CodingKeys.sample], "unknown sample '\(kind)' (expected random)")
+                    }
+                    self = .sample
                 } else {
                     let name = object.keys.sorted().first ?? "{}"
                     throw invalid(
                         path + [JSONKey(stringValue: name)],
                         "query '\(name)' is not supported (supported: a vector, a multivector, a point id, nearest, "
-                            + "fusion, rrf, dbsf, text)"
+                            + "fusion, rrf, dbsf, recommend, discover, context, order_by, sample, text)"
                     )
                 }
             default:
@@ -225,7 +279,72 @@ extension Qdrant {
             case .point(let id): .point(id)
             case .text(let text): .text(text)
             case .fusion(let method): .fusion(method)
+            case .recommend(let recommendation): .recommend(recommendation)
+            case .discover(let target, let context): .discover(target: target, context: context)
+            case .context(let context): .context(context)
+            case .orderBy(let order): .orderBy(order)
+            case .sample: .sample
             }
+        }
+    }
+
+    /// An example of a recommendation, discovery or context query (Qdrant's `VectorInput`): a point id, a dense
+    /// vector or a multivector. Sparse vectors and documents are refused, naming them.
+    struct Example: Decodable {
+        var example: QueryExample
+
+        init(from decoder: any Decoder) throws {
+            let path = decoder.codingPath
+            switch try decoder.singleValueContainer().decode(JSONValue.self) {
+            case .integer, .unsigned, .string:
+                example = .point(try decoder.singleValueContainer().decode(PointID.self))
+            case .array(let items):
+                guard let first = items.first else { throw invalid(path, "an example vector is empty") }
+                if case .array = first {
+                    example = .vector(.multivector(try decoder.singleValueContainer().decode([[Float]].self)))
+                } else {
+                    example = .vector(.dense(try decoder.singleValueContainer().decode([Float].self)))
+                }
+            case .object(let object):
+                if object["indices"] != nil || object["values"] != nil {
+                    throw invalid(path, "sparse vectors are not supported")
+                }
+                if object["text"] != nil || object["model"] != nil {
+                    throw invalid(path, "documents (inference) are not supported as examples")
+                }
+                throw invalid(path, "an example is a point id, a vector or a multivector")
+            case let other:
+                throw mismatch("a point id, a vector or a multivector", other, path)
+            }
+        }
+    }
+
+    /// Context pairs: one `{"positive", "negative"}` object or a list of them.
+    struct Context: Decodable {
+        var pairs: [ContextPair]
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case positive, negative }
+
+        init(from decoder: any Decoder) throws {
+            if case .object = try decoder.singleValueContainer().decode(JSONValue.self) {
+                pairs = [try Self.pair(decoder)]
+            } else {
+                pairs = try decoder.singleValueContainer().decode([Pair].self).map(\.pair)
+            }
+        }
+
+        struct Pair: Decodable {
+            var pair: ContextPair
+            init(from decoder: any Decoder) throws { pair = try Context.pair(decoder) }
+        }
+
+        static func pair(_ decoder: any Decoder) throws -> ContextPair {
+            try decoder.rejectUnknownKeys(CodingKeys.self, what: "a context pair")
+            let fields = try decoder.container(keyedBy: CodingKeys.self)
+            return ContextPair(
+                positive: try fields.decode(Example.self, forKey: .positive).example,
+                negative: try fields.decode(Example.self, forKey: .negative).example
+            )
         }
     }
 

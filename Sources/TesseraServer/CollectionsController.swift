@@ -20,6 +20,7 @@ struct CollectionsController: Controller {
         routes.get(":name/exists", use: exists)
         routes.put(":name/index", use: createIndex)
         routes.delete(":name/index/:field", use: deleteIndex)
+        routes.post(":name/facet", use: facet)
     }
 
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -137,6 +138,19 @@ struct CollectionsController: Controller {
             let field = raw.removingPercentEncoding ?? raw
             try support.run { () throws(TesseraError) in _ = try store.deletePayloadIndex(field: field) }
             return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+        }
+    }
+
+    /// Qdrant's `facet`: the library counts the values at a payload key.
+    @Sendable func facet(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.FacetRequest.self) { body in
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            let filter = try body.filter.map(PointsController.filter)
+            let hits = try support.run { () throws(TesseraError) in
+                try store.facet(key: body.key, filter: filter, limit: body.limit)
+            }
+            return ServerResponse.ok(Qdrant.FacetResult(hits), since: start)
         }
     }
 }

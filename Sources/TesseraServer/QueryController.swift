@@ -14,6 +14,13 @@ struct QueryController: Controller {
     func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.post("query", use: query)
         routes.post("query/batch", use: queryBatch)
+        routes.post("query/groups", use: queryGroups)
+        routes.post("search/matrix/pairs") { request, context in
+            try await matrix(request, context, offsets: false)
+        }
+        routes.post("search/matrix/offsets") { request, context in
+            try await matrix(request, context, offsets: true)
+        }
         routes.post("search/text", use: searchText)
     }
 
@@ -81,8 +88,94 @@ struct QueryController: Controller {
         for index in node.prefetch.indices { normalizeQueries(&node.prefetch[index], parameters: parameters) }
     }
 
-    /// Runs one query against a collection.
-    func run(_ body: Qdrant.QueryRequest, name: String, store: CollectionStore) throws -> Qdrant.QueryResponse {
+    /// Grouped queries (Qdrant's `query_points_groups`): the library groups the query's results; the server adds
+    /// each group's lookup point from another collection.
+    @Sendable func queryGroups(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.QueryGroupsRequest.self) { body in
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            let (query, parameters) = try prepare(body.query, name: name)
+            let kernel = MaxSimKernel(threadCount: support.options.threadCount)
+            let groups = try support.run { () throws(TesseraError) in
+                try store.queryGroups(
+                    query,
+                    groupBy: body.groupBy,
+                    groupSize: body.groupSize,
+                    limit: body.limit,
+                    encoder: support.options.encoder,
+                    kernel: kernel
+                )
+            }
+            var lookups: [JSONValue: Qdrant.Record] = [:]
+            if let lookup = body.withLookup {
+                let otherName = support.registry.resolve(lookup.collection)
+                let other = try support.registry.store(otherName)
+                let otherParameters = try support.registry.vectorParameters(otherName)
+                let selection = ReadSelection(payload: lookup.withPayload, vectors: lookup.withVector)
+                var ids: [JSONValue: PointID] = [:]
+                for group in groups {
+                    switch group.id {
+                    case .integer(let number) where number >= 0: ids[group.id] = .integer(UInt64(number))
+                    case .unsigned(let number): ids[group.id] = .integer(number)
+                    case .string(let text): ids[group.id] = try? PointID(parsing: text)
+                    default: break
+                    }
+                }
+                let records = try support.run { () throws(TesseraError) in
+                    try other.get(
+                        ids: Array(Set(ids.values)),
+                        withPayload: selection.withPayload,
+                        withVectors: selection.withVectors
+                    )
+                }
+                let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+                for (group, id) in ids {
+                    if let record = byID[id] { lookups[group] = selection.record(record, parameters: otherParameters) }
+                }
+            }
+            let result = Qdrant.GroupsResult(
+                groups: groups.map { group in
+                    Qdrant.PointGroup(
+                        id: group.id,
+                        hits: group.hits.map { Self.scored($0, parameters: parameters) },
+                        lookup: lookups[group.id]
+                    )
+                }
+            )
+            return ServerResponse.ok(result, since: start)
+        }
+    }
+
+    /// Distance matrices (Qdrant's `search_matrix_pairs` and `search_matrix_offsets`), from the library's sample.
+    func matrix(_ request: Request, _ context: BasicRequestContext, offsets: Bool) async throws -> Response {
+        try await support.serve(request, as: Qdrant.SearchMatrixRequest.self) { body in
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            let parameters = try support.registry.vectorParameters(name)
+            if let using = body.using, parameters[using] == nil {
+                throw APIError(.badRequest, "Wrong input: Not existing vector name error: \(using)")
+            }
+            let filter = try body.filter.map(PointsController.filter)
+            let kernel = MaxSimKernel(threadCount: support.options.threadCount)
+            let matrix = try support.run { () throws(TesseraError) in
+                try store.distanceMatrix(
+                    field: body.using,
+                    filter: filter,
+                    sample: body.sample,
+                    limit: body.limit,
+                    kernel: kernel
+                )
+            }
+            if offsets { return ServerResponse.ok(Qdrant.MatrixOffsetsResult(matrix), since: start) }
+            return ServerResponse.ok(Qdrant.MatrixPairsResult(matrix), since: start)
+        }
+    }
+
+    /// A query body as the library's request, checked against the collection's vector fields as Qdrant checks it.
+    func prepare(
+        _ body: Qdrant.QueryRequest,
+        name: String
+    ) throws -> (Tessera.QueryRequest, [String: VectorParameters]) {
         var request = try support.run { () throws(TesseraError) in try body.request() }
         let parameters = try support.registry.vectorParameters(name)
         try QdrantJSON.validate(request.root, parameters: parameters)
@@ -90,21 +183,31 @@ struct QueryController: Controller {
             throw APIError(.badRequest, "Wrong input: Not existing vector name error: \(field)")
         }
         normalizeQueries(&request.root, parameters: parameters)
+        return (request, parameters)
+    }
+
+    /// A result on the wire.
+    static func scored(_ point: ScoredPoint, parameters: [String: VectorParameters]) -> Qdrant.ScoredPoint {
+        Qdrant.ScoredPoint(
+            record: Qdrant.Record(
+                id: point.id,
+                payload: point.payload,
+                vector: point.vectors.map { QdrantJSON.json($0, parameters: parameters) },
+                orderValue: point.orderValue
+            ),
+            score: point.score,
+            matchedTokens: point.matchedTokens?.map(Int.init)
+        )
+    }
+
+    /// Runs one query against a collection.
+    func run(_ body: Qdrant.QueryRequest, name: String, store: CollectionStore) throws -> Qdrant.QueryResponse {
+        let (request, parameters) = try prepare(body, name: name)
         let kernel = MaxSimKernel(threadCount: support.options.threadCount)
         let response = try support.run { () throws(TesseraError) in
             try store.query(request, encoder: support.options.encoder, kernel: kernel)
         }
-        let points = response.points.map { point in
-            Qdrant.ScoredPoint(
-                record: Qdrant.Record(
-                    id: point.id,
-                    payload: point.payload,
-                    vector: point.vectors.map { QdrantJSON.json($0, parameters: parameters) }
-                ),
-                score: point.score,
-                matchedTokens: point.matchedTokens?.map(Int.init)
-            )
-        }
+        let points = response.points.map { Self.scored($0, parameters: parameters) }
         // `explain: true` (Tessera's extension): what each node of the tree did.
         return Qdrant.QueryResponse(
             points: points,

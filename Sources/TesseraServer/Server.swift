@@ -196,7 +196,9 @@ public let servedRoutes: [String] = [
     "POST /collections/{collection_name}/points/query", "POST /collections/{collection_name}/points/query/batch",
     "PUT /collections/{collection_name}/index", "DELETE /collections/{collection_name}/index/{field_name}",
     "POST /collections/{collection_name}/points/batch", "POST /collections/aliases", "GET /aliases",
-    "GET /collections/{collection_name}/aliases",
+    "GET /collections/{collection_name}/aliases", "POST /collections/{collection_name}/points/query/groups",
+    "POST /collections/{collection_name}/points/search/matrix/pairs",
+    "POST /collections/{collection_name}/points/search/matrix/offsets", "POST /collections/{collection_name}/facet",
 ]
 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.

@@ -334,7 +334,10 @@ extension SearchCommand {
         case .dbsf?: return "fused (dbsf)"
         case .bm25?, .bm25Rerank?: return "BM25"
         case .hnsw?, .dense?, .denseRerank?: return "dense"
-        case .passthrough?, .idOrder?, nil: return "none"
+        case .recommend?: return "recommendation"
+        case .discover?: return "discovery"
+        case .context?: return "context"
+        case .passthrough?, .idOrder?, .orderBy?, .sample?, nil: return "none"
         }
     }
 }

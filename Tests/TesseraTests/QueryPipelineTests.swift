@@ -406,7 +406,8 @@ struct QueryPipelineTests {
             }
             for (bad, field) in [
                 (#"{"query": [1, "x"]}"#, "query[1]"),
-                (#"{"query": {"recommend": {}}}"#, "query.recommend"),
+                (#"{"query": {"formula": {}}}"#, "query.formula"),
+                (#"{"query": {"recommend": {"strategy": "best"}}}"#, "query.recommend.strategy"),
                 (#"{"prefetch": [{"limit": "ten"}]}"#, "prefetch[0].limit"),
                 (#"{"query": [[1, 2], [3]]}"#, "query"),
                 (#"{"filter": {"must": [{"key": "a", "match": {}}]}}"#, nil),

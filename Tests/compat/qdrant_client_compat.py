@@ -506,8 +506,200 @@ def newest_only():
             client.overwrite_payload(NAME, payload=points[i].payload, points=[i], wait=True)
 
 
+def explore_queries():
+    """Recommendation, discovery, context, order_by and sample queries, grouped queries, facets and distance
+    matrices, on a collection of their own with cosine, Euclid, dot and multivector fields."""
+    global checks
+    name = "explore"
+    for client in (remote, local):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+        client.create_collection(
+            name,
+            vectors_config={
+                "cos": models.VectorParams(size=6, distance=models.Distance.COSINE),
+                "far": models.VectorParams(size=4, distance=models.Distance.EUCLID),
+                "dot": models.VectorParams(size=5, distance=models.Distance.DOT),
+                "colbert": models.VectorParams(
+                    size=4,
+                    distance=models.Distance.COSINE,
+                    multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+                ),
+            },
+        )
+    kinds = ["book", "film", "song", "game"]
+    explore_points = []
+    for i in range(60):
+        payload = {"kind": kinds[i % 4], "n": i % 7, "price": round(rng.uniform(1, 100), 2), "on": i % 5 == 0}
+        if i % 3 == 0:
+            payload["tags"] = [kinds[(i + 1) % 4], "shared", kinds[(i + 1) % 4]]
+        if i % 11 == 0:
+            payload["kind"] = 2.5  # a float names no group and has no facet value
+        if i % 13 == 0:
+            payload["when"] = f"2024-0{1 + i % 9}-1{i % 10}T10:00:00Z"
+        explore_points.append(
+            models.PointStruct(
+                id=i,
+                vector={"cos": vector(6), "far": vector(4), "dot": vector(5),
+                        "colbert": [vector(4) for _ in range(rng.randint(1, 5))]},
+                payload=payload,
+            )
+        )
+    for client in (remote, local):
+        client.upsert(name, points=explore_points, wait=True)
+    lookup_name = "explore-lookup"
+    for client in (remote, local):
+        if client.collection_exists(lookup_name):
+            client.delete_collection(lookup_name)
+        client.create_collection(lookup_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+        client.upsert(lookup_name, points=[models.PointStruct(id=n, vector=[1.0, n], payload={"label": f"n{n}"})
+                                           for n in range(0, 7, 2)], wait=True)
+
+    books = models.Filter(must=[models.FieldCondition(key="kind", match=models.MatchValue(value="book"))])
+    queries = []
+    for using, size in (("cos", 6), ("far", 4), ("dot", 5), ("colbert", None)):
+        def example():
+            return vector(size) if size else [vector(4) for _ in range(2)]
+
+        for strategy in (models.RecommendStrategy.AVERAGE_VECTOR, models.RecommendStrategy.BEST_SCORE,
+                         models.RecommendStrategy.SUM_SCORES):
+            queries.append((f"recommend {strategy.value} {using}", dict(
+                query=models.RecommendQuery(recommend=models.RecommendInput(
+                    positive=[3, example()], negative=[8], strategy=strategy)),
+                using=using, limit=6)))
+        queries.append((f"recommend best_score negatives only {using}", dict(
+            query=models.RecommendQuery(recommend=models.RecommendInput(
+                negative=[4, 9], strategy=models.RecommendStrategy.BEST_SCORE)),
+            using=using, limit=5)))
+        queries.append((f"recommend filtered {using}", dict(
+            query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1, 2])),
+            using=using, query_filter=books, limit=5, with_payload=True)))
+        queries.append((f"discover {using}", dict(
+            query=models.DiscoverQuery(discover=models.DiscoverInput(
+                target=example(), context=[models.ContextPair(positive=5, negative=6),
+                                           models.ContextPair(positive=example(), negative=7)])),
+            using=using, limit=6)))
+        queries.append((f"context {using}", dict(
+            query=models.ContextQuery(context=[models.ContextPair(positive=10, negative=11),
+                                               models.ContextPair(positive=12, negative=example())]),
+            using=using, limit=6)))
+        queries.append((f"recommend rescoring a prefetch {using}", dict(
+            prefetch=models.Prefetch(query=example(), using=using, limit=25),
+            query=models.RecommendQuery(recommend=models.RecommendInput(
+                positive=[20], negative=[21], strategy=models.RecommendStrategy.SUM_SCORES)),
+            using=using, limit=5)))
+    for what, request in queries:
+        if what.startswith("context"):
+            # Context scores tie at 0 for every point inside the region, and local mode lists ties in reverse
+            # storage order: every point's score is compared instead.
+            request = dict(request, limit=100)
+            ours, theirs = both(lambda c: {p.id: p.score for p in c.query_points(name, **request).points})
+            if ours.keys() != theirs.keys() or any(abs(ours[i] - theirs[i]) > 1e-3 for i in ours):
+                fail(f"{what}: {ours} != local mode {theirs}")
+            checks += 1
+            continue
+        ours, theirs = both(lambda c: c.query_points(name, **request).points)
+        if "prefetch" in request:
+            # Rescoring a prefetch scores only its results: the reference is the same query over those ids.
+            prefetched = [p.id for p in local.query_points(
+                name, query=request["prefetch"].query, using=request["prefetch"].using, limit=25).points]
+            theirs = local.query_points(name, query=request["query"], using=request["using"], limit=request["limit"],
+                                        query_filter=models.Filter(must=[models.HasIdCondition(has_id=prefetched)])).points
+        same_points(what, ours, theirs, tolerance=1e-3)
+
+    # order_by as a query: Qdrant's server scores 0 (local mode reports 1.0), so ids and order values are compared.
+    for order in ("n", models.OrderBy(key="price", direction=models.Direction.DESC),
+                  models.OrderBy(key="when", direction=models.Direction.ASC)):
+        ours, theirs = both(lambda c: c.query_points(name, query=models.OrderByQuery(order_by=order),
+                                                     query_filter=None, limit=12).points)
+        if [(p.id, p.order_value) for p in ours] != [(p.id, p.order_value) for p in theirs] or not ours:
+            fail(f"order_by query {order}: {[(p.id, p.order_value) for p in ours]} != local mode "
+                 f"{[(p.id, p.order_value) for p in theirs]}")
+        if any(p.score != 0 for p in ours):
+            fail("order_by query: scores are not 0")
+        checks += 1
+    # order_by over a prefetch: the prefetch's results ordered.
+    ordered_prefetch = dict(prefetch=models.Prefetch(query=vector(6), using="cos", limit=15),
+                            query=models.OrderByQuery(order_by="price"), limit=8)
+    ours, theirs = both(lambda c: c.query_points(name, **ordered_prefetch).points)
+    if [(p.id, p.order_value) for p in ours] != [(p.id, p.order_value) for p in theirs]:
+        fail(f"order_by over a prefetch: {[p.id for p in ours]} != local mode {[p.id for p in theirs]}")
+    checks += 1
+    # sample: random points passing the filter; all of them when the limit covers them.
+    ours, theirs = both(lambda c: sorted(p.id for p in c.query_points(
+        name, query=models.SampleQuery(sample=models.Sample.RANDOM), query_filter=books, limit=100).points))
+    if ours != theirs or not ours:
+        fail(f"sample: {ours} != local mode {theirs}")
+    few = remote.query_points(name, query=models.SampleQuery(sample=models.Sample.RANDOM), limit=4).points
+    if len(few) != 4 or len({p.id for p in few}) != 4:
+        fail(f"sample of 4: {few}")
+    checks += 1
+    try:
+        remote.query_points(name, query=models.FormulaQuery(formula="$score"), prefetch=models.Prefetch(
+            query=vector(6), using="cos"))
+        fail("a formula query was accepted")
+    except Exception as error:
+        if "400" not in str(error) or "formula" not in str(error):
+            fail(f"formula query: {error}")
+    checks += 1
+
+    # Grouped queries: by a string key (floats join no group), an array key, an integer key; with lookups.
+    group_requests = [
+        dict(query=vector(6), using="cos", group_by="kind", group_size=2, limit=3, with_payload=True),
+        dict(query=[vector(4), vector(4)], using="colbert", group_by="tags", group_size=3, limit=10),
+        dict(query=vector(4), using="far", group_by="n", group_size=2, limit=4, with_payload=["price"],
+             with_lookup=models.WithLookup(collection=lookup_name, with_payload=True)),
+        dict(prefetch=[models.Prefetch(query=vector(6), using="cos", limit=20),
+                       models.Prefetch(query=vector(5), using="dot", limit=20)],
+             query=models.FusionQuery(fusion=models.Fusion.RRF), group_by="kind", group_size=4, limit=2,
+             query_filter=models.Filter(must_not=[models.FieldCondition(key="on", match=models.MatchValue(value=True))])),
+        dict(query=models.RecommendQuery(recommend=models.RecommendInput(positive=[7])), using="dot",
+             group_by="n", limit=3, with_lookup=lookup_name),
+    ]
+    for request in group_requests:
+        ours, theirs = both(lambda c: c.query_points_groups(name, **request).groups)
+        if [g.id for g in ours] != [g.id for g in theirs] or not ours:
+            fail(f"groups {request}: {[g.id for g in ours]} != local mode {[g.id for g in theirs]}")
+        for a, b in zip(ours, theirs):
+            same_points(f"group {a.id}", a.hits, b.hits, tolerance=1e-3)
+            mine = (a.lookup.id, a.lookup.payload) if a.lookup else None
+            reference = (b.lookup.id, b.lookup.payload) if b.lookup else None
+            if mine != reference:
+                fail(f"group {a.id} lookup {mine} != local mode {reference}")
+
+    # Facets: counts by value, most frequent first, a filter, a limit, arrays counted once per point.
+    for key, facet_filter, limit in (("kind", None, 10), ("tags", None, 2), ("n", books, 10), ("on", None, 10)):
+        ours, theirs = both(lambda c: [(h.value, h.count) for h in c.facet(
+            name, key=key, facet_filter=facet_filter, limit=limit).hits])
+        if ours != theirs or not ours:
+            fail(f"facet {key}: {ours} != local mode {theirs}")
+        checks += 1
+
+    # Distance matrices: a sample covering every filtered point is not random, so it compares exactly.
+    for using in ("cos", "far", "colbert"):
+        ours, theirs = both(lambda c: c.search_matrix_pairs(name, query_filter=books, sample=100, limit=3,
+                                                            using=using).pairs)
+        if [(p.a, p.b) for p in ours] != [(p.a, p.b) for p in theirs] or not ours:
+            fail(f"matrix pairs {using}: {[(p.a, p.b) for p in ours]} != local mode {[(p.a, p.b) for p in theirs]}")
+        if any(abs(p.score - q.score) > 1e-3 * max(1, abs(q.score)) for p, q in zip(ours, theirs)):
+            fail(f"matrix pairs {using}: scores differ")
+        ours, theirs = both(lambda c: c.search_matrix_offsets(name, query_filter=books, sample=100, limit=2,
+                                                              using=using))
+        if (ours.ids, ours.offsets_row, ours.offsets_col) != (theirs.ids, theirs.offsets_row, theirs.offsets_col):
+            fail(f"matrix offsets {using}: {ours} != local mode {theirs}")
+        checks += 2
+    sampled = remote.search_matrix_offsets(name, sample=5, limit=2, using="cos")
+    if len(sampled.ids) != 5 or len(sampled.scores) != 10:
+        fail(f"a sampled matrix: {sampled}")
+    checks += 1
+    for client in (remote, local):
+        client.delete_collection(name)
+        client.delete_collection(lookup_name)
+
+
 if not args.older_client:
     newest_only()
+    explore_queries()
 
 # Every query again, through Tessera's own pipeline outside the server (`tessera query`), after the edits.
 for kind, request in queries:

@@ -79,6 +79,8 @@ public struct ScoredPoint: Sendable, Equatable {
     public var matchedTokens: [Int32]?
     /// The vector fields asked for (``QueryRequest/withVectors``), by name.
     public var vectors: [String: VectorValue]? = nil
+    /// The payload value an `order_by` query listed it for.
+    public var orderValue: OrderValue? = nil
 }
 
 extension CollectionStore {

@@ -23,6 +23,21 @@ public enum QueryInput: Sendable, Equatable {
     case point(PointID)
     /// Fusion of the node's prefetch lists.
     case fusion(FusionMethod)
+    /// Points like the positive examples and unlike the negative ones (Qdrant's `recommend`), in the field `using`
+    /// names.
+    case recommend(Recommendation)
+    /// Points near the target within the region the context pairs describe (Qdrant's `discover`): each point
+    /// scores the number of pairs whose positive it is nearer, less the number whose negative it is nearer, plus
+    /// its target similarity mapped into 0...1.
+    case discover(target: QueryExample, context: [ContextPair])
+    /// Points in the region the pairs describe (Qdrant's `context`): each pair whose negative a point is nearer
+    /// than its positive counts against it.
+    case context([ContextPair])
+    /// Points ordered by a payload value (Qdrant's `order_by`), score 0, each result's value in
+    /// ``ScoredPoint/orderValue``.
+    case orderBy(OrderBy)
+    /// Points in random order (Qdrant's `sample: random`), score 0.
+    case sample
 }
 
 /// Search settings of a node (Qdrant's `params`, with Tessera's own additions).
@@ -222,6 +237,8 @@ public protocol QueryTextEncoder: Sendable {
 struct SlotHit {
     var slot: Int
     var score: Float
+    /// The payload value an order-by step listed the slot for.
+    var orderValue: OrderValue? = nil
 }
 
 extension CollectionStore {
@@ -278,7 +295,8 @@ extension CollectionStore {
                 score: hit.score,
                 payload: payload,
                 matchedTokens: matches.isEmpty ? nil : matches[position],
-                vectors: vectors
+                vectors: vectors,
+                orderValue: hit.orderValue
             )
         }
         return QueryResponse(points: points, stages: run.stages, filterMilliseconds: run.filterMilliseconds)
@@ -313,8 +331,11 @@ private struct QueryRun {
 
     /// What a node's query resolves to, once text is encoded and point ids are looked up.
     enum Resolved {
-        case multivector(Multivector, VectorField, excluding: Int?)
-        case dense([Float], VectorField, excluding: Int?)
+        case multivector(Multivector, VectorField, excluding: Set<Int>)
+        case dense([Float], VectorField, excluding: Set<Int>)
+        case examples(ExampleScoring, VectorField, excluding: Set<Int>)
+        case order(OrderBy)
+        case sample
         case bm25(String)
         case fusion(FusionMethod)
         case none
@@ -393,11 +414,21 @@ private struct QueryRun {
             hits = Array(lists[0].prefix(node.limit))
             method = .passthrough
         case .multivector(let query, let field, let excluding):
-            let candidates = union.filter { $0 != excluding }.sorted()
+            let candidates = union.filter { !excluding.contains($0) }.sorted()
             hits = try maxSim(query, field: field, candidates: candidates, limit: node.limit)
             method = .maxsimRerank
+        case .examples(let scoring, let field, let excluding):
+            let candidates = union.filter { !excluding.contains($0) }.sorted()
+            hits = try exampleScores(scoring, field: field, candidates: candidates, limit: node.limit)
+            method = scoring.method
+        case .order(let order):
+            hits = ordered(union.sorted(), by: order, limit: node.limit)
+            method = .orderBy
+        case .sample:
+            hits = sampled(union, limit: node.limit)
+            method = .sample
         case .dense(let query, let field, let excluding):
-            let candidates = union.filter { $0 != excluding }
+            let candidates = union.filter { !excluding.contains($0) }
             hits = try store.exactDense(
                 field: field,
                 query: query,
@@ -434,9 +465,17 @@ private struct QueryRun {
             return (slots.prefix(limit).map { SlotHit(slot: $0, score: 0) }, .idOrder)
         case .bm25(let text):
             return (bm25(text, node: node, allowed: allowed), .bm25)
+        case .examples(let scoring, let field, let excluding):
+            var allowed = allowed
+            for slot in excluding { allowed.remove(slot) }
+            return (try exampleScores(scoring, field: field, candidates: allowed.slots, limit: limit), scoring.method)
+        case .order(let order):
+            return (ordered(allowed.slots, by: order, limit: limit), .orderBy)
+        case .sample:
+            return (sampled(allowed.slots, limit: limit), .sample)
         case .dense(let query, let field, let excluding):
             var allowed = allowed
-            if let excluding { allowed.remove(excluding) }
+            for slot in excluding { allowed.remove(slot) }
             let (hits, method) = try store.denseCandidates(
                 field: field,
                 query: query,
@@ -450,7 +489,7 @@ private struct QueryRun {
             return (hits.map { SlotHit(slot: $0.slot, score: $0.score) }, method == .hnsw ? .hnsw : .dense)
         case .multivector(let query, let field, let excluding):
             var allowed = allowed
-            if let excluding { allowed.remove(excluding) }
+            for slot in excluding { allowed.remove(slot) }
             if !node.parameters.exact, limit > 0 {
                 var settings = node.parameters.compressed ?? .defaults(limit: limit)
                 settings.candidateCount = limit
@@ -479,6 +518,47 @@ private struct QueryRun {
             allowed: allowed,
             limit: node.limit
         ).map { SlotHit(slot: $0.slot, score: $0.score) }
+    }
+
+    /// The best `limit` of `candidates` by an example query's scores, best first (ties to the lower slot).
+    private func exampleScores(
+        _ scoring: ExampleScoring,
+        field: VectorField,
+        candidates: [Int],
+        limit: Int
+    ) throws(TesseraError) -> [SlotHit] {
+        guard limit > 0, !candidates.isEmpty else { return [] }
+        guard let column = view.column(named: field.name) else {
+            throw TesseraError(.notFound, "no vector field '\(field.name)'", location: .init(field: "using"))
+        }
+        var similarities: [[Float]] = []
+        for example in scoring.examples {
+            similarities.append(try column.similarities(of: example, field: field, slots: candidates, kernel: kernel))
+        }
+        let scores = scoring.scores(similarities, candidateCount: candidates.count)
+        var hits = zip(candidates, scores).map { SlotHit(slot: $0, score: $1) }
+        hits.sort { left, right in
+            if left.score.isNaN != right.score.isNaN { return right.score.isNaN }
+            if left.score != right.score, !left.score.isNaN { return left.score > right.score }
+            return left.slot < right.slot
+        }
+        return Array(hits.prefix(limit))
+    }
+
+    /// The first `limit` entries of `slots` ordered by a payload value, score 0.
+    private func ordered(_ slots: [Int], by order: OrderBy, limit: Int) -> [SlotHit] {
+        CollectionStore.ordered(slots, by: order, in: view).prefix(limit).map {
+            SlotHit(slot: $0.slot, score: 0, orderValue: $0.value)
+        }
+    }
+
+    /// `limit` of `slots` picked at random, score 0.
+    private func sampled(_ slots: [Int], limit: Int) -> [SlotHit] {
+        var generator = SystemRandomNumberGenerator()
+        var pool = slots
+        let count = min(limit, pool.count)
+        for index in 0..<count { pool.swapAt(index, Int.random(in: index..<pool.count, using: &generator)) }
+        return pool.prefix(count).map { SlotHit(slot: $0, score: 0) }
     }
 
     private func maxSim(
@@ -533,53 +613,57 @@ private struct QueryRun {
         return Double(seconds) * 1000 + Double(attoseconds) / 1e15
     }
 
+    /// A query vector checked against the field (dimension, finite values, one vector for a dense field), scaled
+    /// to unit length for a cosine dense field.
+    private func vector(
+        _ values: [Float],
+        tokenCount: Int,
+        for field: VectorField,
+        excluding: Set<Int>,
+        path: String
+    ) throws(TesseraError)
+        -> Resolved
+    {
+        guard values.count == tokenCount * field.dimension, tokenCount >= 1 else {
+            throw TesseraError(
+                .dimensionMismatch,
+                "the query has \(tokenCount == 1 ? "\(values.count)" : "\(tokenCount) vectors of \(values.count / max(1, tokenCount))") "
+                    + "values but field '\(field.name)' has dimension \(field.dimension)",
+                location: .init(field: "\(path).query")
+            )
+        }
+        guard values.allSatisfy(\.isFinite) else {
+            throw TesseraError(
+                .invalidArgument,
+                "the query has a value that is not a finite number",
+                location: .init(field: "\(path).query")
+            )
+        }
+        if field.isMultivector {
+            do {
+                return .multivector(
+                    try Multivector(values, dimension: field.dimension),
+                    field,
+                    excluding: excluding
+                )
+            } catch {
+                throw TesseraError(.invalidArgument, "bad query: \(error)", location: .init(field: "\(path).query"))
+            }
+        }
+        guard tokenCount == 1 else {
+            throw TesseraError(
+                .invalidArgument,
+                "field '\(field.name)' is a dense field; the query gives \(tokenCount) vectors",
+                location: .init(field: "\(path).query")
+            )
+        }
+        var query = values
+        if case .dense(.cosine) = field.kind { normalize(&query) }
+        return .dense(query, field, excluding: excluding)
+    }
+
     /// The field a node's query goes to, and the query in the field's terms.
     func resolve(_ node: QueryNode, path: String) throws(TesseraError) -> Resolved {
-        func vector(
-            _ values: [Float],
-            tokenCount: Int,
-            for field: VectorField,
-            excluding: Int?
-        ) throws(TesseraError)
-            -> Resolved
-        {
-            guard values.count == tokenCount * field.dimension, tokenCount >= 1 else {
-                throw TesseraError(
-                    .dimensionMismatch,
-                    "the query has \(tokenCount == 1 ? "\(values.count)" : "\(tokenCount) vectors of \(values.count / max(1, tokenCount))") "
-                        + "values but field '\(field.name)' has dimension \(field.dimension)",
-                    location: .init(field: "\(path).query")
-                )
-            }
-            guard values.allSatisfy(\.isFinite) else {
-                throw TesseraError(
-                    .invalidArgument,
-                    "the query has a value that is not a finite number",
-                    location: .init(field: "\(path).query")
-                )
-            }
-            if field.isMultivector {
-                do {
-                    return .multivector(
-                        try Multivector(values, dimension: field.dimension),
-                        field,
-                        excluding: excluding
-                    )
-                } catch {
-                    throw TesseraError(.invalidArgument, "bad query: \(error)", location: .init(field: "\(path).query"))
-                }
-            }
-            guard tokenCount == 1 else {
-                throw TesseraError(
-                    .invalidArgument,
-                    "field '\(field.name)' is a dense field; the query gives \(tokenCount) vectors",
-                    location: .init(field: "\(path).query")
-                )
-            }
-            var query = values
-            if case .dense(.cosine) = field.kind { normalize(&query) }
-            return .dense(query, field, excluding: excluding)
-        }
         switch node.query {
         case nil:
             return .none
@@ -591,10 +675,10 @@ private struct QueryRun {
             // A cosine multivector field holds unit token vectors: the query's tokens are scaled alike, so that
             // MaxSim sums cosines (as Qdrant does).
             if target.storesUnitVectors { normalizeRows(&values, dimension: target.dimension) }
-            return try vector(values, tokenCount: query.tokenCount, for: target, excluding: nil)
+            return try vector(values, tokenCount: query.tokenCount, for: target, excluding: [], path: path)
         case .dense(let values)?:
             let target = try queryField(of: node, path: path)
-            return try vector(values, tokenCount: 1, for: target, excluding: nil)
+            return try vector(values, tokenCount: 1, for: target, excluding: [], path: path)
         case .text(let text)?:
             guard let name = node.using, name != "bm25" else { return .bm25(text) }
             let target = try queryField(of: node, path: path)
@@ -621,15 +705,208 @@ private struct QueryRun {
                 )
             }
             let (values, tokenCount) = encoded.flattened
-            return try vector(values, tokenCount: tokenCount, for: target, excluding: nil)
+            return try vector(values, tokenCount: tokenCount, for: target, excluding: [], path: path)
         case .point(let id)?:
             let target = try queryField(of: node, path: path)
             guard let slot = view.slot(of: id), let column = view.column(named: target.name) else {
                 throw TesseraError(.notFound, "no point \(id)", location: .init(field: "\(path).query"))
             }
             let values = column.floatValues(ofSlot: slot)
-            return try vector(values, tokenCount: values.count / target.dimension, for: target, excluding: slot)
+            return try vector(
+                values,
+                tokenCount: values.count / target.dimension,
+                for: target,
+                excluding: [slot],
+                path: path
+            )
+        case .recommend(let recommendation)?:
+            return try resolveRecommendation(recommendation, node: node, path: path)
+        case .discover(let target, let context)?:
+            let field = try queryField(of: node, path: path)
+            var excluding = Set<Int>()
+            let goal = try exampleValues(target, field: field, path: path, normalized: true, excluding: &excluding)
+            let pairs = try contextValues(context, field: field, path: path, excluding: &excluding)
+            let scoring = ExampleScoring(kind: .discover(target: goal.values, context: pairs), method: .discover)
+            return .examples(scoring, field, excluding: excluding)
+        case .context(let context)?:
+            let field = try queryField(of: node, path: path)
+            var excluding = Set<Int>()
+            let pairs = try contextValues(context, field: field, path: path, excluding: &excluding)
+            return .examples(ExampleScoring(kind: .context(pairs), method: .context), field, excluding: excluding)
+        case .orderBy(let order)?:
+            return .order(order)
+        case .sample?:
+            return .sample
         }
+    }
+
+    /// A recommendation in the field's terms: one query vector for ``RecommendStrategy/averageVector``, example
+    /// scores otherwise; the example points are left out of the results.
+    private func resolveRecommendation(
+        _ recommendation: Recommendation,
+        node: QueryNode,
+        path: String
+    ) throws(TesseraError) -> Resolved {
+        let field = try queryField(of: node, path: path)
+        let location = TesseraError.Location(field: "\(path).query")
+        var excluding = Set<Int>()
+        let strategy = recommendation.strategy
+        if strategy == .averageVector, recommendation.positive.isEmpty {
+            throw TesseraError(
+                .invalidArgument,
+                "a recommendation with strategy average_vector needs at least one positive example",
+                location: location
+            )
+        }
+        if recommendation.positive.isEmpty, recommendation.negative.isEmpty {
+            throw TesseraError(
+                .invalidArgument,
+                "a recommendation needs at least one positive or negative example",
+                location: location
+            )
+        }
+        var positive: [[Float]] = []
+        var negative: [[Float]] = []
+        let normalized = strategy != .averageVector
+        for example in recommendation.positive {
+            positive.append(
+                try exampleValues(example, field: field, path: path, normalized: normalized, excluding: &excluding)
+                    .values
+            )
+        }
+        for example in recommendation.negative {
+            negative.append(
+                try exampleValues(example, field: field, path: path, normalized: normalized, excluding: &excluding)
+                    .values
+            )
+        }
+        switch strategy {
+        case .bestScore:
+            return .examples(
+                ExampleScoring(kind: .best(positive: positive, negative: negative), method: .recommend),
+                field,
+                excluding: excluding
+            )
+        case .sumScores:
+            return .examples(
+                ExampleScoring(kind: .sum(positive: positive, negative: negative), method: .recommend),
+                field,
+                excluding: excluding
+            )
+        case .averageVector:
+            if field.isMultivector {
+                // The positive tokens and the negated negative ones: MaxSim then adds the best match of each.
+                var values = positive.flatMap { $0 }
+                for tokens in negative { values.append(contentsOf: tokens.map { -$0 }) }
+                if field.storesUnitVectors { normalizeRows(&values, dimension: field.dimension) }
+                guard
+                    case .multivector(let query, _, _) = try vector(
+                        values,
+                        tokenCount: values.count / field.dimension,
+                        for: field,
+                        excluding: excluding,
+                        path: path
+                    )
+                else { preconditionFailure("a multivector field resolves to a multivector query") }
+                return .multivector(query, field, excluding: excluding)
+            }
+            let dimension = field.dimension
+            func mean(_ vectors: [[Float]]) -> [Float] {
+                var sum = [Float](repeating: 0, count: dimension)
+                for vector in vectors { for index in 0..<dimension { sum[index] += vector[index] } }
+                return sum.map { $0 / Float(vectors.count) }
+            }
+            var query = mean(positive)
+            if !negative.isEmpty {
+                let away = mean(negative)
+                for index in 0..<dimension { query[index] = query[index] + query[index] - away[index] }
+            }
+            return try vector(query, tokenCount: 1, for: field, excluding: excluding, path: path)
+        }
+    }
+
+    /// The context pairs' vectors, in the field's terms; their points join `excluding`.
+    private func contextValues(
+        _ context: [ContextPair],
+        field: VectorField,
+        path: String,
+        excluding: inout Set<Int>
+    ) throws(TesseraError) -> [(positive: [Float], negative: [Float])] {
+        var pairs: [(positive: [Float], negative: [Float])] = []
+        for pair in context {
+            let positive = try exampleValues(
+                pair.positive,
+                field: field,
+                path: path,
+                normalized: true,
+                excluding: &excluding
+            )
+            let negative = try exampleValues(
+                pair.negative,
+                field: field,
+                path: path,
+                normalized: true,
+                excluding: &excluding
+            )
+            pairs.append((positive.values, negative.values))
+        }
+        return pairs
+    }
+
+    /// An example's vector for `field` (a point's stored vector, or the one given), checked against the field's
+    /// dimension; scaled to unit length where the field holds unit vectors and `normalized` is set. A point's slot
+    /// joins `excluding`.
+    private func exampleValues(
+        _ example: QueryExample,
+        field: VectorField,
+        path: String,
+        normalized: Bool,
+        excluding: inout Set<Int>
+    ) throws(TesseraError) -> (values: [Float], tokenCount: Int) {
+        let location = TesseraError.Location(field: "\(path).query")
+        var values: [Float]
+        let tokenCount: Int
+        switch example {
+        case .point(let id):
+            guard let slot = view.slot(of: id), let column = view.column(named: field.name) else {
+                throw TesseraError(.notFound, "no point \(id)", location: location)
+            }
+            excluding.insert(slot)
+            values = column.floatValues(ofSlot: slot)
+            tokenCount = values.count / field.dimension
+        case .vector(let value):
+            (values, tokenCount) = value.flattened
+            guard tokenCount >= 1, values.count == tokenCount * field.dimension else {
+                throw TesseraError(
+                    .dimensionMismatch,
+                    "an example has \(values.count) values in \(tokenCount) vector(s) but field '\(field.name)' has "
+                        + "dimension \(field.dimension)",
+                    location: location
+                )
+            }
+            guard field.isMultivector || tokenCount == 1 else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "field '\(field.name)' is a dense field; an example gives \(tokenCount) vectors",
+                    location: location
+                )
+            }
+            guard values.allSatisfy(\.isFinite) else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "an example has a value that is not a finite number",
+                    location: location
+                )
+            }
+            if normalized {
+                if field.isMultivector {
+                    if field.storesUnitVectors { normalizeRows(&values, dimension: field.dimension) }
+                } else if case .dense(.cosine) = field.kind {
+                    normalize(&values)
+                }
+            }
+        }
+        return (values, tokenCount)
     }
 
     /// The field of a node's query (never `nil` for the vector queries that call it).

@@ -26,6 +26,16 @@ public enum StageMethod: String, Sendable, Hashable, CaseIterable {
     case passthrough
     /// Allowed points in id order, score 0.
     case idOrder = "id order"
+    /// Recommendation scores (best or summed) from examples, an exact scan of the candidates.
+    case recommend
+    /// Discovery scores (context pairs and a target), an exact scan of the candidates.
+    case discover
+    /// Context scores (pairs of examples), an exact scan of the candidates.
+    case context
+    /// The candidates ordered by a payload value.
+    case orderBy = "order by"
+    /// The candidates in random order.
+    case sample = "random sample"
 }
 
 /// What a query's leaf or rescoring step compares its query with.
@@ -51,6 +61,10 @@ public enum PlanOperation: Sendable, Equatable {
     case passthrough
     /// Lists the allowed points in id order.
     case scroll
+    /// Orders the allowed points (a leaf) or the union of the inputs' results by a payload value.
+    case order(OrderBy)
+    /// Picks from the allowed points (a leaf) or the union of the inputs' results at random.
+    case sample
 }
 
 /// A query tree turned into the steps that run: leaves first, each distinct subtree once, each distinct filter
@@ -144,7 +158,7 @@ extension CollectionStore {
 }
 
 /// Builds a plan's steps, merging equal subtrees.
-private struct Planner {
+struct Planner {
     let configuration: CollectionConfiguration
     var steps: [QueryPlan.Step] = []
     var filters: [Filter] = []
@@ -172,8 +186,13 @@ private struct Planner {
         }
         let target = try Self.target(of: node, in: configuration, path: path)
         let operation: PlanOperation
-        if inputs.isEmpty {
+        if case .order(let order) = target {
+            operation = .order(order)
+        } else if case .sample = target {
+            operation = .sample
+        } else if inputs.isEmpty {
             switch target {
+            case .order, .sample: preconditionFailure("handled above")
             case .fusion:
                 throw TesseraError(
                     .invalidArgument,
@@ -185,6 +204,7 @@ private struct Planner {
             }
         } else {
             switch target {
+            case .order, .sample: preconditionFailure("handled above")
             case .fusion(let method): operation = .fuse(method)
             case .none:
                 guard inputs.count == 1 else {
@@ -212,6 +232,8 @@ private struct Planner {
     enum Target {
         case field(PlanTarget)
         case fusion(FusionMethod)
+        case order(OrderBy)
+        case sample
         case none
     }
 
@@ -237,7 +259,32 @@ private struct Planner {
             return target(try field(named: node.using, multivector: multivector, in: configuration, path: path))
         case .point?:
             return target(try field(named: node.using, multivector: nil, in: configuration, path: path))
+        case .recommend(let recommendation)?:
+            let kind = exampleKind(recommendation.positive + recommendation.negative, using: node.using)
+            return target(try field(named: node.using, multivector: kind, in: configuration, path: path))
+        case .discover(let goal, let context)?:
+            let examples = [goal] + context.flatMap { [$0.positive, $0.negative] }
+            let kind = exampleKind(examples, using: node.using)
+            return target(try field(named: node.using, multivector: kind, in: configuration, path: path))
+        case .context(let context)?:
+            let kind = exampleKind(context.flatMap { [$0.positive, $0.negative] }, using: node.using)
+            return target(try field(named: node.using, multivector: kind, in: configuration, path: path))
+        case .orderBy(let order)?:
+            return .order(order)
+        case .sample?:
+            return .sample
         }
+    }
+
+    /// The kind of field examples fit when `using` names none: dense for a dense vector, multivector for token
+    /// vectors, either for point ids.
+    static func exampleKind(_ examples: [QueryExample], using: String?) -> Bool? {
+        guard using == nil else { return nil }
+        for case .vector(let value) in examples {
+            if case .dense = value { return false }
+            return true
+        }
+        return nil
     }
 
     /// The field a node names, or the only field of the query's kind.
