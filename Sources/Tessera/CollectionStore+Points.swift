@@ -34,32 +34,105 @@ extension CollectionStore {
         }
         var rowIDs: [Int64] = []
         try write { db in
-            let deletePoint = try db.cachedStatement(sql: "DELETE FROM points WHERE id_key = ?")
-            let insertPoint = try db.cachedStatement(
-                sql: "INSERT INTO points (id_key, id_text, payload) VALUES (?, ?, ?)"
-            )
-            let insertVector = try db.cachedStatement(
-                sql: "INSERT INTO vectors (row_id, field, token_count, data) VALUES (?, ?, ?, ?)"
-            )
-            let markPending = try Self.pendingStatement(db)
-            rowIDs = []
-            for point in prepared {
-                let key = point.id.sortKey
-                try markPending.statement.execute(arguments: [key, markPending.sequence])
-                try deletePoint.execute(arguments: [key])
-                try insertPoint.execute(arguments: [key, point.id.description, point.payloadJSON])
-                let rowID = db.lastInsertedRowID
-                rowIDs.append(rowID)
-                for blob in point.blobs {
-                    try insertVector.execute(arguments: [rowID, blob.field, blob.tokenCount, blob.data])
-                }
-            }
+            rowIDs = try Self.insert(prepared, db)
         } apply: { view in
             for (point, rowID) in zip(prepared, rowIDs) {
                 view.remove(id: point.id)
                 view.append(id: point.id, payload: point.payload, blobs: point.blobs, rowID: rowID)
             }
         }
+    }
+
+    /// Replaces some vector fields of stored points, keeping their other fields and payloads (Qdrant's
+    /// `update_vectors`), in one transaction: each point is read and written again while the writer is held, so a
+    /// concurrent payload write is never lost, whether the point sits in the appendable tail or a sealed segment.
+    ///
+    /// As Qdrant's server: an id that is not stored does not stop the others; they are written, and then the call
+    /// throws naming the first missing id. When an id appears twice, both changes apply in order.
+    /// - Parameter updates: For each point, the fields to replace and their new vectors.
+    /// - Throws: ``TesseraError/Code/invalidArgument`` or ``TesseraError/Code/dimensionMismatch`` naming the point and
+    ///   field (then nothing is written), ``TesseraError/Code/notFound`` for a missing id (after the others were
+    ///   written), ``TesseraError/Code/io``.
+    /// - Complexity: O(size of the points); one fsync per call.
+    public func updateVectors(_ updates: [(id: PointID, vectors: [String: VectorValue])]) throws(TesseraError) {
+        var merged: [PointID: [String: VectorValue]] = [:]
+        var order: [PointID] = []
+        for (id, vectors) in updates {
+            for name in vectors.keys.sorted() {
+                guard let field = configuration.field(named: name) else {
+                    throw TesseraError(
+                        .invalidArgument,
+                        "point \(id) has a vector for unknown field '\(name)'; the collection's fields are "
+                            + configuration.fields.map(\.name).joined(separator: ", "),
+                        location: .init(field: "point \(id), vector '\(name)'")
+                    )
+                }
+                _ = try VectorCodec.validate(vectors[name]!, field: field, pointID: id)
+            }
+            if merged[id] == nil { order.append(id) }
+            merged[id, default: [:]].merge(vectors) { _, new in new }
+        }
+        guard !order.isEmpty else { return }
+        var prepared: [PreparedPoint] = []
+        var rowIDs: [Int64] = []
+        var missing: PointID?
+        try write { db in
+            prepared = []
+            missing = nil
+            let select = try db.cachedStatement(
+                sql: "SELECT row_id, id_key, payload, \(segmentColumns) FROM points WHERE id_key = ?"
+            )
+            for id in order {
+                guard let row = try Row.fetchOne(select, arguments: [id.sortKey]) else {
+                    if missing == nil { missing = id }
+                    continue
+                }
+                let stored = try record(db, id: id, row: row, true, true)
+                var vectors = stored.vectors ?? [:]
+                vectors.merge(merged[id]!) { _, new in new }
+                var entry = try prepare(Point(id: id, payload: stored.payload ?? [:], vectors: vectors))
+                entry.blobs.sort { $0.field < $1.field }
+                prepared.append(entry)
+            }
+            rowIDs = try Self.insert(prepared, db)
+        } apply: { view in
+            for (point, rowID) in zip(prepared, rowIDs) {
+                view.remove(id: point.id)
+                view.append(id: point.id, payload: point.payload, blobs: point.blobs, rowID: rowID)
+            }
+        }
+        if let missing {
+            throw TesseraError(
+                .notFound,
+                "No point with id \(missing) found",
+                location: .init(field: "point \(missing)")
+            )
+        }
+    }
+
+    /// Writes prepared points in the open transaction, replacing stored ones; returns their new row ids.
+    private static func insert(_ prepared: [PreparedPoint], _ db: Database) throws -> [Int64] {
+        let deletePoint = try db.cachedStatement(sql: "DELETE FROM points WHERE id_key = ?")
+        let insertPoint = try db.cachedStatement(
+            sql: "INSERT INTO points (id_key, id_text, payload) VALUES (?, ?, ?)"
+        )
+        let insertVector = try db.cachedStatement(
+            sql: "INSERT INTO vectors (row_id, field, token_count, data) VALUES (?, ?, ?, ?)"
+        )
+        let markPending = try pendingStatement(db)
+        var rowIDs: [Int64] = []
+        for point in prepared {
+            let key = point.id.sortKey
+            try markPending.statement.execute(arguments: [key, markPending.sequence])
+            try deletePoint.execute(arguments: [key])
+            try insertPoint.execute(arguments: [key, point.id.description, point.payloadJSON])
+            let rowID = db.lastInsertedRowID
+            rowIDs.append(rowID)
+            for blob in point.blobs {
+                try insertVector.execute(arguments: [rowID, blob.field, blob.tokenCount, blob.data])
+            }
+        }
+        return rowIDs
     }
 
     /// Deletes points by id; ids that are not stored are ignored.

@@ -460,6 +460,7 @@ extension Qdrant {
         case overwritePayload(SetPayload)
         case deletePayload(DeletePayload)
         case clearPayload(ClearPayload)
+        case updateVectors(UpdateVectors)
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case upsert, delete
@@ -477,7 +478,7 @@ extension Qdrant {
                 throw invalid(
                     decoder.codingPath,
                     "an operation is one object with one of upsert, delete, set_payload, overwrite_payload, "
-                        + "delete_payload, clear_payload"
+                        + "delete_payload, clear_payload, update_vectors"
                 )
             }
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -488,13 +489,39 @@ extension Qdrant {
             case .overwritePayload: self = .overwritePayload(try container.decode(SetPayload.self, forKey: key))
             case .deletePayload: self = .deletePayload(try container.decode(DeletePayload.self, forKey: key))
             case .clearPayload: self = .clearPayload(try container.decode(ClearPayload.self, forKey: key))
-            case .updateVectors, .deleteVectors:
+            case .updateVectors: self = .updateVectors(try container.decode(UpdateVectors.self, forKey: key))
+            case .deleteVectors:
                 throw invalid(
                     decoder.codingPath + [key],
                     "\(name) is not supported: every point holds every vector field of its collection"
                 )
             }
         }
+    }
+
+    /// The body of `PUT /collections/{name}/points/vectors` (Qdrant's `UpdateVectors`): for each point, the vector
+    /// fields to replace.
+    public struct UpdateVectors: Decodable, Sendable {
+        public var points: [PointVectors]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case points
+            case shardKey = "shard_key"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self, what: "update_vectors")
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            points = try container.decode([PointVectors].self, forKey: .points)
+        }
+    }
+
+    /// One point of ``UpdateVectors``: its id and the vectors to set (named, or bare for an unnamed vector).
+    public struct PointVectors: Decodable, Sendable {
+        public var id: PointID
+        public var vector: VectorInput
+
+        enum CodingKeys: String, CodingKey { case id, vector }
     }
 
     /// The body of `POST /collections/{name}/points/batch`: operations applied in order; each is acknowledged

@@ -21,6 +21,8 @@ struct PointsController: Controller {
         routes.post("payload/delete", use: deletePayload)
         routes.post("payload/clear", use: clearPayload)
         routes.post("batch", use: batch)
+        routes.put("vectors", use: updateVectors)
+        routes.post("vectors/delete", use: deleteVectors)
     }
 
     @Sendable func upsert(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -43,6 +45,41 @@ struct PointsController: Controller {
         try support.run { () throws(TesseraError) in try store.upsert(points) }
     }
 
+    /// Qdrant's `update_vectors`: the library replaces the named fields of each point in one transaction.
+    @Sendable func updateVectors(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.UpdateVectors.self) { body in
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            try updateVectors(body, collection: name, store: store)
+            return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
+        }
+    }
+
+    func updateVectors(_ body: Qdrant.UpdateVectors, collection name: String, store: CollectionStore) throws {
+        let converter = PointConverter(
+            collection: name,
+            parameters: try support.registry.vectorParameters(name),
+            store: store,
+            encoder: support.options.documentEncoder
+        )
+        var updates: [(id: PointID, vectors: [String: VectorValue])] = []
+        for (index, point) in body.points.enumerated() {
+            updates.append((point.id, try converter.vectors(point.vector, path: "points[\(index)].vector")))
+        }
+        try support.run { () throws(TesseraError) in try store.updateVectors(updates) }
+    }
+
+    /// Qdrant's `delete_vectors`, refused: every point of a collection holds every one of its vector fields.
+    @Sendable func deleteVectors(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            _ = try support.store(context)
+            throw APIError(
+                .badRequest,
+                "Wrong input: delete_vectors is not supported: every point holds every vector field of its collection"
+            )
+        }
+    }
+
     @Sendable func batch(_ request: Request, context: BasicRequestContext) async throws -> Response {
         try await support.serve(request, as: Qdrant.BatchUpdate.self) { body in
             let start = ContinuousClock.now
@@ -56,6 +93,7 @@ struct PointsController: Controller {
                     try updatePayload(set.update(overwrite: true), set.selector, store: store)
                 case .deletePayload(let keys): try updatePayload(.delete(keys.keys), keys.selector, store: store)
                 case .clearPayload(let clear): try updatePayload(.clear, clear.selector, store: store)
+                case .updateVectors(let update): try updateVectors(update, collection: name, store: store)
                 }
             }
             return ServerResponse.ok(body.operations.map { _ in Qdrant.UpdateResult() }, since: start)

@@ -199,6 +199,7 @@ public let servedRoutes: [String] = [
     "GET /collections/{collection_name}/aliases", "POST /collections/{collection_name}/points/query/groups",
     "POST /collections/{collection_name}/points/search/matrix/pairs",
     "POST /collections/{collection_name}/points/search/matrix/offsets", "POST /collections/{collection_name}/facet",
+    "PUT /collections/{collection_name}/points/vectors", "POST /collections/{collection_name}/points/vectors/delete",
 ]
 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.

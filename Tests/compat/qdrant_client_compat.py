@@ -470,15 +470,47 @@ def newest_only():
     ours, theirs = both(lambda c: sorted((p.id, json.dumps(p.payload, sort_keys=True)) for p in c.retrieve(NAME, ids=[200, 201, 202])))
     if ours != theirs or len(ours) != 2:
         fail(f"batch_update_points: {ours} != local mode {theirs}")
-    try:
-        remote.batch_update_points(NAME, update_operations=[
+    # update_vectors, alone and in a batch: the named fields replaced, payloads and other fields kept.
+    new_dense, new_tokens = vector(8), [vector(4), vector(4), vector(4)]
+    for client in (remote, local):
+        client.update_vectors(NAME, points=[models.PointVectors(id=200, vector={"dense": new_dense}),
+                                            models.PointVectors(id=202, vector={"colbert": new_tokens})], wait=True)
+        client.batch_update_points(NAME, update_operations=[
             models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(
-                points=[models.PointVectors(id=200, vector={"dense": vector(8)})]))
-        ])
-        fail("update_vectors in a batch was accepted")
+                points=[models.PointVectors(id=200, vector={"colbert": new_tokens})])),
+            models.SetPayloadOperation(set_payload=models.SetPayload(payload={"after": 1}, points=[200])),
+        ], wait=True)
+    ours, theirs = both(lambda c: sorted(c.retrieve(NAME, ids=[200, 202], with_vectors=True), key=lambda p: p.id))
+    for a, b in zip(ours, theirs):
+        if a.payload != b.payload:
+            fail(f"update_vectors: payload of {a.id} {a.payload} != local mode {b.payload}")
+        for field in ("dense", "colbert"):
+            flat_a = [x for row in a.vector[field] for x in row] if field == "colbert" else a.vector[field]
+            flat_b = [x for row in b.vector[field] for x in row] if field == "colbert" else b.vector[field]
+            if len(flat_a) != len(flat_b) or any(abs(x - y) > 1e-5 for x, y in zip(flat_a, flat_b)):
+                fail(f"update_vectors: {field} of {a.id} differs from local mode")
+    probe = [vector(4), vector(4)]
+    ours, theirs = both(lambda c: c.query_points(NAME, query=probe, using="colbert", limit=5).points)
+    same_points("query after update_vectors", ours, theirs)
+    try:
+        remote.update_vectors(NAME, points=[models.PointVectors(id=9999, vector={"dense": vector(8)})])
+        fail("update_vectors of a missing point was accepted")
     except Exception as error:
-        if "400" not in str(error) or "update_vectors" not in str(error):
-            fail(f"update_vectors in a batch: {error}")
+        if "404" not in str(error) or "9999" not in str(error):
+            fail(f"update_vectors of a missing point: {error}")
+    try:
+        remote.update_vectors(NAME, points=[models.PointVectors(id=200, vector={"dense": vector(3)})])
+        fail("update_vectors with a wrong dimension was accepted")
+    except Exception as error:
+        if "400" not in str(error):
+            fail(f"update_vectors with a wrong dimension: {error}")
+    try:
+        remote.delete_vectors(NAME, vectors=["dense"], points=[200])
+        fail("delete_vectors was accepted")
+    except Exception as error:
+        if "400" not in str(error) or "delete_vectors" not in str(error):
+            fail(f"delete_vectors: {error}")
+    checks += 5
     for client in (remote, local):
         client.delete(NAME, points_selector=models.PointIdsList(points=[200, 202]), wait=True)
     checks += 3
