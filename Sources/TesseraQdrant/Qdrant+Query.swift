@@ -131,13 +131,15 @@ extension Qdrant {
         func node() throws(TesseraError) -> QueryNode {
             var children: [QueryNode] = []
             for child in prefetch ?? [] { children.append(try child.node()) }
+            var parameters = params?.parameters ?? QueryParameters()
+            if case .diverse(_, let mmr)? = query { parameters.mmr = mmr }
             return QueryNode(
                 query: query?.input,
                 using: using,
                 filter: try filter?.filter(),
                 limit: limit ?? 10,
                 scoreThreshold: scoreThreshold.map(Float.init),
-                parameters: params?.parameters ?? QueryParameters(),
+                parameters: parameters,
                 prefetch: children
             )
         }
@@ -157,10 +159,16 @@ extension Qdrant {
         case context([ContextPair])
         case orderBy(Tessera.OrderBy)
         case sample
+        /// A nearest query reordered by maximal marginal relevance.
+        indirect case diverse(Query, MaximalMarginalRelevance)
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case nearest, fusion, rrf, dbsf, text, recommend, discover, context, sample, formula
+            case nearest, fusion, rrf, dbsf, text, recommend, discover, context, sample, formula, mmr
             case orderBy = "order_by"
+        }
+        enum MMRKeys: String, CodingKey, CaseIterable {
+            case diversity
+            case candidatesLimit = "candidates_limit"
         }
         enum RecommendKeys: String, CodingKey, CaseIterable { case positive, negative, strategy }
         enum DiscoverKeys: String, CodingKey, CaseIterable { case target, context }
@@ -196,8 +204,49 @@ extension Qdrant {
                 }
             case .object(let object):
                 let container = try decoder.container(keyedBy: CodingKeys.self)
+                // One kind of query per object (`nearest` may come with `mmr`): no field is ignored.
+                let extra = object.keys.filter { $0 != "mmr" || object["nearest"] == nil }.sorted()
+                if extra.count > 1 {
+                    throw invalid(
+                        path + [JSONKey(stringValue: extra[1])],
+                        "a query object holds one of nearest, fusion, rrf, dbsf, recommend, discover, context, "
+                            + "order_by, sample, text; found \(extra.joined(separator: ", "))"
+                    )
+                }
                 if object["nearest"] != nil {
-                    self = try container.decode(Query.self, forKey: .nearest)
+                    let base = try container.decode(Query.self, forKey: .nearest)
+                    guard container.contains(.mmr), try !container.decodeNil(forKey: .mmr) else {
+                        self = base
+                        return
+                    }
+                    switch base {
+                    case .dense, .multivector, .point: break
+                    default:
+                        throw invalid(path + [CodingKeys.mmr], "mmr applies to a vector, a multivector or a point id")
+                    }
+                    let settings = try container.superDecoder(forKey: .mmr)
+                    try settings.rejectUnknownKeys(MMRKeys.self, what: "mmr")
+                    let fields = try settings.container(keyedBy: MMRKeys.self)
+                    var mmr = MaximalMarginalRelevance()
+                    if let diversity = try fields.decodeIfPresent(Double.self, forKey: .diversity) {
+                        guard (0...1).contains(diversity) else {
+                            throw invalid(
+                                fields.codingPath + [MMRKeys.diversity],
+                                "diversity must be in 0...1 (got \(diversity))"
+                            )
+                        }
+                        mmr.diversity = Float(diversity)
+                    }
+                    if let limit = try fields.decodeIfPresent(Int.self, forKey: .candidatesLimit) {
+                        guard limit >= 0 else {
+                            throw invalid(
+                                fields.codingPath + [MMRKeys.candidatesLimit],
+                                "candidates_limit must not be negative (got \(limit))"
+                            )
+                        }
+                        mmr.candidateLimit = limit
+                    }
+                    self = .diverse(base, mmr)
                 } else if object["fusion"] != nil {
                     switch try container.decode(Fusion.self, forKey: .fusion) {
                     case .rrf: self = .fusion(.rrf())
@@ -284,6 +333,7 @@ extension Qdrant {
             case .context(let context): .context(context)
             case .orderBy(let order): .orderBy(order)
             case .sample: .sample
+            case .diverse(let base, _): base.input
             }
         }
     }

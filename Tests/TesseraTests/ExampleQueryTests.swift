@@ -1,3 +1,4 @@
+import TesseraQdrant
 import Testing
 
 @testable import Tessera
@@ -126,6 +127,46 @@ struct ExampleQueryTests {
             // Point examples are left out.
             let pointPair = ContextPair(positive: .point(.integer(4)), negative: .point(.integer(0)))
             #expect(Set(try Self.run(store, .context([pointPair]), using: "dot").map(\.id.number)) == [1, 2, 3])
+        }
+    }
+
+    @Test("maximal marginal relevance picks diverse candidates and keeps their nearest scores")
+    func mmr() throws {
+        try Self.withStore { store in
+            // Euclid, query (4, 1): candidates 4, 3, 2, 1 (distances 0, 1, 2, 3). Relevance is minus the squared
+            // distance; with diversity 1 each pick is the candidate least similar to those picked: 4 first, then 1
+            // (farthest from 4; 0 is not a candidate), then 2 and 3 tie (each −1 from its nearest pick) and the
+            // tie goes to the later pending candidate: 3, which took the place of the picked 4.
+            var parameters = QueryParameters()
+            parameters.mmr = MaximalMarginalRelevance(diversity: 1, candidateLimit: 4)
+            let node = QueryNode(query: .dense([4, 1]), using: "far", limit: 3, parameters: parameters)
+            let picked = try store.query(QueryRequest(root: node)).points
+            #expect(picked.map(\.id.number) == [4, 1, 3])
+            #expect(picked.map(\.score) == [0, 3, 1])
+            // Diversity 0 is the nearest order.
+            parameters.mmr = MaximalMarginalRelevance(diversity: 0, candidateLimit: 5)
+            let nearest = try store.query(
+                QueryRequest(root: QueryNode(query: .dense([4, 1]), using: "far", limit: 3, parameters: parameters))
+            )
+            #expect(nearest.points.map(\.id.number) == [4, 3, 2])
+            parameters.mmr = MaximalMarginalRelevance(diversity: 1.5)
+            #expect(throws: TesseraError.self) {
+                try store.query(
+                    QueryRequest(root: QueryNode(query: .dense([4, 1]), using: "far", parameters: parameters))
+                )
+            }
+            let decoded = try QueryRequest(
+                json:
+                    #"{"query": {"nearest": [4, 1], "mmr": {"diversity": 1, "candidates_limit": 4}}, "using": "far", "limit": 3}"#
+            )
+            #expect(decoded.root.parameters.mmr == MaximalMarginalRelevance(diversity: 1, candidateLimit: 4))
+            #expect(try store.query(decoded).points.map(\.id.number) == [4, 1, 3])
+            for bad in [
+                #"{"query": {"fusion": "rrf", "mmr": {}}}"#, #"{"query": {"nearest": [1, 2], "mmr": {"lambda": 1}}}"#,
+                #"{"query": {"recommend": {"positive": [1]}, "sample": "random"}}"#,
+            ] {
+                #expect(throws: TesseraError.self) { try QueryRequest(json: bad) }
+            }
         }
     }
 

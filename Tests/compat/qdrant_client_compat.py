@@ -8,6 +8,8 @@ import json
 import random
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import warnings
 
 from qdrant_client import QdrantClient, models
@@ -638,6 +640,32 @@ def explore_queries():
             theirs = local.query_points(name, query=request["query"], using=request["using"], limit=request["limit"],
                                         query_filter=models.Filter(must=[models.HasIdCondition(has_id=prefetched)])).points
         same_points(what, ours, theirs, tolerance=1e-3)
+
+    # Maximal marginal relevance on nearest queries: dense (cosine, Euclid), multivector, by point id, with offset.
+    for using, query, mmr, offset in (
+        ("cos", vector(6), models.Mmr(diversity=0.5, candidates_limit=20), 0),
+        ("cos", vector(6), models.Mmr(diversity=0.9), 0),
+        ("far", vector(4), models.Mmr(diversity=0.3, candidates_limit=30), 2),
+        ("colbert", [vector(4), vector(4)], models.Mmr(diversity=0.6, candidates_limit=25), 0),
+        ("dot", 17, models.Mmr(diversity=0.2, candidates_limit=15), 0),
+    ):
+        ours, theirs = both(lambda c: c.query_points(name, query=models.NearestQuery(nearest=query, mmr=mmr),
+                                                     using=using, limit=6, offset=offset).points)
+        same_points(f"mmr {using} {mmr}", ours, theirs, tolerance=1e-3)
+    # Bodies the client would refuse itself, sent as they are: each is a 400 naming the field.
+    for body, word in (({"query": {"nearest": vector(6), "mmr": {"diversity": 2}}, "using": "cos"}, "diversity"),
+                       ({"query": {"fusion": "rrf", "mmr": {}}, "prefetch": {"query": vector(6), "using": "cos"}},
+                        "one of")):
+        request = urllib.request.Request(f"{args.url}/collections/{name}/points/query", method="POST",
+                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=30)
+            fail(f"{body} was accepted")
+        except urllib.error.HTTPError as error:
+            text = error.read().decode()
+            if error.code != 400 or word not in text:
+                fail(f"{body}: {error.code} {text}")
+    checks += 1
 
     # order_by as a query: Qdrant's server scores 0 (local mode reports 1.0), so ids and order values are compared.
     for order in ("n", models.OrderBy(key="price", direction=models.Direction.DESC),

@@ -54,6 +54,8 @@ public struct QueryParameters: Sendable, Equatable {
     public var textFields: [String]
     /// How BM25 turns text into terms.
     public var analyzer: TextAnalyzer
+    /// Reorders a vector query's nearest candidates for diversity (Qdrant's `mmr`); `nil` for plain nearest.
+    public var mmr: MaximalMarginalRelevance?
 
     /// The payload fields BM25 searches unless told otherwise: BEIR's `title` and `text`.
     public static let defaultTextFields = ["title", "text"]
@@ -80,6 +82,23 @@ public struct QueryParameters: Sendable, Equatable {
         self.bm25 = bm25
         self.textFields = textFields
         self.analyzer = analyzer
+    }
+}
+
+/// Maximal marginal relevance (Qdrant's `mmr`): the `candidateLimit` nearest points are found first, then picked
+/// one by one, each time the candidate maximising `(1 − diversity) · similarity to the query − diversity ·
+/// (its largest similarity to a point already picked)`, starting from the most similar. Scores stay the nearest
+/// search's; only the order (and which candidates make the limit) changes.
+public struct MaximalMarginalRelevance: Sendable, Equatable {
+    /// 0 for relevance alone, 1 for diversity alone.
+    public var diversity: Float
+    /// How many nearest candidates to pick from; `nil` for the node's limit.
+    public var candidateLimit: Int?
+
+    /// Creates settings.
+    public init(diversity: Float = 0.5, candidateLimit: Int? = nil) {
+        self.diversity = diversity
+        self.candidateLimit = candidateLimit
     }
 }
 
@@ -378,13 +397,35 @@ private struct QueryRun {
 
     private mutating func run(_ step: QueryPlan.Step, inputs: [[SlotHit]]) throws(TesseraError) -> [SlotHit] {
         let path = step.paths[0]
-        let node = step.node
+        var node = step.node
         let resolved = try resolve(node, path: path)
+        let mmr = node.parameters.mmr
+        let limit = node.limit
+        if let mmr {
+            switch resolved {
+            case .dense, .multivector: break
+            default:
+                throw TesseraError(
+                    .invalidArgument,
+                    "mmr applies to a nearest query by a vector or a multivector",
+                    location: .init(field: "\(path).query.mmr")
+                )
+            }
+            guard mmr.diversity.isFinite, (0...1).contains(mmr.diversity) else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "mmr.diversity must be in 0...1 (got \(mmr.diversity))",
+                    location: .init(field: "\(path).query.mmr.diversity")
+                )
+            }
+            node.limit = mmr.candidateLimit ?? node.limit
+        }
         let allowed = allowed(for: step)
         let start = ContinuousClock.now
         if step.inputs.isEmpty {
             var (hits, method) = try leaf(resolved, node: node, path: path, allowed: allowed)
             hits = threshold(hits, node: node, resolved: resolved)
+            if let mmr { hits = try diversify(hits, resolved: resolved, mmr: mmr, limit: limit) }
             record(step, method, allowed.count, hits.count, ContinuousClock.now - start)
             return hits
         }
@@ -445,8 +486,65 @@ private struct QueryRun {
             method = .bm25Rerank
         }
         hits = threshold(hits, node: node, resolved: resolved)
+        if let mmr { hits = try diversify(hits, resolved: resolved, mmr: mmr, limit: limit) }
         record(step, method, union.count, hits.count, ContinuousClock.now - start)
         return hits
+    }
+
+    /// Maximal marginal relevance over nearest candidates (see ``MaximalMarginalRelevance``), with similarities as
+    /// the field's raw scores (minus squared distances for Euclid). Ties go to the later candidate, and a picked
+    /// candidate's place is taken by the last one still pending, as Qdrant's server orders them.
+    private func diversify(
+        _ hits: [SlotHit],
+        resolved: Resolved,
+        mmr: MaximalMarginalRelevance,
+        limit: Int
+    ) throws(TesseraError) -> [SlotHit] {
+        guard !hits.isEmpty, limit > 0 else { return [] }
+        let query: [Float]
+        let field: VectorField
+        switch resolved {
+        case .dense(let values, let target, _): (query, field) = (values, target)
+        case .multivector(let tokens, let target, _): (query, field) = (floatValues(of: tokens), target)
+        default: return hits
+        }
+        guard let column = view.column(named: field.name) else { return hits }
+        let slots = hits.map(\.slot)
+        let relevance = try column.similarities(of: query, field: field, slots: slots, kernel: kernel)
+        var similarity: [[Float]] = []
+        for slot in slots {
+            similarity.append(
+                try column.similarities(
+                    of: column.floatValues(ofSlot: slot),
+                    field: field,
+                    slots: slots,
+                    kernel: kernel
+                )
+            )
+        }
+        func lastArgmax(_ values: [Float]) -> Int {
+            var best = 0
+            for index in values.indices where values[index] >= values[best] { best = index }
+            return best
+        }
+        func swapRemove(_ pending: inout [Int], _ position: Int) -> Int {
+            let taken = pending[position]
+            pending[position] = pending[pending.count - 1]
+            pending.removeLast()
+            return taken
+        }
+        let lambda = 1 - mmr.diversity
+        var pending = Array(slots.indices)
+        var selected = [swapRemove(&pending, lastArgmax(pending.map { relevance[$0] }))]
+        while selected.count < limit, !pending.isEmpty {
+            let scores = pending.map { candidate in
+                let nearest = selected.map { similarity[candidate][$0] }.max()!
+                return lambda * relevance[candidate] - (1 - lambda) * nearest
+            }
+            if scores.allSatisfy({ $0 == -.infinity }) { break }
+            selected.append(swapRemove(&pending, lastArgmax(scores)))
+        }
+        return selected.map { hits[$0] }
     }
 
     private mutating func leaf(

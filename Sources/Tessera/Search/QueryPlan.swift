@@ -148,6 +148,9 @@ extension CollectionStore {
     static func capLimits(_ node: inout QueryNode, to cap: Int) {
         node.limit = min(node.limit, cap)
         if let ef = node.parameters.hnswEf { node.parameters.hnswEf = min(ef, max(cap, 1)) }
+        if let candidates = node.parameters.mmr?.candidateLimit {
+            node.parameters.mmr?.candidateLimit = min(candidates, cap)
+        }
         if var compressed = node.parameters.compressed {
             compressed.candidateCount = min(compressed.candidateCount, cap)
             if let rank = compressed.imputationRank { compressed.imputationRank = min(rank, 1 << 20) }
