@@ -80,6 +80,8 @@ extension Qdrant {
         public var params: SearchParams?
         public var scoreThreshold: Double?
         public var limit: Int?
+        /// Where point ids in the query take their vectors from (another collection, another field).
+        public var lookupFrom: LookupLocation?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case prefetch, query, using, filter, params, limit
@@ -101,12 +103,7 @@ extension Qdrant {
                 )
             }
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            if try !container.decodeNil(forKey: .lookupFrom) {
-                throw invalid(
-                    decoder.codingPath + [CodingKeys.lookupFrom],
-                    "lookup_from (vectors from another collection) is not supported"
-                )
-            }
+            lookupFrom = try container.decodeIfPresent(LookupLocation.self, forKey: .lookupFrom)
             if container.contains(.prefetch), try !container.decodeNil(forKey: .prefetch) {
                 if case .object = try container.decode(JSONValue.self, forKey: .prefetch) {
                     prefetch = [try container.decode(Prefetch.self, forKey: .prefetch)]
@@ -125,6 +122,55 @@ extension Qdrant {
             } else {
                 limit = try container.decodeIfPresent(Int.self, forKey: .limit)
             }
+        }
+
+        /// The tree with the point ids of every node that has `lookup_from` replaced by the vectors `vector` gives
+        /// them (the collection and field named there; the ids are then not left out of the results, as in Qdrant).
+        /// - Parameter vector: The stored vector of a point in a collection's field (throwing when there is none).
+        /// - Returns: The tree without `lookup_from`.
+        /// - Throws: What `vector` throws, or a decoding error when a lookup names no field and its node no `using`.
+        public func resolvingLookups(
+            _ vector: (_ collection: String, _ field: String, _ id: PointID) throws -> VectorValue
+        ) throws -> Prefetch {
+            var node = self
+            node.prefetch = try prefetch?.map { try $0.resolvingLookups(vector) }
+            guard let lookup = lookupFrom, let query else { return node }
+            guard let field = lookup.vector ?? using else {
+                throw invalid([CodingKeys.lookupFrom], "lookup_from needs `vector` when the query names no `using`")
+            }
+            func example(_ example: QueryExample) throws -> QueryExample {
+                guard case .point(let id) = example else { return example }
+                return .vector(try vector(lookup.collection, field, id))
+            }
+            func pairs(_ context: [ContextPair]) throws -> [ContextPair] {
+                try context.map { ContextPair(positive: try example($0.positive), negative: try example($0.negative)) }
+            }
+            func resolved(_ query: Query) throws -> Query {
+                switch query {
+                case .point(let id):
+                    switch try vector(lookup.collection, field, id) {
+                    case .dense(let values): return .dense(values)
+                    case let other:
+                        let (values, tokenCount) = other.flattened
+                        return .multivector(try Multivector(values, dimension: values.count / max(1, tokenCount)))
+                    }
+                case .recommend(var recommendation):
+                    recommendation.positive = try recommendation.positive.map(example)
+                    recommendation.negative = try recommendation.negative.map(example)
+                    return .recommend(recommendation)
+                case .discover(let target, let context):
+                    return .discover(target: try example(target), context: try pairs(context))
+                case .context(let context):
+                    return .context(try pairs(context))
+                case .diverse(let base, let mmr):
+                    return .diverse(try resolved(base), mmr)
+                default:
+                    return query
+                }
+            }
+            node.query = try resolved(query)
+            node.lookupFrom = nil
+            return node
         }
 
         /// The library's query node.
@@ -335,6 +381,21 @@ extension Qdrant {
             case .sample: .sample
             case .diverse(let base, _): base.input
             }
+        }
+    }
+
+    /// `lookup_from`: the collection (and vector field) point ids of a query are read from.
+    public struct LookupLocation: Decodable, Sendable {
+        public var collection: String
+        public var vector: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case collection, vector }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self, what: "lookup_from")
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            collection = try container.decode(String.self, forKey: .collection)
+            vector = try container.decodeIfPresent(String.self, forKey: .vector)
         }
     }
 

@@ -176,6 +176,10 @@ struct QueryController: Controller {
         _ body: Qdrant.QueryRequest,
         name: String
     ) throws -> (Tessera.QueryRequest, [String: VectorParameters]) {
+        var body = body
+        body.node = try body.node.resolvingLookups { collection, field, id in
+            try lookup(collection: collection, field: field, id: id)
+        }
         var request = try support.run { () throws(TesseraError) in try body.request() }
         let parameters = try support.registry.vectorParameters(name)
         try QdrantJSON.validate(request.root, parameters: parameters)
@@ -184,6 +188,28 @@ struct QueryController: Controller {
         }
         normalizeQueries(&request.root, parameters: parameters)
         return (request, parameters)
+    }
+
+    /// The stored vector of a point in another collection's field, for `lookup_from`.
+    func lookup(collection: String, field: String, id: PointID) throws -> VectorValue {
+        let name = support.registry.resolve(collection)
+        let store = try support.registry.store(name)
+        guard store.configuration.field(named: field) != nil else {
+            throw APIError(
+                .badRequest,
+                "Wrong input: Not existing vector name error: \(field) (in lookup_from `\(collection)`)"
+            )
+        }
+        let records = try support.run { () throws(TesseraError) in
+            try store.get(ids: [id], withPayload: false, withVectors: true)
+        }
+        guard let vector = records.first?.vectors?[field] else {
+            throw APIError(
+                .notFound,
+                "Not found: No point with id \(id) found in lookup_from collection `\(collection)`"
+            )
+        }
+        return vector
     }
 
     /// A result on the wire.

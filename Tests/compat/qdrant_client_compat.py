@@ -641,6 +641,39 @@ def explore_queries():
                                         query_filter=models.Filter(must=[models.HasIdCondition(has_id=prefetched)])).points
         same_points(what, ours, theirs, tolerance=1e-3)
 
+    # lookup_from: point ids read from another collection's field (and then not left out of the results).
+    side = "explore-side"
+    side_points = [models.PointStruct(id=i, vector={"other": vector(6), "tokens": [vector(4), vector(4)]})
+                   for i in range(5)]
+    for client in (remote, local):
+        if client.collection_exists(side):
+            client.delete_collection(side)
+        client.create_collection(side, vectors_config={
+            "other": models.VectorParams(size=6, distance=models.Distance.COSINE),
+            "tokens": models.VectorParams(size=4, distance=models.Distance.COSINE, multivector_config=models.MultiVectorConfig(
+                comparator=models.MultiVectorComparator.MAX_SIM)),
+        })
+        client.upsert(side, points=side_points, wait=True)
+    for what, request in (
+        ("by id", dict(query=3, using="cos", lookup_from=models.LookupLocation(collection=side, vector="other"))),
+        ("recommend", dict(query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1, 2], negative=[0])),
+                           using="colbert", lookup_from=models.LookupLocation(collection=side, vector="tokens"))),
+        ("discover", dict(query=models.DiscoverQuery(discover=models.DiscoverInput(
+            target=4, context=[models.ContextPair(positive=1, negative=2)])), using="cos",
+            lookup_from=models.LookupLocation(collection=side, vector="other"))),
+    ):
+        ours, theirs = both(lambda c: c.query_points(name, limit=6, **request).points)
+        same_points(f"lookup_from {what}", ours, theirs, tolerance=1e-3)
+    try:
+        remote.query_points(name, query=42, using="cos", lookup_from=models.LookupLocation(collection=side, vector="other"))
+        fail("lookup_from a missing point was accepted")
+    except Exception as error:
+        if "404" not in str(error) or "42" not in str(error):
+            fail(f"lookup_from a missing point: {error}")
+    checks += 1
+    for client in (remote, local):
+        client.delete_collection(side)
+
     # Maximal marginal relevance on nearest queries: dense (cosine, Euclid), multivector, by point id, with offset.
     for using, query, mmr, offset in (
         ("cos", vector(6), models.Mmr(diversity=0.5, candidates_limit=20), 0),
