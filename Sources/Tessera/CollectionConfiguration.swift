@@ -75,6 +75,8 @@ public enum VectorKind: Hashable, Sendable, Codable {
     case multivector(comparator: MultivectorComparator)
     /// One vector `[dimension]` per point, scored with the distance.
     case dense(distance: Distance)
+    /// A ``SparseVector`` per point (possibly empty), scored by dot product, its query weighted by the modifier.
+    case sparse(modifier: SparseModifier)
 }
 
 /// The encoding profile that produced a field's vectors; see DESIGN.md, "Encoding profiles".
@@ -181,11 +183,40 @@ public struct VectorField: Hashable, Sendable, Codable {
         return false
     }
 
+    /// Whether the field holds a sparse vector per point.
+    public var isSparse: Bool {
+        if case .sparse = kind { return true }
+        return false
+    }
+
+    /// Whether the field holds one dense vector per point.
+    public var isDense: Bool {
+        if case .dense = kind { return true }
+        return false
+    }
+
+    /// A stored value of the field from its row-major stored values: token rows, one dense vector, or a sparse
+    /// vector.
+    func value(stored values: [Float]) -> VectorValue {
+        switch kind {
+        case .multivector:
+            .multivector((0..<(values.count / dimension)).map { Array(values[$0 * dimension..<($0 + 1) * dimension]) })
+        case .dense: .dense(values)
+        case .sparse: .sparse(SparseVector(packed: values))
+        }
+    }
+
+    /// A sparse field (stored as rows of ``SparseVector/rowWidth`` `float32` values).
+    public static func sparse(name: String, modifier: SparseModifier = .none) -> VectorField {
+        VectorField(name: name, dimension: SparseVector.rowWidth, kind: .sparse(modifier: modifier))
+    }
+
     /// Whether stored vectors (each token's, for a multivector field) are unit vectors: cosine fields.
     var storesUnitVectors: Bool {
         switch kind {
         case .dense(let distance): distance == .cosine
         case .multivector: multivectorDistance == .cosine
+        case .sparse: false
         }
     }
 }

@@ -411,7 +411,8 @@ extension CollectionStore {
         }
         var blobs: [(field: String, tokenCount: Int, data: Data)] = []
         for field in configuration.fields {
-            guard let value = point.vectors[field.name] else {
+            // A sparse field may be left out: the point holds the empty vector there.
+            guard let value = point.vectors[field.name] ?? (field.isSparse ? .sparse(.empty) : nil) else {
                 throw TesseraError(
                     .invalidArgument,
                     "point \(point.id) has no vector for field '\(field.name)'; every point needs every field",
@@ -478,13 +479,7 @@ extension CollectionStore {
                     dimension: field.dimension,
                     elementType: field.elementType
                 )
-                if field.isMultivector {
-                    vectors[name] = .multivector(
-                        (0..<tokenCount).map { Array(values[$0 * field.dimension..<($0 + 1) * field.dimension]) }
-                    )
-                } else {
-                    vectors[name] = .dense(values)
-                }
+                vectors[name] = field.value(stored: values)
             }
             record.vectors = vectors
         }

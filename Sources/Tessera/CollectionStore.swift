@@ -87,6 +87,8 @@ public final class CollectionStore: Sendable {
     /// The compressed index of each multivector field that has one, loaded at first use.
     let compressedStates = Mutex<[String: CompressedFieldState]>([:])
     let textIndexes = TextIndexCache()
+    /// The sparse fields' inverted indexes of the sealed segments, built at first use.
+    let sparseIndexes = SparseIndexCache()
     /// The declared payload indexes, built at first use.
     let payloadIndexCache = PayloadIndexCache()
     /// The HNSW graph of each dense field that has one, loaded at first use.

@@ -6,6 +6,8 @@ public enum VectorValue: Hashable, Sendable {
     case multivector([[Float]])
     /// Token vectors packed row-major into one array of `tokenCount × dimension` values, for a multivector field.
     case flat(values: [Float], tokenCount: Int)
+    /// A sparse vector, for a sparse field.
+    case sparse(SparseVector)
 
     /// The values row-major, and the number of rows (1 for ``dense(_:)``).
     public var flattened: (values: [Float], tokenCount: Int) {
@@ -13,6 +15,7 @@ public enum VectorValue: Hashable, Sendable {
         case .dense(let values): (values, 1)
         case .multivector(let rows): (rows.flatMap { $0 }, rows.count)
         case .flat(let values, let tokenCount): (values, tokenCount)
+        case .sparse(let vector): (vector.packed.values, vector.packed.rowCount)
         }
     }
 }

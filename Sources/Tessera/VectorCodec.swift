@@ -32,6 +32,18 @@ enum VectorCodec {
                 "field '\(field.name)' is a dense field; point \(pointID) gives a multivector",
                 location: location
             )
+        case (.sparse, .dense), (.sparse, .multivector):
+            throw TesseraError(
+                .invalidArgument,
+                "field '\(field.name)' is not a sparse field; point \(pointID) gives a sparse vector",
+                location: location
+            )
+        case (.dense, .sparse), (.multivector, .sparse), (.flat, .sparse):
+            throw TesseraError(
+                .invalidArgument,
+                "field '\(field.name)' is a sparse field; point \(pointID) must give indices and values",
+                location: location
+            )
         default:
             break
         }

@@ -106,10 +106,12 @@ extension Qdrant {
 
     /// The body of `PUT /collections/{name}`: `vectors` and `optimizers_config` are read; other settings of
     /// Qdrant's `CreateCollection` (shards, replication, WAL, quantization) have no counterpart in a local
-    /// collection and are accepted without effect. `sparse_vectors` is refused: sparse fields are not stored,
-    /// and accepting them would drop the field without a word.
+    /// collection and are accepted without effect. `sparse_vectors` creates sparse fields (their `modifier`; the
+    /// index's storage settings are accepted without effect).
     public struct CreateCollection: Decodable, Sendable {
         public var vectors: VectorsConfig
+        /// `sparse_vectors`: each sparse field's modifier.
+        public var sparseVectors: [String: SparseModifier] = [:]
         /// `optimizers_config`, when given.
         public var optimizersConfig: OptimizersConfig?
 
@@ -120,21 +122,63 @@ extension Qdrant {
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            guard container.contains(.vectors) else {
-                throw invalid(decoder.codingPath, "a collection needs `vectors` (named vector parameters)")
-            }
             let members = try decoder.container(keyedBy: JSONKey.self)
             let sparse = JSONKey(stringValue: "sparse_vectors")
-            if members.contains(sparse), !(try members.decodeNil(forKey: sparse)),
-                case .object(let fields) = try members.decode(JSONValue.self, forKey: sparse), !fields.isEmpty
-            {
-                throw invalid(
-                    decoder.codingPath + [sparse],
-                    "sparse vectors are not supported: sparse_vectors (\(fields.keys.sorted().joined(separator: ", "))) "
-                        + "would not be stored; create the collection without them"
-                )
+            if members.contains(sparse), !(try members.decodeNil(forKey: sparse)) {
+                guard case .object(let fields) = try members.decode(JSONValue.self, forKey: sparse) else {
+                    throw invalid(decoder.codingPath + [sparse], "sparse_vectors must be an object of sparse fields")
+                }
+                for (name, parameters) in fields {
+                    let path = decoder.codingPath + [sparse, JSONKey(stringValue: name)]
+                    guard case .object(let settings) = parameters else {
+                        throw invalid(path, "a sparse field's parameters must be an object")
+                    }
+                    for key in settings.keys.sorted() where key != "modifier" && key != "index" {
+                        throw invalid(path + [JSONKey(stringValue: key)], "unknown sparse vector parameter '\(key)'")
+                    }
+                    var modifier = SparseModifier.none
+                    switch settings["modifier"] {
+                    case nil, .null?: break
+                    case .string(let text)?:
+                        guard let known = SparseModifier(rawValue: text) else {
+                            throw invalid(
+                                path + [JSONKey(stringValue: "modifier")],
+                                "unknown modifier '\(text)' (expected none or idf)"
+                            )
+                        }
+                        modifier = known
+                    case let other?:
+                        throw mismatch("a string", other, path + [JSONKey(stringValue: "modifier")])
+                    }
+                    // The index's storage settings (on_disk, full_scan_threshold, datatype) have no counterpart:
+                    // every sealed segment's inverted index is built in memory at first use.
+                    if case let index? = settings["index"], index != .null {
+                        guard case .object(let options) = index else {
+                            throw invalid(path + [JSONKey(stringValue: "index")], "index must be an object")
+                        }
+                        for key in options.keys.sorted()
+                        where !["on_disk", "full_scan_threshold", "datatype"].contains(key) {
+                            throw invalid(
+                                path + [JSONKey(stringValue: "index"), JSONKey(stringValue: key)],
+                                "unknown sparse index parameter '\(key)'"
+                            )
+                        }
+                    }
+                    sparseVectors[name] = modifier
+                }
             }
-            vectors = try container.decode(VectorsConfig.self, forKey: .vectors)
+            if container.contains(.vectors) {
+                vectors = try container.decode(VectorsConfig.self, forKey: .vectors)
+            } else if !sparseVectors.isEmpty {
+                vectors = .named([:])
+            } else {
+                throw invalid(decoder.codingPath, "a collection needs `vectors` or `sparse_vectors`")
+            }
+            for name in sparseVectors.keys.sorted() {
+                if case .named(let named) = vectors, named[name] != nil {
+                    throw invalid(decoder.codingPath, "`\(name)` is both a dense and a sparse vector field")
+                }
+            }
             optimizersConfig = try container.decodeIfPresent(OptimizersConfig.self, forKey: .optimizersConfig)
         }
     }
@@ -222,6 +266,8 @@ extension Qdrant {
     /// counts, with Qdrant's defaults for the settings a local collection does not have.
     public struct CollectionInfo: Encodable, Sendable {
         public var vectors: VectorsConfig
+        /// The sparse fields and their modifiers.
+        public var sparseVectors: [String: SparseModifier] = [:]
         public var pointsCount: Int
         /// Qdrant's `status`: `green` (nothing to do), `yellow` (the optimiser is working), `grey` (work pending,
         /// not started), `red` (the last optimisation failed).
@@ -262,7 +308,11 @@ extension Qdrant {
                 "segments_count": .integer(Int64(segmentsCount)),
                 "config": [
                     "params": [
-                        "vectors": vectorsJSON, "shard_number": 1, "replication_factor": 1,
+                        "vectors": vectorsJSON,
+                        "sparse_vectors": .object(
+                            JSONObject(sparseVectors.mapValues { ["modifier": .string($0.rawValue)] as JSONValue })
+                        ),
+                        "shard_number": 1, "replication_factor": 1,
                         "write_consistency_factor": 1, "on_disk_payload": true,
                     ],
                     "hnsw_config": [

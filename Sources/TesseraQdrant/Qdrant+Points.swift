@@ -2,11 +2,12 @@ public import Tessera
 
 extension Qdrant {
     /// A point's vector as a request gives it: a dense vector, a multivector, Tessera's `{"text": …}` (encoded
-    /// by the server's model for that field), or, for a point, a map of these by vector field name. Sparse
-    /// vectors (`{"indices", "values"}`) are refused.
+    /// by the server's model for that field), a sparse vector (`{"indices", "values"}`), or, for a point, a map
+    /// of these by vector field name.
     public indirect enum VectorInput: Decodable, Sendable, Equatable {
         case dense([Float])
         case multivector([[Float]])
+        case sparse(indices: [UInt32], values: [Float])
         case document(text: String)
         case named([String: VectorInput])
 
@@ -22,8 +23,12 @@ extension Qdrant {
             case .object(let object):
                 if case .string(let text)? = object["text"] {
                     self = .document(text: text)
-                } else if object["indices"] != nil, object["values"] != nil {
-                    throw invalid(decoder.codingPath, "sparse vectors are not supported")
+                } else if object.count == 2, case .array? = object["indices"], case .array? = object["values"] {
+                    let container = try decoder.container(keyedBy: JSONKey.self)
+                    self = .sparse(
+                        indices: try container.decode([UInt32].self, forKey: JSONKey(stringValue: "indices")),
+                        values: try container.decode([Float].self, forKey: JSONKey(stringValue: "values"))
+                    )
                 } else {
                     self = .named(try decoder.singleValueContainer().decode([String: VectorInput].self))
                 }

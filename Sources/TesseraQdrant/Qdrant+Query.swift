@@ -150,6 +150,7 @@ extension Qdrant {
                 case .point(let id):
                     switch try vector(lookup.collection, field, id) {
                     case .dense(let values): return .dense(values)
+                    case .sparse(let vector): return .sparse(vector)
                     case let other:
                         let (values, tokenCount) = other.flattened
                         return .multivector(try Multivector(values, dimension: values.count / max(1, tokenCount)))
@@ -205,6 +206,7 @@ extension Qdrant {
         case context([ContextPair])
         case orderBy(Tessera.OrderBy)
         case sample
+        case sparse(SparseVector)
         /// A nearest query reordered by maximal marginal relevance.
         indirect case diverse(Query, MaximalMarginalRelevance)
 
@@ -248,6 +250,15 @@ extension Qdrant {
                 } catch {
                     throw invalid(path, "bad multivector: \(error)")
                 }
+            case .object(let object) where object.count == 2 && object["indices"] != nil && object["values"] != nil:
+                guard
+                    case .sparse(let indices, let values) = try decoder.singleValueContainer().decode(VectorInput.self)
+                else { throw invalid(path, "a sparse vector is {\"indices\": […], \"values\": […]}") }
+                do {
+                    self = .sparse(try SparseVector(indices: indices, values: values))
+                } catch {
+                    throw invalid(path, error.message)
+                }
             case .object(let object):
                 let container = try decoder.container(keyedBy: CodingKeys.self)
                 // One kind of query per object (`nearest` may come with `mmr`): no field is ignored.
@@ -266,7 +277,7 @@ extension Qdrant {
                         return
                     }
                     switch base {
-                    case .dense, .multivector, .point: break
+                    case .dense, .multivector, .point, .sparse: break
                     default:
                         throw invalid(path + [CodingKeys.mmr], "mmr applies to a vector, a multivector or a point id")
                     }
@@ -379,6 +390,7 @@ extension Qdrant {
             case .context(let context): .context(context)
             case .orderBy(let order): .orderBy(order)
             case .sample: .sample
+            case .sparse(let vector): .sparse(vector)
             case .diverse(let base, _): base.input
             }
         }

@@ -11,6 +11,8 @@ struct VectorParameters: Sendable, Equatable {
     var distance: Distance
     var multivector: Bool
     var hnswM: Int?
+    /// For a sparse field, its modifier (`size`, `distance` and `multivector` then do not apply).
+    var sparse: SparseModifier? = nil
     /// Created as Qdrant's single unnamed vector (`"vectors": {"size": …}`), stored as the field `default` and
     /// written bare in answers.
     var unnamed = false
@@ -137,6 +139,14 @@ public final class CollectionRegistry: Sendable {
                     multivector: true,
                     hnswM: field.hnswM
                 )
+            case .sparse(let modifier):
+                result[field.name] = VectorParameters(
+                    size: 0,
+                    distance: .dot,
+                    multivector: false,
+                    hnswM: nil,
+                    sparse: modifier
+                )
             }
             result[field.name]?.unnamed = configuration.unnamedVector == true
         }
@@ -173,6 +183,7 @@ public final class CollectionRegistry: Sendable {
         let configuration = CollectionConfiguration(
             fields: fields.keys.sorted().map { field in
                 let parameters = fields[field]!
+                if let modifier = parameters.sparse { return VectorField.sparse(name: field, modifier: modifier) }
                 return VectorField(
                     name: field,
                     dimension: parameters.size,

@@ -51,11 +51,20 @@ struct CollectionsController: Controller {
         try await support.serve(request, as: Qdrant.CreateCollection.self) { body in
             let start = ContinuousClock.now
             let name = try support.name(context)
-            let fields: [String: VectorParameters] =
+            var fields: [String: VectorParameters] =
                 switch body.vectors {
                 case .unnamed(let parameters): ["default": VectorParameters(parameters, unnamed: true)]
                 case .named(let named): named.mapValues { VectorParameters($0, unnamed: false) }
                 }
+            for (field, modifier) in body.sparseVectors {
+                fields[field] = VectorParameters(
+                    size: 0,
+                    distance: .dot,
+                    multivector: false,
+                    hnswM: nil,
+                    sparse: modifier
+                )
+            }
             try support.registry.create(name, fields: fields, optimizers: body.optimizersConfig)
             return ServerResponse.ok(true, since: start)
         }
@@ -65,7 +74,8 @@ struct CollectionsController: Controller {
         try await support.blocking {
             let start = ContinuousClock.now
             let (name, store) = try support.store(context)
-            let parameters = try support.registry.vectorParameters(name)
+            let all = try support.registry.vectorParameters(name)
+            let parameters = all.filter { $0.value.sparse == nil }
             // An unnamed vector is described bare, as Qdrant does; named vectors as a map.
             let vectors: Qdrant.VectorsConfig =
                 if parameters.count == 1, let only = parameters.first?.value, only.unnamed {
@@ -79,6 +89,7 @@ struct CollectionsController: Controller {
                 pointsCount: store.count(),
                 payloadIndexes: payloadIndexes
             )
+            info.sparseVectors = all.compactMapValues(\.sparse)
             (info.status, info.optimizerError) = support.registry.optimizer.status(of: name, store: store)
             info.segmentsCount = store.segments().count + 1
             info.optimizerSettings = try store.optimizerSettings()

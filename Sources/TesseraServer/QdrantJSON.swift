@@ -30,7 +30,7 @@ enum QdrantJSON {
         } else if parameters.count == 1 {
             field = parameters.first?.value
         }
-        if let field {
+        if let field, field.sparse == nil {
             switch node.query {
             case .dense(let values)?: try checkDimension(values.count, field)
             case .multivector(let query)?: try checkDimension(query.dimension, field)
@@ -53,13 +53,20 @@ enum QdrantJSON {
         if parameters.count == 1, let (name, field) = parameters.first, field.unnamed {
             return vectors[name].map { json($0, dimension: field.size) } ?? .null
         }
-        return .object(JSONObject(vectors.mapValues { json($0, dimension: 0) }))
+        // A point without entries in a sparse field has no vector there, as in Qdrant.
+        let present = vectors.filter { if case .sparse(let vector) = $0.value { !vector.isEmpty } else { true } }
+        return .object(JSONObject(present.mapValues { json($0, dimension: 0) }))
     }
 
     static func json(_ vector: VectorValue, dimension: Int) -> JSONValue {
         switch vector {
         case .dense(let values): return .array(values.map { .double(Double($0)) })
         case .multivector(let rows): return .array(rows.map { .array($0.map { .double(Double($0)) }) })
+        case .sparse(let vector):
+            return [
+                "indices": .array(vector.indices.map { .integer(Int64($0)) }),
+                "values": .array(vector.values.map { .double(Double($0)) }),
+            ]
         case .flat(let values, let tokenCount):
             let width = tokenCount > 0 ? values.count / tokenCount : dimension
             return .array(
@@ -150,7 +157,26 @@ struct PointConverter {
         parameters: VectorParameters,
         path: String
     ) throws -> VectorValue {
+        if let modifier = parameters.sparse {
+            _ = modifier
+            guard case .sparse(let indices, let values) = input else {
+                throw APIError(
+                    .badRequest,
+                    "Wrong input: vector '\(field)' is a sparse field; \(path) must be {\"indices\": […], \"values\": […]}"
+                )
+            }
+            do {
+                return .sparse(try SparseVector(indices: indices, values: values))
+            } catch {
+                throw APIError(.badRequest, "Wrong input: \(path): \(error.message)")
+            }
+        }
         switch input {
+        case .sparse:
+            throw APIError(
+                .badRequest,
+                "Wrong input: vector '\(field)' is not a sparse field; \(path) gives a sparse vector"
+            )
         case .document(let text):
             return try encodeDocument(text, field: field)
         case .multivector(var rows) where parameters.multivector:

@@ -30,7 +30,7 @@ struct ListCommand: AsyncParsableCommand {
                     name: name,
                     points: store.count(),
                     fields: store.configuration.fields.map { field in
-                        "\(field.name) (\(field.isMultivector ? "multivector" : "dense") \(field.dimension))"
+                        "\(field.name) (\(field.isMultivector ? "multivector" : field.isSparse ? "sparse" : "dense") \(field.dimension))"
                     }
                 )
             )

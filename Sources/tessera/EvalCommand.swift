@@ -180,6 +180,7 @@ struct InfoCommand: AsyncParsableCommand {
             switch field.kind {
             case .multivector: kind = "multivector (max_sim)"
             case .dense(let distance): kind = "dense (\(distance.rawValue))"
+            case .sparse(let modifier): kind = "sparse (modifier \(modifier.rawValue))"
             }
             print(
                 "  field '\(field.name)': \(kind), dimension \(field.dimension), \(field.elementType), "

@@ -334,6 +334,7 @@ extension SearchCommand {
         case .dbsf?: return "fused (dbsf)"
         case .bm25?, .bm25Rerank?: return "BM25"
         case .hnsw?, .dense?, .denseRerank?: return "dense"
+        case .sparse?, .sparseRerank?: return "sparse dot product"
         case .recommend?: return "recommendation"
         case .discover?: return "discovery"
         case .context?: return "context"

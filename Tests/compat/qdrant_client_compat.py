@@ -89,21 +89,6 @@ if vectors["dense"].distance != models.Distance.COSINE or vectors["colbert"].hns
     fail("get_collection: distance or hnsw_config differs")
 checks += 1
 
-# Sparse vectors are not stored: creating a collection with them is refused, not accepted and dropped.
-try:
-    remote.create_collection(
-        "sparse",
-        vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
-        sparse_vectors_config={"text": models.SparseVectorParams()},
-    )
-    fail("sparse_vectors_config was accepted")
-except Exception as error:
-    if "400" not in str(error) or "sparse vectors are not supported" not in str(error):
-        fail(f"sparse_vectors_config: {error}")
-if remote.collection_exists("sparse"):
-    fail("a refused collection was created")
-checks += 1
-
 rng = random.Random(7)
 
 
@@ -790,9 +775,97 @@ def explore_queries():
         client.delete_collection(lookup_name)
 
 
+
+def sparse_queries():
+    """Sparse fields (plain and with the IDF modifier) next to a dense one: upserts with and without the sparse
+    vector, retrieval, sparse queries at a leaf, rescoring a dense prefetch, fused with a dense list, filtered,
+    after deletes; collection info; refusals."""
+    global checks
+    name = "sparse"
+    for client in (remote, local):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+        client.create_collection(
+            name,
+            vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.COSINE)},
+            sparse_vectors_config={"plain": models.SparseVectorParams(),
+                                   "bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        )
+    info = remote.get_collection(name).config.params
+    if set(info.sparse_vectors) != {"plain", "bm25"} or info.sparse_vectors["bm25"].modifier != models.Modifier.IDF:
+        fail(f"sparse collection info: {info.sparse_vectors}")
+    if set(info.vectors) != {"dense"}:
+        fail(f"sparse collection info lists {set(info.vectors)} as dense vectors")
+
+    def sparse_vector():
+        indices = rng.sample(range(0, 40), rng.randint(1, 6)) + ([4_000_000_000] if rng.random() < 0.2 else [])
+        return models.SparseVector(indices=indices, values=[round(rng.uniform(0.1, 2), 3) for _ in indices])
+
+    sparse_points = []
+    for i in range(40):
+        vectors = {"dense": vector(4), "bm25": sparse_vector()}
+        if i % 5 != 0:  # every fifth point has no "plain" vector
+            vectors["plain"] = sparse_vector()
+        sparse_points.append(models.PointStruct(id=i, vector=vectors, payload={"even": i % 2 == 0}))
+    for client in (remote, local):
+        client.upsert(name, points=sparse_points, wait=True)
+    ours, theirs = both(lambda c: sorted(c.retrieve(name, ids=[0, 3, 7], with_vectors=True), key=lambda p: p.id))
+    for a, b in zip(ours, theirs):
+        if set(a.vector) != set(b.vector):
+            fail(f"sparse retrieve {a.id}: fields {set(a.vector)} != local mode {set(b.vector)}")
+        for field in ("plain", "bm25"):
+            if field in a.vector and (a.vector[field].indices != b.vector[field].indices or any(
+                    abs(x - y) > 1e-5 for x, y in zip(a.vector[field].values, b.vector[field].values))):
+                fail(f"sparse retrieve {a.id}.{field}: {a.vector[field]} != local mode {b.vector[field]}")
+    checks += 1
+    evens = models.Filter(must=[models.FieldCondition(key="even", match=models.MatchValue(value=True))])
+    for round_ in range(2):
+        for field in ("plain", "bm25"):
+            query = sparse_vector()
+            ours, theirs = both(lambda c: c.query_points(name, query=query, using=field, limit=8).points)
+            same_points(f"sparse {field} {round_}", ours, theirs, tolerance=1e-4)
+            ours, theirs = both(lambda c: c.query_points(name, query=query, using=field, limit=5,
+                                                         query_filter=evens).points)
+            same_points(f"sparse {field} filtered {round_}", ours, theirs, tolerance=1e-4)
+            rerank = dict(prefetch=models.Prefetch(query=vector(4), using="dense", limit=20), query=query, using=field,
+                          limit=5)
+            ours, theirs = both(lambda c: c.query_points(name, **rerank).points)
+            same_points(f"sparse {field} rescoring dense {round_}", ours, theirs, tolerance=1e-4)
+            fused = dict(prefetch=[models.Prefetch(query=query, using=field, limit=15),
+                                   models.Prefetch(query=vector(4), using="dense", limit=15)],
+                         query=models.FusionQuery(fusion=models.Fusion.RRF), limit=10)
+            ours, theirs = both(lambda c: c.query_points(name, **fused).points)
+            same_points(f"sparse {field} fused with dense {round_}", ours, theirs, tolerance=1e-4)
+            ours, theirs = both(lambda c: c.query_points(name, query=7, using=field, limit=5).points)
+            same_points(f"sparse {field} by id {round_}", ours, theirs, tolerance=1e-4)
+        # The second round after deletes (and an update of a sparse vector): IDF follows the live points.
+        for client in (remote, local):
+            client.delete(name, points_selector=models.PointIdsList(points=[1, 2, 3, 11]), wait=True)
+            client.update_vectors(name, points=[models.PointVectors(id=8, vector={"bm25": sparse_points[9].vector["bm25"]})],
+                                  wait=True)
+    for bad in ({"plain": models.SparseVector(indices=[1, 1], values=[1, 2])},
+                {"dense": vector(4), "plain": models.SparseVector(indices=[1, 2], values=[1])}):
+        try:
+            remote.upsert(name, points=[models.PointStruct(id=99, vector=bad)], wait=True)
+            fail(f"a bad sparse vector was accepted: {bad}")
+        except Exception as error:
+            if "400" not in str(error):
+                fail(f"bad sparse vector: {error}")
+    try:
+        remote.query_points(name, query=vector(4), using="plain")
+        fail("a dense query on a sparse field was accepted")
+    except Exception as error:
+        if "400" not in str(error):
+            fail(f"dense query on a sparse field: {error}")
+    checks += 2
+    for client in (remote, local):
+        client.delete_collection(name)
+
+
 if not args.older_client:
     newest_only()
     explore_queries()
+    sparse_queries()
 
 # Every query again, through Tessera's own pipeline outside the server (`tessera query`), after the edits.
 for kind, request in queries:

@@ -181,6 +181,13 @@ public final class ImportSource: Sendable {
                     location: .init(path: input.vectors.name, field: field.name)
                 )
             }
+            guard !field.isSparse else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "field '\(field.name)' is a sparse field; import does not read sparse vectors (upsert them)",
+                    location: .init(field: field.name)
+                )
+            }
             guard (input.offsets != nil) == field.isMultivector else {
                 throw TesseraError(
                     .invalidArgument,

@@ -148,12 +148,12 @@ extension CollectionStore {
     ///   field of the other kind, or no name when there is not exactly one field of the kind.
     func vectorField(named name: String?, multivector: Bool) throws(TesseraError) -> VectorField {
         let kind = multivector ? "multivector" : "dense"
-        let fields = configuration.fields.filter { $0.isMultivector == multivector }
+        let fields = configuration.fields.filter { !$0.isSparse && $0.isMultivector == multivector }
         if let name {
             guard let field = configuration.field(named: name) else {
                 throw TesseraError(.notFound, "no vector field '\(name)'", location: .init(field: "using"))
             }
-            guard field.isMultivector == multivector else {
+            guard !field.isSparse, field.isMultivector == multivector else {
                 throw TesseraError(
                     .invalidArgument,
                     "field '\(name)' is not a \(kind) field",

@@ -1,4 +1,4 @@
-public import MaxSim
+import MaxSim
 
 /// An example of a recommendation, discovery or context query: a stored point (its vector in the node's field;
 /// the point itself is left out of the results) or a vector given with the query.

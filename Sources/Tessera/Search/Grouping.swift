@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import MaxSim
 
 /// Results sharing one value at a payload key (Qdrant's `PointGroup`).

@@ -16,6 +16,8 @@ public enum QueryInput: Sendable, Equatable {
     case multivector(Multivector)
     /// A dense vector against a dense field (or a one-token multivector against a multivector field).
     case dense([Float])
+    /// A sparse vector against a sparse field (dot product; points sharing no index are not results).
+    case sparse(SparseVector)
     /// Text: BM25 over payload text when `using` is `nil` or `"bm25"`; otherwise encoded by the pipeline's
     /// ``QueryTextEncoder`` for the vector field `using` names.
     case text(String)
@@ -299,9 +301,11 @@ extension CollectionStore {
                         continue
                     }
                     let values = column.floatValues(ofSlot: hit.slot)
-                    vectors![name] =
-                        field.isMultivector
-                        ? .flat(values: values, tokenCount: values.count / field.dimension) : .dense(values)
+                    switch field.kind {
+                    case .multivector:
+                        vectors![name] = .flat(values: values, tokenCount: values.count / field.dimension)
+                    case .dense, .sparse: vectors![name] = field.value(stored: values)
+                    }
                 }
             }
             var payload: JSONObject?
@@ -353,6 +357,7 @@ private struct QueryRun {
         case multivector(Multivector, VectorField, excluding: Set<Int>)
         case dense([Float], VectorField, excluding: Set<Int>)
         case examples(ExampleScoring, VectorField, excluding: Set<Int>)
+        case sparse(SparseVector, VectorField, excluding: Set<Int>)
         case order(OrderBy)
         case sample
         case bm25(String)
@@ -462,6 +467,12 @@ private struct QueryRun {
             let candidates = union.filter { !excluding.contains($0) }.sorted()
             hits = try exampleScores(scoring, field: field, candidates: candidates, limit: node.limit)
             method = scoring.method
+        case .sparse(let query, let field, let excluding):
+            let candidates = union.filter { !excluding.contains($0) }
+            hits = store.exactSparse(query, field: field, view: view, slots: candidates, limit: node.limit).map {
+                SlotHit(slot: $0.slot, score: $0.score)
+            }
+            method = .sparseRerank
         case .order(let order):
             hits = ordered(union.sorted(), by: order, limit: node.limit)
             method = .orderBy
@@ -567,6 +578,11 @@ private struct QueryRun {
             var allowed = allowed
             for slot in excluding { allowed.remove(slot) }
             return (try exampleScores(scoring, field: field, candidates: allowed.slots, limit: limit), scoring.method)
+        case .sparse(let query, let field, let excluding):
+            var allowed = allowed
+            for slot in excluding { allowed.remove(slot) }
+            let hits = store.sparseCandidates(query, field: field, view: view, allowed: allowed, limit: limit)
+            return (hits.map { SlotHit(slot: $0.slot, score: $0.score) }, .sparse)
         case .order(let order):
             return (ordered(allowed.slots, by: order, limit: limit), .orderBy)
         case .sample:
@@ -777,6 +793,9 @@ private struct QueryRun {
         case .dense(let values)?:
             let target = try queryField(of: node, path: path)
             return try vector(values, tokenCount: 1, for: target, excluding: [], path: path)
+        case .sparse(let query)?:
+            let target = try queryField(of: node, path: path)
+            return .sparse(store.weightedSparseQuery(query, field: target, view: view), target, excluding: [])
         case .text(let text)?:
             guard let name = node.using, name != "bm25" else { return .bm25(text) }
             let target = try queryField(of: node, path: path)
@@ -810,6 +829,10 @@ private struct QueryRun {
                 throw TesseraError(.notFound, "no point \(id)", location: .init(field: "\(path).query"))
             }
             let values = column.floatValues(ofSlot: slot)
+            if target.isSparse {
+                let query = store.weightedSparseQuery(SparseVector(packed: values), field: target, view: view)
+                return .sparse(query, target, excluding: [slot])
+            }
             return try vector(
                 values,
                 tokenCount: values.count / target.dimension,

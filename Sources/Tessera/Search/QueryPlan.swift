@@ -18,6 +18,10 @@ public enum StageMethod: String, Sendable, Hashable, CaseIterable {
     case bm25
     /// BM25 scores of the union of the stage's inputs.
     case bm25Rerank = "bm25 rerank"
+    /// A sparse field's inverted indexes (and a scan of the appendable tail).
+    case sparse
+    /// Sparse dot products of the union of the stage's inputs.
+    case sparseRerank = "sparse rerank"
     /// Reciprocal rank fusion of the inputs.
     case rrf
     /// Distribution-based score fusion of the inputs.
@@ -46,6 +50,8 @@ public enum PlanTarget: Sendable, Hashable {
     case multivector(field: String)
     /// A dense field's distance.
     case dense(field: String)
+    /// A sparse field's dot product.
+    case sparse(field: String)
 }
 
 /// What one step of a ``QueryPlan`` does.
@@ -247,7 +253,22 @@ struct Planner {
         path: String
     ) throws(TesseraError) -> Target {
         func target(_ field: VectorField) -> Target {
-            .field(field.isMultivector ? .multivector(field: field.name) : .dense(field: field.name))
+            switch field.kind {
+            case .multivector: .field(.multivector(field: field.name))
+            case .dense: .field(.dense(field: field.name))
+            case .sparse: .field(.sparse(field: field.name))
+            }
+        }
+        if let query = node.query, let name = node.using, configuration.field(named: name)?.isSparse == true {
+            switch query {
+            case .sparse, .point: break
+            default:
+                throw TesseraError(
+                    .invalidArgument,
+                    "field '\(name)' is a sparse field: query it with a sparse vector or a point id",
+                    location: .init(field: "\(path).query")
+                )
+            }
         }
         switch node.query {
         case nil: return .none
@@ -262,6 +283,28 @@ struct Planner {
             return target(try field(named: node.using, multivector: multivector, in: configuration, path: path))
         case .point?:
             return target(try field(named: node.using, multivector: nil, in: configuration, path: path))
+        case .sparse?:
+            if let name = node.using {
+                let named = try field(named: name, multivector: nil, in: configuration, path: path)
+                guard named.isSparse else {
+                    throw TesseraError(
+                        .invalidArgument,
+                        "field '\(name)' is not a sparse field; a sparse query needs one",
+                        location: .init(field: "\(path).using")
+                    )
+                }
+                return target(named)
+            }
+            let sparse = configuration.fields.filter(\.isSparse)
+            guard sparse.count == 1 else {
+                throw TesseraError(
+                    .invalidArgument,
+                    "name the sparse field to search in `using`: the collection has "
+                        + (sparse.isEmpty ? "none" : sparse.map(\.name).joined(separator: ", ")),
+                    location: .init(field: "\(path).using")
+                )
+            }
+            return target(sparse[0])
         case .recommend(let recommendation)?:
             let kind = exampleKind(recommendation.positive + recommendation.negative, using: node.using)
             return target(try field(named: node.using, multivector: kind, in: configuration, path: path))
@@ -309,7 +352,9 @@ struct Planner {
             }
             return field
         }
-        let candidates = configuration.fields.filter { multivector == nil || $0.isMultivector == multivector }
+        let candidates = configuration.fields.filter {
+            !$0.isSparse && (multivector == nil || $0.isMultivector == multivector)
+        }
         guard candidates.count == 1 else {
             throw TesseraError(
                 .invalidArgument,
@@ -329,7 +374,7 @@ extension CollectionConfiguration {
         guard case .field(let target) = try Planner.target(of: node, in: self, path: path) else { return nil }
         switch target {
         case .bm25: return nil
-        case .multivector(let name), .dense(let name): return field(named: name)
+        case .multivector(let name), .dense(let name), .sparse(let name): return field(named: name)
         }
     }
 }

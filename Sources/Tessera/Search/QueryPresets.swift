@@ -160,7 +160,7 @@ extension CollectionConfiguration {
     /// The dense field text queries are encoded for: the one built by the token field's encoder, else the only
     /// one built by an encoder, else the only dense field.
     public var textDenseField: VectorField? {
-        let dense = fields.filter { !$0.isMultivector }
+        let dense = fields.filter(\.isDense)
         if let identity = textTokenField?.encoder {
             let same = dense.filter { $0.encoder == identity }
             if same.count == 1 { return same[0] }

@@ -165,16 +165,7 @@ extension CollectionStore {
         }
         var vectors: [String: VectorValue] = [:]
         for field in configuration.fields {
-            let values = snapshot.columns[field.name]!.floatValues(ofSlot: slot)
-            if field.isMultivector {
-                vectors[field.name] = .multivector(
-                    (0..<(values.count / field.dimension)).map {
-                        Array(values[$0 * field.dimension..<($0 + 1) * field.dimension])
-                    }
-                )
-            } else {
-                vectors[field.name] = .dense(values)
-            }
+            vectors[field.name] = field.value(stored: snapshot.columns[field.name]!.floatValues(ofSlot: slot))
         }
         return vectors
     }
@@ -187,7 +178,7 @@ extension CollectionStore {
         for field in configuration.fields {
             if field.isMultivector, let status = try? compressedIndexStatus(field: field.name), status.error == nil {
                 best = max(best, live - min(live, status.pendingPointCount))
-            } else if !field.isMultivector, let status = try? denseIndexStatus(field: field.name), status.error == nil {
+            } else if field.isDense, let status = try? denseIndexStatus(field: field.name), status.error == nil {
                 best = max(best, live - min(live, status.pendingPointCount))
             }
         }
@@ -475,7 +466,7 @@ extension CollectionStore {
                     _ = try buildCompressedIndex(field: field.name, options: options)
                     built.append("compressed:\(field.name)")
                 }
-            } else if field.hnswM != 0, kinds.contains(.hnsw) {
+            } else if field.isDense, field.hnswM != 0, kinds.contains(.hnsw) {
                 let status = try denseIndexStatus(field: field.name)
                 if status == nil || status!.pendingPointCount * 5 >= snapshot.liveCount {
                     var options = HNSWOptions()

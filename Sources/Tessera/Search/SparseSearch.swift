@@ -1,0 +1,142 @@
+import Foundation
+import Synchronization
+
+/// The inverted index of one sealed segment's sparse field: for each index, the segment's slots holding it and
+/// their values. Segments never change, so it is built once, at first use, and dropped with the segment.
+struct SparsePostings: Sendable {
+    /// For each index, the local slots holding it, ascending, with their values.
+    var postings: [UInt32: [(slot: Int32, value: Float)]] = [:]
+    /// The local slots holding a non-empty vector.
+    var nonEmpty: [Int32] = []
+}
+
+/// The sparse inverted indexes of the sealed segments, by field and segment.
+final class SparseIndexCache: Sendable {
+    private let entries = Mutex<[String: [Int64: SparsePostings]]>([:])
+
+    /// The postings of each sealed segment of `view` for `field`, building the missing ones and dropping those of
+    /// segments the view no longer holds.
+    func postings(field: VectorField, view: ScoringView) -> [SparsePostings] {
+        let wanted = view.segments.map(\.id)
+        var known = entries.withLock { $0[field.name] ?? [:] }
+        var built: [Int64: SparsePostings] = [:]
+        var base = 0
+        var result: [SparsePostings] = []
+        for segment in view.segments {
+            defer { base += segment.slotCount }
+            if let existing = known[segment.id] {
+                result.append(existing)
+                continue
+            }
+            var entry = SparsePostings()
+            guard let column = view.column(named: field.name) else { continue }
+            for local in 0..<segment.slotCount {
+                let vector = SparseVector(packed: column.floatValues(ofSlot: base + local))
+                guard !vector.isEmpty else { continue }
+                entry.nonEmpty.append(Int32(local))
+                for (index, value) in zip(vector.indices, vector.values) {
+                    entry.postings[index, default: []].append((Int32(local), value))
+                }
+            }
+            built[segment.id] = entry
+            result.append(entry)
+        }
+        known.merge(built) { _, new in new }
+        let keep = Set(wanted)
+        known = known.filter { keep.contains($0.key) }
+        entries.withLock { $0[field.name] = known }
+        return result
+    }
+}
+
+extension CollectionStore {
+    /// The query with Qdrant's IDF weights when the field asks for them: each value times
+    /// `ln(1 + (N − n + 0.5) / (n + 0.5))`, N the live points holding a non-empty vector in the field, n those
+    /// holding the index.
+    func weightedSparseQuery(_ query: SparseVector, field: VectorField, view: ScoringView) -> SparseVector {
+        guard case .sparse(.idf) = field.kind, !query.isEmpty else { return query }
+        let segments = sparseIndexes.postings(field: field, view: view)
+        var total = 0
+        var frequency = [UInt32: Int](uniqueKeysWithValues: query.indices.map { ($0, 0) })
+        var base = 0
+        for (segment, entry) in zip(view.segments, segments) {
+            defer { base += segment.slotCount }
+            total += entry.nonEmpty.count { view.liveSlots.contains(base + Int($0)) }
+            for index in query.indices {
+                frequency[index]! += entry.postings[index]?.count { view.liveSlots.contains(base + Int($0.slot)) } ?? 0
+            }
+        }
+        if let column = view.column(named: field.name) {
+            for slot in view.sealedSlotCount..<view.slotCount where view.liveSlots.contains(slot) {
+                let vector = SparseVector(packed: column.floatValues(ofSlot: slot))
+                guard !vector.isEmpty else { continue }
+                total += 1
+                for index in vector.indices where frequency[index] != nil { frequency[index]! += 1 }
+            }
+        }
+        let count = Double(total)
+        return query.scaled { index in
+            let n = Double(frequency[index] ?? 0)
+            let ratio: Double = (count - n + 0.5) / (n + 0.5)
+            return Float(Foundation.log(ratio + 1))
+        }
+    }
+
+    /// The best `limit` of the allowed slots by dot product with a sparse query, best first (ties to the lower
+    /// slot); slots sharing no index with the query are not results. Sealed segments answer from their inverted
+    /// indexes, the appendable tail by a scan.
+    func sparseCandidates(
+        _ query: SparseVector,
+        field: VectorField,
+        view: ScoringView,
+        allowed: SlotBitmap,
+        limit: Int
+    ) -> [(slot: Int, score: Float)] {
+        guard limit > 0, !query.isEmpty else { return [] }
+        var scores: [Int: Float] = [:]
+        var base = 0
+        for (segment, entry) in zip(view.segments, sparseIndexes.postings(field: field, view: view)) {
+            defer { base += segment.slotCount }
+            for (index, weight) in zip(query.indices, query.values) {
+                for posting in entry.postings[index] ?? [] {
+                    let slot = base + Int(posting.slot)
+                    if allowed.contains(slot) { scores[slot, default: 0] += weight * posting.value }
+                }
+            }
+        }
+        if let column = view.column(named: field.name) {
+            for slot in view.sealedSlotCount..<view.slotCount where allowed.contains(slot) {
+                if let score = query.dot(SparseVector(packed: column.floatValues(ofSlot: slot))) {
+                    scores[slot] = score
+                }
+            }
+        }
+        return Self.best(scores.map { ($0.key, $0.value) }, limit: limit)
+    }
+
+    /// Dot products of a sparse query with `slots`, the best `limit`, best first; slots sharing no index are left
+    /// out.
+    func exactSparse(
+        _ query: SparseVector,
+        field: VectorField,
+        view: ScoringView,
+        slots: [Int],
+        limit: Int
+    ) -> [(slot: Int, score: Float)] {
+        guard limit > 0, let column = view.column(named: field.name) else { return [] }
+        var hits: [(slot: Int, score: Float)] = []
+        for slot in slots {
+            if let score = query.dot(SparseVector(packed: column.floatValues(ofSlot: slot))) {
+                hits.append((slot, score))
+            }
+        }
+        return Self.best(hits, limit: limit)
+    }
+
+    private static func best(_ hits: [(slot: Int, score: Float)], limit: Int) -> [(slot: Int, score: Float)] {
+        let sorted = hits.sorted { left, right in
+            left.score != right.score ? left.score > right.score : left.slot < right.slot
+        }
+        return Array(sorted.prefix(limit))
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+@testable import Tessera
+
+/// Sparse fields: storage through the tail and sealed segments, the inverted indexes, IDF, queries and fusion.
+@Suite("Sparse vectors")
+struct SparseTests {
+    static let configuration = CollectionConfiguration(fields: [
+        VectorField(name: "dense", dimension: 2, kind: .dense(distance: .dot)),
+        .sparse(name: "plain"),
+        .sparse(name: "weighted", modifier: .idf),
+    ])
+
+    static func sparse(_ entries: [UInt32: Float]) throws -> SparseVector {
+        try SparseVector(indices: Array(entries.keys), values: entries.keys.map { entries[$0]! })
+    }
+
+    @Test("vectors check their entries, sort them and keep every 32-bit index exactly")
+    func values() throws {
+        let vector = try SparseVector(indices: [4_000_000_000, 7, 65536], values: [1, 2, 3])
+        #expect(vector.indices == [7, 65536, 4_000_000_000])
+        #expect(vector.values == [2, 3, 1])
+        #expect(SparseVector(packed: vector.packed.values) == vector)
+        #expect(SparseVector(packed: SparseVector.empty.packed.values).isEmpty)
+        #expect(throws: TesseraError.self) { try SparseVector(indices: [1, 1], values: [1, 2]) }
+        #expect(throws: TesseraError.self) { try SparseVector(indices: [1], values: [1, 2]) }
+        #expect(throws: TesseraError.self) { try SparseVector(indices: [1], values: [.nan]) }
+        #expect(vector.dot(try SparseVector(indices: [7, 9], values: [10, 1])) == 20)
+        #expect(vector.dot(try SparseVector(indices: [9], values: [1])) == nil)
+    }
+
+    @Test("queries over sealed segments and the tail, with IDF weights, reruns and fusion")
+    func search() throws {
+        try withCollectionPath { path in
+            let store = try CollectionStore.create(at: path, configuration: Self.configuration)
+            // Term 1 in points 0–3, term 2 in points 0 and 4, term 3 only in point 5; point 6 has no entries.
+            let terms: [[UInt32: Float]] = [[1: 1, 2: 1], [1: 2], [1: 3], [1: 1], [2: 2], [3: 1], [:]]
+            var points: [Point] = []
+            for (index, entries) in terms.enumerated() {
+                let vector = try Self.sparse(entries)
+                var vectors: [String: VectorValue] = ["dense": .dense([Float(index), 1]), "weighted": .sparse(vector)]
+                if !entries.isEmpty { vectors["plain"] = .sparse(vector) }
+                points.append(Point(id: .integer(UInt64(index)), payload: [:], vectors: vectors))
+            }
+            try store.upsert(Array(points[0..<4]))
+            try #require(try store.sealTail() != nil)
+            try store.upsert(Array(points[4...]))
+            func run(_ node: QueryNode) throws -> [(UInt64, Float)] {
+                try store.query(QueryRequest(root: node)).points.map { point in
+                    guard case .integer(let id) = point.id else { return (0, point.score) }
+                    return (id, point.score)
+                }
+            }
+            let query = try Self.sparse([1: 1, 2: 0.5])
+            let plain = try run(QueryNode(query: .sparse(query), using: "plain"))
+            #expect(plain.map(\.0) == [2, 1, 0, 3, 4])
+            #expect(plain.map(\.1) == [3, 2, 1.5, 1, 1])
+            // IDF over the six points with entries: term 1 in 4 of them, term 2 in 2, so point 4 (2 × 0.5 of the rarer
+            // term) passes point 0.
+            func idf(_ n: Double) -> Float { Float(log((6 - n + 0.5) / (n + 0.5) + 1)) }
+            let weighted = try run(QueryNode(query: .sparse(query), using: "weighted", limit: 2))
+            #expect(weighted.map(\.0) == [2, 4])
+            #expect(abs(weighted[0].1 - 3 * idf(4)) < 1e-5)
+            #expect(abs(weighted[1].1 - idf(2)) < 1e-5)
+            // A point id takes its stored vector, and is left out.
+            #expect(try run(QueryNode(query: .point(.integer(4)), using: "plain")).map(\.0) == [0])
+            // A rerank of dense candidates by a sparse query, and a fusion of the two.
+            let rerank = QueryNode(
+                query: .sparse(query),
+                using: "plain",
+                limit: 3,
+                prefetch: [QueryNode(query: .dense([1, 0]), using: "dense", limit: 3)]
+            )
+            #expect(try run(rerank).map(\.0) == [4])
+            let fused = QueryNode(
+                query: .fusion(.rrf()),
+                limit: 7,
+                prefetch: [
+                    QueryNode(query: .sparse(query), using: "plain"), QueryNode(query: .dense([1, 0]), using: "dense"),
+                ]
+            )
+            #expect(Set(try run(fused).map(\.0)) == [0, 1, 2, 3, 4, 5, 6])
+            // Read back: entries as stored; no entries reads as empty.
+            let records = try store.get(ids: [.integer(0), .integer(6)], withVectors: true)
+            #expect(records[0].vectors?["plain"] == .sparse(try Self.sparse([1: 1, 2: 1])))
+            #expect(records[1].vectors?["plain"] == .sparse(.empty))
+            // Deleting a sealed point drops it from the results and from the IDF statistics.
+            try store.delete(ids: [.integer(2)])
+            let after = try run(QueryNode(query: .sparse(query), using: "weighted", limit: 1))
+            #expect(after.map(\.0) == [1])
+            #expect(abs(after[0].1 - 2 * Float(log((5 - 3 + 0.5) / (3 + 0.5) + 1))) < 1e-5)
+            #expect(throws: TesseraError.self) { try run(QueryNode(query: .dense([1, 0]), using: "plain")) }
+            #expect(throws: TesseraError.self) { try run(QueryNode(query: .sparse(query), using: "dense")) }
+            try store.close()
+        }
+    }
+}
