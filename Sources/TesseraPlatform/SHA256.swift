@@ -2,8 +2,9 @@
 /// checks (`checksum`, lower-case hexadecimal).
 ///
 /// A plain Swift implementation of the standard's compression function: 64 rounds per 64-byte block over eight
-/// 32-bit words. About 200 MB/s on one core of the development machine in a release build, so a snapshot of a
-/// gigabyte takes some seconds to hash; the archive's files are checked with the faster ``Checksum`` as well.
+/// 32-bit words. 229 to 251 MB/s on one core of the 2-core development machine (256 MiB in 1 MiB pieces, built
+/// with `-O`, three runs), so hashing a gigabyte of snapshot takes about 4 s; the archive's files are checked with
+/// the faster ``Checksum`` as well.
 public struct SHA256: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
         0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19
