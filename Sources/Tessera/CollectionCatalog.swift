@@ -19,9 +19,9 @@ public final class CollectionCatalog: Sendable {
     public let directory: String
     /// How collections are opened.
     public let access: CollectionStore.Access
-    private let stores = Mutex<[String: CollectionStore]>([:])
+    let stores = Mutex<[String: CollectionStore]>([:])
     /// Held while a collection is opened, created or deleted.
-    private let lifecycle = Mutex(())
+    let lifecycle = Mutex(())
     /// The data directory's lock, for a catalog that owns it.
     private let directoryLock: DataDirectoryLock?
     /// The prefix of the hidden name a collection is renamed to while it is deleted.
@@ -31,7 +31,7 @@ public final class CollectionCatalog: Sendable {
     /// The file holding the aliases (hidden: never a collection).
     static let aliasesFile = ".aliases.json"
     /// Alias name → collection name, as stored in ``aliasesFile``.
-    private let aliasTable = Mutex<[String: String]>([:])
+    let aliasTable = Mutex<[String: String]>([:])
 
     /// Creates a catalog over a data directory (created when missing).
     /// - Parameters:
@@ -60,6 +60,7 @@ public final class CollectionCatalog: Sendable {
             for entry in entries where entry.hasPrefix(Self.deletedPrefix) {
                 try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(entry))
             }
+            finishInterruptedRecoveries(entries: entries)
         }
     }
 
@@ -98,7 +99,7 @@ public final class CollectionCatalog: Sendable {
         (try? Self.validateName(name)) != nil && hasDatabase(name)
     }
 
-    private func hasDatabase(_ name: String) -> Bool {
+    func hasDatabase(_ name: String) -> Bool {
         FileManager.default.fileExists(atPath: (path(name) as NSString).appendingPathComponent(Self.databaseFile))
     }
 
@@ -115,7 +116,7 @@ public final class CollectionCatalog: Sendable {
         return try lifecycle.withLock { _ throws(TesseraError) in try openLocked(name) }
     }
 
-    private func openLocked(_ name: String) throws(TesseraError) -> CollectionStore {
+    func openLocked(_ name: String) throws(TesseraError) -> CollectionStore {
         if let store = stores.withLock({ $0[name] }) { return store }
         guard hasDatabase(name) else {
             throw TesseraError(.notFound, "Collection `\(name)` doesn't exist!")

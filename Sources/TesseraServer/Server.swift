@@ -179,6 +179,7 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
     router.addRoutes(CollectionsController(support: support).routes, atPath: "/collections")
     router.addRoutes(PointsController(support: support).routes, atPath: "/collections/:name/points")
     router.addRoutes(QueryController(support: support).routes, atPath: "/collections/:name/points")
+    router.addRoutes(SnapshotsController(support: support).routes, atPath: "/collections/:name/snapshots")
     return router
 }
 
@@ -200,6 +201,10 @@ public let servedRoutes: [String] = [
     "POST /collections/{collection_name}/points/search/matrix/pairs",
     "POST /collections/{collection_name}/points/search/matrix/offsets", "POST /collections/{collection_name}/facet",
     "PUT /collections/{collection_name}/points/vectors", "POST /collections/{collection_name}/points/vectors/delete",
+    "POST /collections/{collection_name}/snapshots",
+    "GET /collections/{collection_name}/snapshots", "GET /collections/{collection_name}/snapshots/{snapshot_name}",
+    "DELETE /collections/{collection_name}/snapshots/{snapshot_name}",
+    "PUT /collections/{collection_name}/snapshots/recover", "POST /collections/{collection_name}/snapshots/upload",
 ]
 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.

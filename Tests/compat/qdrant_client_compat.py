@@ -4,7 +4,12 @@ semantics) and against Tessera's own pipeline run outside the server (`tessera q
 first difference."""
 
 import argparse
+import hashlib
+import io
 import json
+import tarfile
+import threading
+import urllib.request
 import random
 import subprocess
 import sys
@@ -866,6 +871,179 @@ if not args.older_client:
     newest_only()
     explore_queries()
     sparse_queries()
+
+# Snapshots (a server feature: local mode has none, so the server's own collection is the reference). A snapshot is
+# taken while a thread upserts, listed, downloaded, recovered into new names from its file:// and http:// locations
+# and from an upload while the server runs, compared point by point with the source as of the snapshot, then
+# deleted.
+def snapshots():
+    global checks
+    source, copy, fetched, uploaded = "snap-src", "snap-copy", "snap-http", "snap-up"
+    for name in (source, copy, fetched, uploaded):
+        if remote.collection_exists(name):
+            remote.delete_collection(name)
+    remote.create_collection(
+        source,
+        vectors_config={
+            "dense": models.VectorParams(size=8, distance=models.Distance.DOT),
+            "colbert": models.VectorParams(
+                size=4,
+                distance=models.Distance.DOT,
+                multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+            ),
+        },
+    )
+    generator = random.Random(11)
+
+    def batch_points(first, count):
+        return [
+            models.PointStruct(
+                id=first + i,
+                vector={
+                    "dense": [generator.uniform(-1, 1) for _ in range(8)],
+                    "colbert": [[generator.uniform(-1, 1) for _ in range(4)] for _ in range(1 + (first + i) % 4)],
+                },
+                payload={"n": first + i, "tag": f"t{(first + i) % 5}", "nested": {"k": [first + i, "x"]}},
+            )
+            for i in range(count)
+        ]
+
+    remote.upsert(source, points=batch_points(0, 200), wait=True)
+    batch = 10
+    acknowledged = [0]  # batches of `batch` points from id 1000 on, acknowledged so far
+    stop = threading.Event()
+    errors = []
+
+    def writer():
+        writes = QdrantClient(url=args.url, prefer_grpc=False, timeout=30, check_compatibility=False)
+        k = 0
+        while not stop.is_set() and k < 500:
+            try:
+                writes.upsert(source, points=batch_points(1000 + k * batch, batch), wait=True)
+            except Exception as error:  # reported below
+                errors.append(error)
+                return
+            k += 1
+            acknowledged[0] = k
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while acknowledged[0] < 3 and thread.is_alive():
+        pass
+    before = acknowledged[0]
+    description = remote.create_snapshot(source, wait=True)
+    after = acknowledged[0]
+    stop.set()
+    thread.join()
+    if errors:
+        fail(f"snapshots: an upsert during the snapshot failed: {errors[0]}")
+    if not description.name.startswith(f"{source}-") or not description.name.endswith(".snapshot"):
+        fail(f"snapshots: name {description.name}")
+    listed = remote.list_snapshots(source)
+    if [(s.name, s.size, s.checksum) for s in listed] != [(description.name, description.size, description.checksum)]:
+        fail(f"snapshots: listed {listed} != created {description}")
+    checks += 1
+    with urllib.request.urlopen(f"{args.url}/collections/{source}/snapshots/{description.name}") as answer:
+        archive = answer.read()
+    if len(archive) != description.size or hashlib.sha256(archive).hexdigest() != description.checksum:
+        fail("snapshots: the download differs from the size and checksum reported")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        members = tar.getnames()
+    if members[0] != "collection.sqlite" or members[-1] != "tessera-snapshot.json":
+        fail(f"snapshots: archive members {members}")
+    checks += 1
+
+    # Recovered while the server runs, from the file and over http (the server's own download route).
+    location = f"file://{args.data}/.snapshots/{source}/{description.name}"
+    if remote.recover_snapshot(copy, location=location, checksum=description.checksum, wait=True) is not True:
+        fail("snapshots: recover_snapshot did not answer true")
+    remote.recover_snapshot(
+        fetched,
+        location=f"{args.url}/collections/{source}/snapshots/{description.name}",
+        priority=models.SnapshotPriority.SNAPSHOT,
+        wait=True,
+    )
+    body = (
+        b"--tessera-boundary\r\nContent-Disposition: form-data; name=\"snapshot\"; filename=\"up.snapshot\"\r\n"
+        b"Content-Type: application/octet-stream\r\n\r\n" + archive + b"\r\n--tessera-boundary--\r\n"
+    )
+    upload = urllib.request.Request(
+        f"{args.url}/collections/{uploaded}/snapshots/upload?checksum={description.checksum}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "multipart/form-data; boundary=tessera-boundary"},
+    )
+    with urllib.request.urlopen(upload) as answer:
+        if json.loads(answer.read())["result"] is not True:
+            fail("snapshots: upload did not answer true")
+
+    def everything(name):
+        found, offset = [], None
+        while True:
+            page, offset = remote.scroll(name, limit=256, offset=offset, with_payload=True, with_vectors=True)
+            found += page
+            if offset is None:
+                return found
+
+    for name in (copy, fetched, uploaded):
+        restored = everything(name)
+        ids = [p.id for p in restored]
+        held = (len(ids) - 200) // batch
+        # Whole batches in commit order: every point acknowledged before the snapshot began, none that was not
+        # acknowledged by the time it returned (but the one write in flight).
+        if ids != list(range(200)) + list(range(1000, 1000 + held * batch)) or not before <= held <= after + 1:
+            fail(f"snapshots: {name} holds {len(ids)} points; {before} <= batches <= {after + 1} expected")
+        reference = {p.id: p for p in remote.retrieve(source, ids=ids, with_payload=True, with_vectors=True)}
+        for point in restored:
+            expected = reference[point.id]
+            if point.payload != expected.payload:
+                fail(f"snapshots: payload of {point.id} in {name}: {point.payload} != {expected.payload}")
+            for field in ("dense", "colbert"):
+                mine, theirs = point.vector[field], expected.vector[field]
+                flat_mine = [x for row in mine for x in row] if field == "colbert" else mine
+                flat_theirs = [x for row in theirs for x in row] if field == "colbert" else theirs
+                if len(flat_mine) != len(flat_theirs) or any(a != b for a, b in zip(flat_mine, flat_theirs)):
+                    fail(f"snapshots: vector {field} of {point.id} in {name} differs")
+        checks += 1
+
+    # Recovering over an existing collection replaces it.
+    remote.upsert(copy, points=batch_points(90000, 3), wait=True)
+    remote.recover_snapshot(copy, location=location, wait=True)
+    if remote.count(copy, exact=True).count != 200 + held * batch:
+        fail("snapshots: recovering over a collection did not replace it")
+    checks += 1
+
+    # Refusals: a checksum mismatch, an unreachable location, a file outside the snapshots folder, unknown names.
+    refusals = [
+        (lambda: remote.recover_snapshot(copy, location=location, checksum="0" * 64), "400", "Checksum mismatch"),
+        (lambda: remote.recover_snapshot(copy, location="http://127.0.0.1:9/none.snapshot"), "400", "cannot download"),
+        (lambda: remote.recover_snapshot(copy, location="file:///etc/passwd"), "400", "snapshots folder"),
+        (lambda: remote.delete_snapshot(source, "none.snapshot"), "404", "not found"),
+        (lambda: remote.list_snapshots("missing"), "404", "Collection `missing`"),
+    ]
+    for call, status, words in refusals:
+        try:
+            call()
+            fail(f"snapshots: a refusal ({words}) was accepted")
+        except Exception as error:
+            if status not in str(error) or words not in str(error):
+                fail(f"snapshots: expected {status} with '{words}', got {error}")
+        checks += 1
+    if remote.count(copy, exact=True).count != 200 + held * batch:
+        fail("snapshots: a refused recovery changed the collection")
+
+    if remote.delete_snapshot(source, description.name, wait=True) is not True:
+        fail("snapshots: delete_snapshot did not answer true")
+    if remote.list_snapshots(source):
+        fail("snapshots: a deleted snapshot is still listed")
+    for name in (source, copy, fetched, uploaded):
+        for snapshot in remote.list_snapshots(name):
+            remote.delete_snapshot(name, snapshot.name)
+        remote.delete_collection(name)
+    checks += 1
+
+
+snapshots()
 
 # Every query again, through Tessera's own pipeline outside the server (`tessera query`), after the edits.
 for kind, request in queries:
