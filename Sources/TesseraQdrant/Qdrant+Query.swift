@@ -270,8 +270,21 @@ extension Qdrant {
                             + "order_by, sample, text; found \(extra.joined(separator: ", "))"
                     )
                 }
-                if object["nearest"] != nil {
+                if let nested = object["nearest"] {
                     let base = try container.decode(Query.self, forKey: .nearest)
+                    switch base {
+                    case .dense, .multivector, .point, .sparse, .text: break
+                    default:
+                        // Qdrant's `nearest` holds a vector input, never another query.
+                        var location = path + [CodingKeys.nearest]
+                        if case .object(let inner) = nested, let key = inner.keys.sorted().first {
+                            location.append(JSONKey(stringValue: key))
+                        }
+                        throw invalid(
+                            location,
+                            "nearest takes a vector, a multivector, a sparse vector, a point id or a text, not a query"
+                        )
+                    }
                     guard container.contains(.mmr), try !container.decodeNil(forKey: .mmr) else {
                         self = base
                         return
