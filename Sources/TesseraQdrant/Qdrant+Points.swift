@@ -22,6 +22,15 @@ extension Qdrant {
                 }
             case .object(let object):
                 if case .string(let text)? = object["text"] {
+                    // Qdrant's `Document` names a model for inference: Tessera encodes with the collection's own.
+                    if let extra = object.keys.sorted().first(where: { $0 != "text" }) {
+                        throw invalid(
+                            decoder.codingPath + [JSONKey(stringValue: extra)],
+                            "a document's '\(extra)' is not supported: Tessera encodes `{\"text\": …}` with the "
+                                + "collection's own model (no inference with a named model); leave out '\(extra)' "
+                                + "or send a vector"
+                        )
+                    }
                     self = .document(text: text)
                 } else if object.count == 2, case .array? = object["indices"], case .array? = object["values"] {
                     let container = try decoder.container(keyedBy: JSONKey.self)
