@@ -139,6 +139,61 @@ extension CollectionStore {
         return (slots, evaluator.statistics)
     }
 
+    /// BM25 over the text index with scoring on a payload key (Qdrant's text query): see
+    /// ``PayloadFieldIndex/bm25(_:k1:b:allowed:)``.
+    /// - Parameters:
+    ///   - query: The query text.
+    ///   - key: The payload key, as its index was declared.
+    ///   - parameters: `k1` (0 or more) and `b` (0...1).
+    ///   - view: A view of this store.
+    ///   - allowed: The slots that may be returned.
+    ///   - limit: How many.
+    /// - Returns: Up to `limit` slots with a positive score, best first.
+    /// - Throws: ``TesseraError/Code/invalidArgument`` when no text index with scoring is declared on `key`, or for
+    ///   a bad `k1` or `b`.
+    public func textIndexHits(
+        _ query: String,
+        key: String,
+        parameters: BM25Parameters,
+        view: ScoringView,
+        allowed: SlotBitmap,
+        limit: Int
+    ) throws(TesseraError) -> [(slot: Int, score: Float)] {
+        guard parameters.k1 >= 0, parameters.k1.isFinite else {
+            throw TesseraError(
+                .invalidArgument,
+                "BM25 k value \(parameters.k1) is invalid. Must be 0.0 or larger.",
+                location: .init(field: "query.text.scoring.bm25.k")
+            )
+        }
+        guard (0...1).contains(parameters.b) else {
+            throw TesseraError(
+                .invalidArgument,
+                "BM25 b value \(parameters.b) is invalid. Must be from 0.0 to 1.0.",
+                location: .init(field: "query.text.scoring.bm25.b")
+            )
+        }
+        guard try declaredPayloadIndexes()[key] == .scoredText else {
+            throw TesseraError(
+                .invalidArgument,
+                "'\(key)' is neither a vector field (\(configuration.fields.map(\.name).joined(separator: ", "))) "
+                    + "nor a payload key with a text index that has `scoring`: a text query needs one of them in `using`",
+                location: .init(field: "using")
+            )
+        }
+        var index: PayloadFieldIndex
+        if let caughtUp = try caughtUpPayloadIndexes(for: view)?[key], caughtUp.type == .scoredText {
+            index = caughtUp
+        } else {
+            // A view older than the shared index (a search that began before a write): an index of its own.
+            guard let parsed = try? PayloadKey(key) else { return [] }
+            index = PayloadFieldIndex(key: parsed, type: .scoredText)
+            index.catchUp(with: view)
+        }
+        let hits = index.bm25(query, k1: Double(parameters.k1), b: Double(parameters.b), allowed: allowed)
+        return Array(hits.prefix(limit))
+    }
+
     /// The declared indexes caught up with `view`, or `nil` when `view` is older than what they have taken in.
     /// - Throws: What reading the declarations throws (the first time).
     func caughtUpPayloadIndexes(for view: ScoringView) throws(TesseraError) -> [String: PayloadFieldIndex]? {

@@ -299,7 +299,7 @@ extension Qdrant {
             var payloadSchema: JSONObject = [:]
             for index in payloadIndexes {
                 payloadSchema[index.field] = [
-                    "data_type": .string(index.type.rawValue), "points": .integer(Int64(index.pointCount)),
+                    "data_type": .string(index.type.dataType), "points": .integer(Int64(index.pointCount)),
                 ]
             }
             let info: JSONValue = [

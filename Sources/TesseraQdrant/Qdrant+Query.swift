@@ -180,6 +180,17 @@ extension Qdrant {
             for child in prefetch ?? [] { children.append(try child.node()) }
             var parameters = params?.parameters ?? QueryParameters()
             if case .diverse(_, let mmr)? = query { parameters.mmr = mmr }
+            if case .scoredText(_, let k, let b)? = query {
+                if (k != nil && params?.k1 != nil) || (b != nil && params?.b != nil) {
+                    throw TesseraError(
+                        .invalidArgument,
+                        "BM25 parameters are given twice: in the text query's scoring and in params",
+                        location: .init(field: "query.text.scoring")
+                    )
+                }
+                if let k { parameters.bm25.k1 = Float(k) }
+                if let b { parameters.bm25.b = Float(b) }
+            }
             return QueryNode(
                 query: query?.input,
                 using: using,
@@ -200,6 +211,8 @@ extension Qdrant {
         case multivector(Multivector)
         case point(PointID)
         case text(String)
+        /// Qdrant's text query input `{"text": {"query": …, "scoring": {"bm25": {"k": …, "b": …}}}}`.
+        case scoredText(String, k: Double?, b: Double?)
         case fusion(FusionMethod)
         case recommend(Recommendation)
         case discover(target: QueryExample, context: [ContextPair])
@@ -226,6 +239,34 @@ extension Qdrant {
         /// Qdrant's `Fusion` names.
         public enum Fusion: String, Decodable, Sendable {
             case rrf, dbsf
+        }
+
+        enum TextInputKeys: String, CodingKey, CaseIterable { case query, scoring }
+        enum TextScoringKeys: String, CodingKey, CaseIterable { case bm25 }
+        enum BM25Keys: String, CodingKey, CaseIterable { case k, b }
+
+        /// Reads Qdrant's `TextQueryInput`.
+        static func textQueryInput(_ decoder: any Decoder) throws -> Query {
+            try decoder.rejectUnknownKeys(TextInputKeys.self, what: "a text query")
+            let fields = try decoder.container(keyedBy: TextInputKeys.self)
+            let text = try fields.decode(String.self, forKey: .query)
+            guard fields.contains(.scoring), try !fields.decodeNil(forKey: .scoring) else {
+                return .scoredText(text, k: nil, b: nil)
+            }
+            let scoring = try fields.superDecoder(forKey: .scoring)
+            try scoring.rejectUnknownKeys(TextScoringKeys.self, what: "text query scoring")
+            let scorers = try scoring.container(keyedBy: TextScoringKeys.self)
+            guard scorers.contains(.bm25), try !scorers.decodeNil(forKey: .bm25) else {
+                return .scoredText(text, k: nil, b: nil)
+            }
+            let bm25 = try scorers.superDecoder(forKey: .bm25)
+            try bm25.rejectUnknownKeys(BM25Keys.self, what: "bm25 scoring")
+            let parameters = try bm25.container(keyedBy: BM25Keys.self)
+            return .scoredText(
+                text,
+                k: try parameters.decodeIfPresent(Double.self, forKey: .k),
+                b: try parameters.decodeIfPresent(Double.self, forKey: .b)
+            )
         }
 
         public init(from decoder: any Decoder) throws {
@@ -261,6 +302,13 @@ extension Qdrant {
                 }
             case .object(let object):
                 let container = try decoder.container(keyedBy: CodingKeys.self)
+                if object["text"] != nil, let extra = ["model", "options"].first(where: { object[$0] != nil }) {
+                    throw invalid(
+                        path + [JSONKey(stringValue: extra)],
+                        "a document's '\(extra)' is not supported: Tessera encodes `{\"text\": …}` with the "
+                            + "collection's own model, or ranks it by BM25 (no inference with a named model)"
+                    )
+                }
                 // One kind of query per object (`nearest` may come with `mmr`): no field is ignored.
                 let extra = object.keys.filter { $0 != "mmr" || object["nearest"] == nil }.sorted()
                 if extra.count > 1 {
@@ -337,6 +385,8 @@ extension Qdrant {
                     try settings.rejectUnknownKeys(DBSFKeys.self, what: "dbsf")
                     let fields = try settings.container(keyedBy: DBSFKeys.self)
                     self = .fusion(.dbsf(weights: try fields.decodeIfPresent([Float].self, forKey: .weights)))
+                } else if case .object? = object["text"] {
+                    self = try Self.textQueryInput(try container.superDecoder(forKey: .text))
                 } else if object["text"] != nil {
                     self = .text(try container.decode(String.self, forKey: .text))
                 } else if object["recommend"] != nil {
@@ -396,7 +446,7 @@ extension Qdrant {
             case .dense(let values): .dense(values)
             case .multivector(let query): .multivector(query)
             case .point(let id): .point(id)
-            case .text(let text): .text(text)
+            case .text(let text), .scoredText(let text, _, _): .text(text)
             case .fusion(let method): .fusion(method)
             case .recommend(let recommendation): .recommend(recommendation)
             case .discover(let target, let context): .discover(target: target, context: context)

@@ -17,13 +17,15 @@ enum QdrantJSON {
     }
 
     /// Checks the vector names and the dimensions of a query tree's vectors as Qdrant does, with its messages,
-    /// before the pipeline runs (which checks everything else). `using: "bm25"` names Tessera's text search.
+    /// before the pipeline runs (which checks everything else). A text query's `using` may name Tessera's text search
+    /// (`bm25`) or a payload key with a text index.
     static func validate(_ node: QueryNode, parameters: [String: VectorParameters]) throws(APIError) {
         var field: VectorParameters?
         if let using = node.using {
             field = parameters[using]
             var isText = false
-            if case .text? = node.query { isText = using == "bm25" }
+            // A text query may name Tessera's `bm25` or a payload key with a text index (which the pipeline checks).
+            if case .text? = node.query { isText = true }
             guard field != nil || isText else {
                 throw APIError(.badRequest, "Wrong input: Not existing vector name error: \(using)")
             }

@@ -325,13 +325,17 @@ struct PayloadIndexTests {
     }
 
     @Test(
-        "field_schema: a name or an object; text, geo, unknown types and parameters are refused naming the field",
+        "field_schema: a name or an object; geo, other tokenizations, unknown types and parameters are refused naming the field",
         arguments: [
             (#""keyword""#, PayloadIndexType.keyword as PayloadIndexType?),
             (#"{"type": "integer", "lookup": true, "range": false}"#, .integer),
             (#"{"type": "uuid", "is_tenant": true, "on_disk": false}"#, .uuid),
             (#"{"type": "datetime"}"#, .datetime),
-            (#""text""#, nil), (#""geo""#, nil), (#""keywords""#, nil), (#"{"type": "keyword", "lookup": true}"#, nil),
+            (#""text""#, .text), (#"{"type": "text", "tokenizer": "word", "scoring": {"type": "bm25"}}"#, .scoredText),
+            (#"{"type": "text", "scoring": true, "lowercase": true}"#, .scoredText),
+            (#"{"type": "text", "tokenizer": "prefix"}"#, nil), (#"{"type": "text", "min_token_len": 2}"#, nil),
+            (#"{"type": "text", "scoring": {"type": "tfidf"}}"#, nil), (#""text_bm25""#, nil), (#""geo""#, nil),
+            (#""keywords""#, nil), (#"{"type": "keyword", "lookup": true}"#, nil),
             (#"{"type": "bool", "on_disk": 1}"#, nil), (#"{"name": "keyword"}"#, nil), ("3", nil),
         ]
     )
@@ -343,6 +347,80 @@ struct PayloadIndexTests {
             let error = #expect(throws: TesseraError.self) { try PayloadIndexType(fieldSchema: value, field: "city") }
             #expect(error?.code == .invalidArgument)
             #expect(error?.message.contains("'city'") == true, "\(error?.message ?? "")")
+        }
+    }
+
+    @Test("a text index with scoring ranks by BM25 over the live points with words, through writes")
+    func textIndexBM25() throws {
+        try withCollectionPath { path in
+            let store = try CollectionStore.create(
+                at: path,
+                configuration: CollectionConfiguration(fields: [denseField(dimension: 2)])
+            )
+            try store.upsert([
+                point(1, ["body": "Red fox, red"]), point(2, ["body": ["a fox", "jumps"]]), point(3, ["body": "dog"]),
+                point(4, ["body": 7]), point(5, [:]),
+            ])
+            let everything = { store.scoringView().liveSlots }
+            #expect(throws: TesseraError.self) {
+                try store.textIndexHits(
+                    "fox",
+                    key: "body",
+                    parameters: .init(),
+                    view: store.scoringView(),
+                    allowed: everything(),
+                    limit: 10
+                )
+            }
+            try store.createPayloadIndex(field: "body", type: .scoredText)
+            // Qdrant's formula by hand: N = 3 points with words, lengths 3, 3, 1 (average 7/3).
+            func expected(tf: Double, length: Double, df: Double, k1: Double = 1.2, b: Double = 0.75) -> Float {
+                let idf = log((3 - df + 0.5) / (df + 0.5) + 1)
+                return Float(idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / (7.0 / 3))))
+            }
+            func hits(
+                _ text: String,
+                _ parameters: BM25Parameters = .init(),
+                allowed: SlotBitmap? = nil
+            ) throws
+                -> [UInt64: Float]
+            {
+                let view = store.scoringView()
+                let found = try store.textIndexHits(
+                    text,
+                    key: "body",
+                    parameters: parameters,
+                    view: view,
+                    allowed: allowed ?? view.liveSlots,
+                    limit: 10
+                )
+                var result: [UInt64: Float] = [:]
+                for hit in found { if case .integer(let id) = view.pointIDs[hit.slot] { result[id] = hit.score } }
+                return result
+            }
+            let fox = try hits("FOX fox")
+            #expect(fox.keys.sorted() == [1, 2])
+            #expect(abs(fox[1]! - expected(tf: 1, length: 3, df: 2)) < 1e-6)
+            #expect(abs(try hits("red")[1]! - expected(tf: 2, length: 3, df: 1)) < 1e-6)
+            let tuned = try hits("red", BM25Parameters(k1: 0.5, b: 0))[1]!
+            #expect(abs(tuned - expected(tf: 2, length: 3, df: 1, k1: 0.5, b: 0)) < 1e-6)
+            // A filter restricts the results, not the statistics.
+            var onlyTwo = SlotBitmap(slotCount: store.scoringView().slotCount)
+            onlyTwo.insert(store.scoringView().slot(of: .integer(2))!)
+            #expect(try hits("fox", allowed: onlyTwo) == [2: fox[2]!])
+            #expect(try hits("cat").isEmpty)
+            #expect(throws: TesseraError.self) { try hits("red", BM25Parameters(k1: 1, b: 2)) }
+            // Writes: a deleted point leaves the corpus, an edited one is read again.
+            try store.delete(ids: [.integer(3)])
+            try store.setPayload(["body": "fox"], ids: [.integer(4)])
+            let after = try hits("fox")
+            #expect(after.keys.sorted() == [1, 2, 4])
+            // N = 3 again (1, 2, 4), df 3, average length 7/3.
+            #expect(abs(after[4]! - expected(tf: 1, length: 1, df: 3)) < 1e-6)
+            // Filters on a text-indexed key answer as without the index.
+            let filter = Filter(must: [.field(FieldCondition(key: try PayloadKey("body"), test: .match(.text("fox"))))])
+            #expect(store.allowedSlots(filter: filter, in: store.scoringView()).count == 3)
+            try store.close()
         }
     }
 

@@ -207,7 +207,14 @@ struct QueryPlanTests {
             #expect(location(QueryNode(query: .fusion(.rrf()), prefetch: [bad])) == "query.prefetch[0].limit")
             let two = [QueryNode(query: .text("a")), QueryNode(query: .text("b"))]
             #expect(location(QueryNode(query: nil, prefetch: two)) == "query.query")
-            #expect(location(QueryNode(query: .text("a"), using: "nope")) == "query.using")
+            #expect(location(QueryNode(query: .dense([1, 2, 3]), using: "nope")) == "query.using")
+            // A text query whose `using` names no vector field names a payload key: planned, then refused when
+            // no text index with scoring is declared there.
+            let textIndexQuery = QueryRequest(root: QueryNode(query: .text("a"), using: "nope"))
+            #expect(location(textIndexQuery.root) == nil)
+            let missing = #expect(throws: TesseraError.self) { try store.query(textIndexQuery) }
+            #expect(missing?.code == .invalidArgument)
+            #expect(missing?.message.contains("'nope'") == true)
             #expect(location(QueryNode(query: .dense([1, 2, 3]), prefetch: [two[0]])) == nil)
         }
     }

@@ -867,10 +867,121 @@ def sparse_queries():
         client.delete_collection(name)
 
 
+def text_queries():
+    """Payload indexes (created, listed in collection info, replaced, deleted) and Qdrant's text query: BM25 over a
+    text index with scoring, plain and with k and b, filtered, rescoring a dense prefetch, fused with a dense list,
+    after deletes and payload edits; refusals."""
+    global checks
+    name = "texts"
+    for client in (remote, local):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+        client.create_collection(name, vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.DOT)})
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+
+    def sentence():
+        return " ".join(rng.choice(words[: rng.randint(3, len(words))]) for _ in range(rng.randint(1, 14)))
+
+    text_points = []
+    for i in range(60):
+        body = [sentence(), sentence().upper()] if i % 7 == 0 else (None if i % 11 == 0 else sentence() + ", Zeta!")
+        payload = {"body": body, "tag": ["a", "b", "c"][i % 3]}
+        if i % 13 == 0:
+            payload["body"] = i  # not text: no words
+        text_points.append(models.PointStruct(id=i, vector={"dense": vector(4)}, payload=payload))
+    scored = models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD,
+                                    lowercase=True, scoring=models.TextScoringParams(type=models.TextScoringType.BM25))
+    for client in (remote, local):
+        client.upsert(name, points=text_points, wait=True)
+        client.create_payload_index(name, "body", field_schema=scored, wait=True)
+        client.create_payload_index(name, "tag", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
+    schema = remote.get_collection(name).payload_schema
+    if schema["body"].data_type != models.PayloadSchemaType.TEXT or schema["tag"].data_type != "keyword" \
+            or schema["tag"].points != 60:
+        fail(f"payload_schema: {schema}")
+    checks += 1
+    tag_a = models.Filter(must=[models.FieldCondition(key="tag", match=models.MatchValue(value="a"))])
+    for round_ in range(2):
+        for text in ("alpha", "beta gamma beta", "ZETA theta", "mu nothing", "unknown"):
+            for query in (models.TextQuery(text=text),
+                          models.TextQuery(text=models.TextQueryInput(
+                              query=text, scoring=models.Bm25Scoring(bm25=models.Bm25Params(k=0.9, b=0.3))))):
+                ours, theirs = both(lambda c: c.query_points(name, query=query, using="body", limit=10).points)
+                same_points(f"text query {text!r} {round_}", ours, theirs)
+                ours, theirs = both(lambda c: c.query_points(name, query=query, using="body", limit=5,
+                                                             query_filter=tag_a, with_payload=True).points)
+                same_points(f"text query {text!r} filtered {round_}", ours, theirs)
+            query = models.TextQuery(text=text)
+            rerank = dict(prefetch=models.Prefetch(query=vector(4), using="dense", limit=25), query=query,
+                          using="body", limit=6)
+            ours, theirs = both(lambda c: c.query_points(name, **rerank).points)
+            same_points(f"text query {text!r} rescoring dense {round_}", ours, theirs)
+            fused = dict(prefetch=[models.Prefetch(query=query, using="body", limit=15),
+                                   models.Prefetch(query=vector(4), using="dense", limit=15)],
+                         query=models.FusionQuery(fusion=models.Fusion.RRF), limit=10)
+            ours, theirs = both(lambda c: c.query_points(name, **fused).points)
+            same_points(f"text query {text!r} fused with dense {round_}", ours, theirs)
+        # The second round after deletes and payload edits: the statistics follow the live points.
+        for client in (remote, local):
+            client.delete(name, points_selector=models.PointIdsList(points=[1, 2, 3, 14]), wait=True)
+            client.set_payload(name, payload={"body": "alpha alpha alpha beta"}, points=[5, 6], wait=True)
+            client.upsert(name, points=[models.PointStruct(id=70, vector={"dense": vector(4)}, payload={"body": "gamma zeta"})],
+                          wait=True)
+    # Replacing the text index by a keyword index, then deleting it: text queries are refused.
+    for client in (remote, local):
+        client.create_payload_index(name, "body", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
+    for replaced in (True, False):
+        try:
+            remote.query_points(name, query=models.TextQuery(text="alpha"), using="body")
+            fail("a text query without a text index with scoring was accepted")
+        except Exception as error:
+            if "400" not in str(error) or "body" not in str(error):
+                fail(f"text query without an index: {error}")
+        if replaced:
+            for client in (remote, local):
+                client.delete_payload_index(name, "body", wait=True)
+    if "body" in remote.get_collection(name).payload_schema:
+        fail("delete_payload_index left the index in payload_schema")
+    bad_text_indexes = [
+        models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.PREFIX),
+        models.TextIndexParams(type=models.TextIndexType.TEXT, min_token_len=2),
+        models.TextIndexParams(type=models.TextIndexType.TEXT, lowercase=False),
+    ]
+    for bad in bad_text_indexes:
+        try:
+            remote.create_payload_index(name, "body", field_schema=bad, wait=True)
+            fail(f"an unsupported text index was accepted: {bad}")
+        except Exception as error:
+            if "400" not in str(error) or "body" not in str(error):
+                fail(f"unsupported text index: {error}")
+    checks += 3
+    # Documents for inference (`models.Document`, as `cloud_inference` sends them): refused naming `model`, nothing
+    # written.
+    document = {"text": "alpha beta", "model": "qdrant/bm25"}
+    for path, body in (("points/query", {"query": document, "using": "dense"}),
+                       ("points?wait=true", {"points": [{"id": 500, "vector": {"dense": document}}]})):
+        request = urllib.request.Request(f"{args.url}/collections/{name}/{path}", method="PUT" if "wait" in path
+                                         else "POST", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=30)
+            fail(f"a document with a model was accepted at {path}")
+        except urllib.error.HTTPError as error:
+            text = error.read().decode()
+            if error.code != 400 or "model" not in text:
+                fail(f"document with a model at {path}: {error.code} {text}")
+    if remote.retrieve(name, ids=[500]):
+        fail("a refused document upsert wrote its point")
+    checks += 1
+    for client in (remote, local):
+        client.delete_collection(name)
+
+
 if not args.older_client:
     newest_only()
     explore_queries()
     sparse_queries()
+    text_queries()
 
 # Snapshots (a server feature: local mode has none, so the server's own collection is the reference). A snapshot is
 # taken while a thread upserts, listed, downloaded, recovered into new names from its file:// and http:// locations

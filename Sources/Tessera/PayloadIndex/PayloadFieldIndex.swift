@@ -1,3 +1,5 @@
+import Foundation
+
 /// A slot indexed under a value, with the slot's stamp when it was indexed: the entry is current only while the
 /// slot's stamp is unchanged (see ``PayloadFieldIndex``).
 struct PayloadIndexEntry: Sendable {
@@ -142,6 +144,22 @@ struct PayloadFieldIndex: CatchingUpIndex {
     private(set) var numbers = SortedRun<Double>()
     private var currentEntryCount = 0
     private var staleEntryCount = 0
+    /// A text index's terms: per term, the slots holding it with how often.
+    private(set) var terms: [String: [TermEntry]] = [:]
+    /// A text index's words per slot (0 for none): the document length BM25 normalises by.
+    private(set) var wordCounts: [UInt32] = []
+    /// The sum of ``roundedLength(_:)`` of ``wordCounts`` over the slots with words.
+    private(set) var totalRoundedLength = 0
+
+    /// A slot holding a term, with its stamp when indexed and the term's count there.
+    struct TermEntry: Sendable {
+        var slot: Int32
+        var stamp: UInt32
+        var frequency: UInt32
+    }
+
+    /// Whether the index reads words out of strings.
+    var isText: Bool { type == .text || type == .scoredText }
     /// The live slots with at least one value of the index's type.
     private(set) var pointCount = 0
 
@@ -191,6 +209,9 @@ struct PayloadFieldIndex: CatchingUpIndex {
         otherCount = 0
         nonNullCount = 0
         postings = [:]
+        terms = [:]
+        wordCounts = []
+        totalRoundedLength = 0
         integers = SortedRun()
         numbers = SortedRun()
         currentEntryCount = 0
@@ -207,6 +228,7 @@ struct PayloadFieldIndex: CatchingUpIndex {
             stamps.append(0)
             entryCounts.append(0)
             valueCounts.append(0)
+            wordCounts.append(0)
             nonNull.append(false)
             nullLeaf.append(false)
             other.append(false)
@@ -220,6 +242,10 @@ struct PayloadFieldIndex: CatchingUpIndex {
         if count > 0 { pointCount -= 1 }
         entryCounts[slot] = 0
         valueCounts[slot] = 0
+        if wordCounts[slot] > 0 {
+            totalRoundedLength -= Self.roundedLength(Int(wordCounts[slot]))
+            wordCounts[slot] = 0
+        }
         // Wrapping is harmless: a slot's stale entries are dropped long before 2^32 edits of it (they are once
         // they outnumber the current entries), and a slot without entries has none to confuse.
         stamps[slot] &+= 1
@@ -241,6 +267,7 @@ struct PayloadFieldIndex: CatchingUpIndex {
         var keys: [MatchValue] = []
         var integerValues: [Int64] = []
         var numberValues: [Double] = []
+        var words: [String] = []
         var leafCount = 0
         var valueCount = 0
         let type = self.type
@@ -252,6 +279,7 @@ struct PayloadFieldIndex: CatchingUpIndex {
             case (.uuid, .string(let text)) where PayloadIndexType.isUUID(text): keys.append(.string(text))
             case (.datetime, .string(let text)) where PayloadIndexType.isDateTime(text): keys.append(.string(text))
             case (.bool, .bool(let flag)): keys.append(.bool(flag))
+            case (.text, .string(let text)), (.scoredText, .string(let text)): words += Match.words(text)
             case (.integer, .integer(let number)): integerValues.append(number)
             case (.float, .integer(let number)): numberValues.append(Double(number))
             case (.float, .unsigned(let number)): numberValues.append(Double(number))
@@ -275,7 +303,16 @@ struct PayloadFieldIndex: CatchingUpIndex {
         for key in keys { postings[key, default: []].append(entry) }
         for value in integerValues { integers.append(.init(value: value, slot: entry.slot, stamp: stamp)) }
         for value in numberValues { numbers.append(.init(value: value, slot: entry.slot, stamp: stamp)) }
-        let count = keys.count + integerValues.count + numberValues.count
+        var frequencies: [String: UInt32] = [:]
+        for word in words { frequencies[word, default: 0] += 1 }
+        for (term, frequency) in frequencies {
+            terms[term, default: []].append(TermEntry(slot: entry.slot, stamp: stamp, frequency: frequency))
+        }
+        if !words.isEmpty {
+            wordCounts[slot] = UInt32(min(words.count, Int(UInt32.max)))
+            totalRoundedLength += Self.roundedLength(words.count)
+        }
+        let count = keys.count + integerValues.count + numberValues.count + frequencies.count
         entryCounts[slot] = UInt32(count)
         valueCounts[slot] = leafCount > 1 ? Self.severalValues : UInt32(min(valueCount, Int(Self.severalValues - 1)))
         currentEntryCount += count
@@ -297,6 +334,10 @@ struct PayloadFieldIndex: CatchingUpIndex {
             for key in Array(postings.keys) {
                 let kept = postings[key]!.filter { isCurrent($0.slot, $0.stamp) }
                 postings[key] = kept.isEmpty ? nil : kept
+            }
+            for term in Array(terms.keys) {
+                let kept = terms[term]!.filter { isCurrent($0.slot, $0.stamp) }
+                terms[term] = kept.isEmpty ? nil : kept
             }
             integers.merge(isCurrent: isCurrent)
             numbers.merge(isCurrent: isCurrent)
@@ -354,6 +395,8 @@ extension PayloadFieldIndex {
         case .isNull(let conditionKey) where conditionKey.text == key.text: return .nullLeaf
         case .valuesCount(let conditionKey, let count) where conditionKey.text == key.text: return .valuesCount(count)
         case .field(let field) where field.key.text == key.text:
+            // A text index keeps words, not values: conditions on the key are read from the payloads.
+            if isText { return nil }
             switch field.test {
             case .match where type == .float:
                 return nil
@@ -513,5 +556,49 @@ extension PayloadFieldIndex {
             addOthers(mode)
         }
         return result
+    }
+}
+
+// MARK: Ranking by BM25
+
+extension PayloadFieldIndex {
+    /// A document length as Qdrant's text index keeps it: its 13 leading bits (exact below 8192 words).
+    static func roundedLength(_ length: Int) -> Int {
+        let lostBits = max((Int.bitWidth - length.leadingZeroBitCount) - 13, 0)
+        return (length >> lostBits) << lostBits
+    }
+
+    /// BM25 scores of the allowed slots holding any of the query's words (a repeated word counts once), as
+    /// Qdrant's text query ranks: the corpus is every live slot with words at the key, whatever the filter;
+    /// `idf = ln(1 + (N − df + 0.5) / (df + 0.5))`, and each word `idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b ·
+    /// length / average length))`, summed in `Double` and then rounded to `Float`.
+    /// - Parameters:
+    ///   - query: The query text, read into words as the index reads documents.
+    ///   - k1: Term frequency saturation.
+    ///   - b: Length normalisation, 0...1.
+    ///   - allowed: The slots that may be returned.
+    /// - Returns: The scoring slots, best first (ties to the lower slot).
+    /// - Complexity: O(postings of the query's words).
+    func bm25(_ query: String, k1: Double, b: Double, allowed: SlotBitmap) -> [(slot: Int, score: Float)] {
+        let words = Array(Set(Match.words(query))).sorted()
+        let documentCount = Double(pointCount)
+        guard !words.isEmpty, pointCount > 0 else { return [] }
+        let averageLength = Double(totalRoundedLength) / documentCount
+        var scores: [Int: Double] = [:]
+        for word in words {
+            let entries = (terms[word] ?? []).filter { isCurrent($0.slot, $0.stamp) }
+            guard !entries.isEmpty else { continue }
+            let frequency = Double(entries.count)
+            let idf = log((documentCount - frequency + 0.5) / (frequency + 0.5) + 1)
+            for entry in entries where allowed.contains(Int(entry.slot)) {
+                let slot = Int(entry.slot)
+                let tf = Double(entry.frequency)
+                let length = Double(Self.roundedLength(Int(wordCounts[slot])))
+                let norm = k1 * (1 - b + b * length / averageLength)
+                scores[slot, default: 0] += idf * tf * (k1 + 1) / (tf + norm)
+            }
+        }
+        return scores.compactMap { $0.value > 0 ? (slot: $0.key, score: Float($0.value)) : nil }
+            .sorted { $0.score > $1.score || ($0.score == $1.score && $0.slot < $1.slot) }
     }
 }

@@ -25,11 +25,20 @@ public enum PayloadIndexType: String, Sendable, Hashable, Codable, CaseIterable,
     case uuid
     /// Strings that are RFC 3339 dates or date-times (`2024-05-01`, `2024-05-01T10:00:00Z`).
     case datetime
+    /// Full text, in the words of Qdrant's default `word` tokenizer (runs of letters and digits, lowercased).
+    /// Filters on the key answer as without an index (full-text matches read the same words).
+    case text
+    /// Full text as ``text``, with BM25 statistics (Qdrant's `scoring: {"type": "bm25"}`): the index a text query
+    /// (``QueryInput/text(_:)`` with `using` naming the key) ranks by.
+    case scoredText = "text_bm25"
 
     public var description: String { rawValue }
 
+    /// Qdrant's `data_type` of the index.
+    public var dataType: String { self == .scoredText ? "text" : rawValue }
+
     /// Qdrant's `field_schema` values that Tessera does not index (yet), refused rather than ignored.
-    static let unsupported: Set<String> = ["text", "geo"]
+    static let unsupported: Set<String> = ["geo"]
 
     /// Reads Qdrant's `field_schema`: a type name (`"keyword"`) or an object `{"type": "keyword", …}`.
     ///
@@ -42,7 +51,7 @@ public enum PayloadIndexType: String, Sendable, Hashable, Codable, CaseIterable,
     /// - Throws: ``TesseraError/Code/invalidArgument`` naming the field for an unknown or unsupported type
     ///   (`text`, `geo`) or parameter.
     public init(fieldSchema: JSONValue, field: String) throws(TesseraError) {
-        let supported = Self.allCases.map(\.rawValue).joined(separator: ", ")
+        let supported = Self.allCases.filter { $0 != .scoredText }.map(\.rawValue).joined(separator: ", ")
         func refuse(_ message: String) -> TesseraError {
             TesseraError(
                 .invalidArgument,
@@ -59,6 +68,10 @@ public enum PayloadIndexType: String, Sendable, Hashable, Codable, CaseIterable,
                 throw refuse("field_schema must be a type name or an object with a string 'type' (\(supported))")
             }
             name = text
+            if name == "text" {
+                self = try Self.textIndex(members, refuse: refuse)
+                return
+            }
             var allowed: Set<String> = ["type", "on_disk", "is_tenant", "is_principal"]
             if name == "integer" { allowed.formUnion(["lookup", "range"]) }
             for (parameter, value) in members.sorted(by: { $0.key < $1.key }) where parameter != "type" {
@@ -72,13 +85,52 @@ public enum PayloadIndexType: String, Sendable, Hashable, Codable, CaseIterable,
         default:
             throw refuse("field_schema must be a type name or an object with a 'type', found \(fieldSchema.jsonText)")
         }
-        if let type = PayloadIndexType(rawValue: name) {
+        if let type = PayloadIndexType(rawValue: name), type != .scoredText {
             self = type
         } else if Self.unsupported.contains(name) {
             throw refuse("field_schema '\(name)' is not supported (supported: \(supported))")
         } else {
             throw refuse("unknown field_schema '\(name)' (expected one of \(supported))")
         }
+    }
+
+    /// Reads the parameters of a text index (Qdrant's `TextIndexParams`). Tessera's text index tokenizes as Qdrant's
+    /// default (`word`, lowercased, no folding, stop words, stemming or length limits), so that a filter answers the
+    /// same with or without it; a parameter asking for another tokenization is refused. `scoring` (`true` or `{"type":
+    /// "bm25"}`) adds BM25 statistics; `on_disk`, `memory`, `phrase_matching` and `enable_hnsw` are storage and
+    /// planning hints, accepted without effect (phrase matches are always served).
+    private static func textIndex(
+        _ members: JSONObject,
+        refuse: (String) -> TesseraError
+    ) throws(TesseraError) -> PayloadIndexType {
+        var scored = false
+        for (parameter, value) in members.sorted(by: { $0.key < $1.key }) where parameter != "type" && value != .null {
+            switch (parameter, value) {
+            case ("tokenizer", .string("word")), ("lowercase", .bool(true)), ("ascii_folding", .bool(false)):
+                break
+            case ("on_disk", .bool), ("phrase_matching", .bool), ("enable_hnsw", .bool), ("memory", .string):
+                break
+            case ("stemmer", .object(let stemmer)) where stemmer == ["type": "none"]:
+                break
+            case ("scoring", .bool(let flag)):
+                scored = flag
+            case ("scoring", .object(let scoring)):
+                guard scoring == ["type": "bm25"] else {
+                    throw refuse("text index scoring must be {\"type\": \"bm25\"}, found \(value.jsonText)")
+                }
+                scored = true
+            case ("tokenizer", _), ("lowercase", _), ("ascii_folding", _), ("stemmer", _), ("stopwords", _),
+                ("min_token_len", _), ("max_token_len", _):
+                throw refuse(
+                    "text index parameter '\(parameter)' = \(value.jsonText) is not supported: Tessera's text index "
+                        + "reads words as the default word tokenizer (lowercased, no folding, stop words, stemming "
+                        + "or length limits)"
+                )
+            default:
+                throw refuse("field_schema parameter '\(parameter)' is not supported for type 'text'")
+            }
+        }
+        return scored ? .scoredText : .text
     }
 
     /// Parses a type name, as the command line gives it.

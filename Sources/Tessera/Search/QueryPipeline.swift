@@ -18,8 +18,9 @@ public enum QueryInput: Sendable, Equatable {
     case dense([Float])
     /// A sparse vector against a sparse field (dot product; points sharing no index are not results).
     case sparse(SparseVector)
-    /// Text: BM25 over payload text when `using` is `nil` or `"bm25"`; otherwise encoded by the pipeline's
-    /// ``QueryTextEncoder`` for the vector field `using` names.
+    /// Text: BM25 over payload text when `using` is `nil` or `"bm25"`; encoded by the pipeline's
+    /// ``QueryTextEncoder`` when `using` names a vector field; otherwise BM25 over the text index with scoring on
+    /// the payload key `using` names (Qdrant's text query, `k1` and `b` from ``QueryParameters/bm25``).
     case text(String)
     /// The stored vector of a point in the field `using` names; the point itself is left out of the results.
     case point(PointID)
@@ -361,6 +362,7 @@ private struct QueryRun {
         case order(OrderBy)
         case sample
         case bm25(String)
+        case textIndex(String, key: String)
         case fusion(FusionMethod)
         case none
     }
@@ -495,6 +497,11 @@ private struct QueryRun {
             for slot in union { restricted.insert(slot) }
             hits = bm25(text, node: node, allowed: restricted)
             method = .bm25Rerank
+        case .textIndex(let text, let key):
+            var restricted = SlotBitmap(slotCount: view.slotCount)
+            for slot in union { restricted.insert(slot) }
+            hits = try textIndex(text, key: key, node: node, allowed: restricted)
+            method = .bm25Rerank
         }
         hits = threshold(hits, node: node, resolved: resolved)
         if let mmr { hits = try diversify(hits, resolved: resolved, mmr: mmr, limit: limit) }
@@ -574,6 +581,8 @@ private struct QueryRun {
             return (slots.prefix(limit).map { SlotHit(slot: $0, score: 0) }, .idOrder)
         case .bm25(let text):
             return (bm25(text, node: node, allowed: allowed), .bm25)
+        case .textIndex(let text, let key):
+            return (try textIndex(text, key: key, node: node, allowed: allowed), .bm25)
         case .examples(let scoring, let field, let excluding):
             var allowed = allowed
             for slot in excluding { allowed.remove(slot) }
@@ -627,6 +636,22 @@ private struct QueryRun {
             text,
             fields: node.parameters.textFields,
             analyzer: node.parameters.analyzer,
+            parameters: node.parameters.bm25,
+            view: view,
+            allowed: allowed,
+            limit: node.limit
+        ).map { SlotHit(slot: $0.slot, score: $0.score) }
+    }
+
+    private func textIndex(
+        _ text: String,
+        key: String,
+        node: QueryNode,
+        allowed: SlotBitmap
+    ) throws(TesseraError) -> [SlotHit] {
+        try store.textIndexHits(
+            text,
+            key: key,
             parameters: node.parameters.bm25,
             view: view,
             allowed: allowed,
@@ -798,6 +823,7 @@ private struct QueryRun {
             return .sparse(store.weightedSparseQuery(query, field: target, view: view), target, excluding: [])
         case .text(let text)?:
             guard let name = node.using, name != "bm25" else { return .bm25(text) }
+            if store.configuration.field(named: name) == nil { return .textIndex(text, key: name) }
             let target = try queryField(of: node, path: path)
             guard let encoder else {
                 throw TesseraError(

@@ -52,6 +52,8 @@ public enum PlanTarget: Sendable, Hashable {
     case dense(field: String)
     /// A sparse field's dot product.
     case sparse(field: String)
+    /// BM25 over the text index with scoring on a payload key (Qdrant's text query).
+    case textIndex(key: String)
 }
 
 /// What one step of a ``QueryPlan`` does.
@@ -275,6 +277,8 @@ struct Planner {
         case .fusion(let method)?: return .fusion(method)
         case .text?:
             guard let name = node.using, name != "bm25" else { return .field(.bm25) }
+            // `using` naming no vector field names a payload key with a text index (Qdrant's text query).
+            if configuration.field(named: name) == nil { return .field(.textIndex(key: name)) }
             return target(try field(named: name, multivector: nil, in: configuration, path: path))
         case .multivector?:
             return target(try field(named: node.using, multivector: true, in: configuration, path: path))
@@ -373,7 +377,7 @@ extension CollectionConfiguration {
     func queryField(of node: QueryNode, path: String) throws(TesseraError) -> VectorField? {
         guard case .field(let target) = try Planner.target(of: node, in: self, path: path) else { return nil }
         switch target {
-        case .bm25: return nil
+        case .bm25, .textIndex: return nil
         case .multivector(let name), .dense(let name), .sparse(let name): return field(named: name)
         }
     }
