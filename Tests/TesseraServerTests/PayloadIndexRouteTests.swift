@@ -59,7 +59,7 @@ struct PayloadIndexRouteTests {
                 #expect(range.result == ["count": 2])
 
                 for (body, expected) in [
-                    (#"{"field_name": "title", "field_schema": "text"}"#, "'title'"),
+                    (#"{"field_name": "title", "field_schema": {"type": "text", "tokenizer": "prefix"}}"#, "'title'"),
                     (#"{"field_name": "place", "field_schema": {"type": "geo"}}"#, "'place'"),
                     (#"{"field_name": "group", "field_schema": "keywords"}"#, "unknown field_schema"),
                     (#"{"field_name": "group"}"#, "field_schema is required"),
