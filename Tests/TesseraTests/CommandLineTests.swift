@@ -416,7 +416,7 @@ struct CommandLineTests {
     }
 
     @Test(
-        "index-payload declares a payload index that info lists and --delete removes; a bad type names the field",
+        "index-payload declares payload indexes (a scored text one too) that info lists and --delete removes; a bad type names the field",
         .enabled(if: CommandLineFixtures.ready, "needs the tessera binary and the default model")
     )
     func indexPayload() throws {
@@ -425,7 +425,7 @@ struct CommandLineTests {
             let common = ["--data", root, "--model", model, "--threads", "2"]
             let file = root + "/docs.jsonl"
             try """
-            {"id": 1, "text": "The moon's gravity raises two bulges in the oceans.", "payload": {"lang": "fr"}}
+            {"id": 1, "text": "The moon's gravity raises two bulges in the oceans.", "payload": {"lang": "fr", "title": "Tides"}}
             {"id": 2, "text": "Sourdough rises with wild yeast and lactic acid bacteria.", "payload": {"lang": "en"}}
 
             """.write(toFile: file, atomically: true, encoding: .utf8)
@@ -436,9 +436,20 @@ struct CommandLineTests {
             let info = try tessera(["info", "c", "--data", root], in: root)
             guard succeeded(info, "info") else { return }
             #expect(info.standardOutput.contains("payload index 'lang': keyword, 2 points"), "\(info.standardOutput)")
-            let refused = try tessera(["index-payload", "c", "title", "text", "--data", root], in: root)
+            let refused = try tessera(["index-payload", "c", "title", "geo", "--data", root], in: root)
             #expect(refused.status != 0)
             #expect(refused.standardError.contains("'title'"), "\(refused.standardError)")
+            let text = try tessera(["index-payload", "c", "title", "text", "--scoring", "--data", root], in: root)
+            guard succeeded(text, "index-payload text --scoring") else { return }
+            #expect(text.standardOutput.contains("indexed 'title' as text_bm25"), "\(text.standardOutput)")
+            let scored = try tessera(["info", "c", "--data", root], in: root)
+            #expect(
+                scored.standardOutput.contains("payload index 'title': text_bm25, 1 points"),
+                "\(scored.standardOutput)"
+            )
+            guard
+                succeeded(try tessera(["index-payload", "c", "title", "--delete", "--data", root], in: root), "delete")
+            else { return }
             let removed = try tessera(["index-payload", "c", "lang", "--delete", "--data", root], in: root)
             guard succeeded(removed, "index-payload --delete") else { return }
             #expect(removed.standardOutput.contains("removed the payload index on 'lang'"))

@@ -49,7 +49,7 @@ public enum PayloadIndexType: String, Sendable, Hashable, Codable, CaseIterable,
     ///   - fieldSchema: The `field_schema` JSON value.
     ///   - field: The payload key being indexed, named in errors.
     /// - Throws: ``TesseraError/Code/invalidArgument`` naming the field for an unknown or unsupported type
-    ///   (`text`, `geo`) or parameter.
+    ///   (`geo`) or parameter, or a text index tokenizing otherwise than Qdrant's default.
     public init(fieldSchema: JSONValue, field: String) throws(TesseraError) {
         let supported = Self.allCases.filter { $0 != .scoredText }.map(\.rawValue).joined(separator: ", ")
         func refuse(_ message: String) -> TesseraError {
