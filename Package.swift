@@ -108,9 +108,11 @@ let package = Package(
         .testTarget(
             name: "TesseraTests",
             dependencies: [
-                "Tessera", "TesseraEncoder", "TesseraQdrant", "TesseraIndex", "MaxSim", "TesseraPlatform", "TesseraTestSupport",
+                "Tessera", "TesseraEncoder", "TesseraQdrant", "TesseraIndex", "MaxSim", "TesseraPlatform",
+                "TesseraTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "TesseraQdrantTests", dependencies: ["TesseraQdrant", "Tessera"]),
         .testTarget(
@@ -138,7 +140,8 @@ let package = Package(
 // - ExistentialAny: `any P` is spelled out, so existential costs are visible at the use site.
 // - MemberImportVisibility: a member is visible only where its module is imported.
 // - InternalImportsByDefault: a dependency's types leak into our API only through `public import`.
-for target in package.targets where target.type != .system && !["CMaxSimKernels", "CBLAS", "CHNSW"].contains(target.name) {
+for target in package.targets
+where target.type != .system && !["CMaxSimKernels", "CBLAS", "CHNSW"].contains(target.name) {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
