@@ -2,7 +2,7 @@
 """Writes Tests/TesseraTests/Fixtures/snowball-english.tsv: words of the BEIR corpora under ../shared/ir-data with
 their Snowball English stems (the Rust `rust-stemmers` crate, through `py-rust-stemmers`) and their token
 dimensions (|MurmurHash3_32(word, seed 0)| as a signed integer, through `mmh3`).
-Usage: python3 -m pip install py-rust-stemmers mmh3 && scripts/snowball-fixture.py"""
+Usage: pip install py-rust-stemmers==0.1.8 mmh3==5.3.1, then scripts/snowball-fixture.py"""
 import json
 import pathlib
 import random

@@ -22,16 +22,16 @@ extension Qdrant {
                 }
             case .object(let object):
                 if case .string(let text)? = object["text"] {
-                    // Qdrant's `Document` names a model for inference: Tessera encodes with the collection's own.
-                    if let extra = object.keys.sorted().first(where: { $0 != "text" }) {
-                        throw invalid(
-                            decoder.codingPath + [JSONKey(stringValue: extra)],
-                            "a document's '\(extra)' is not supported: Tessera encodes `{\"text\": …}` with the "
-                                + "collection's own model (no inference with a named model); leave out '\(extra)' "
-                                + "or send a vector"
-                        )
+                    if let vector = try Qdrant.inferredSparse(
+                        object,
+                        text: text,
+                        query: false,
+                        path: decoder.codingPath
+                    ) {
+                        self = .sparse(indices: vector.indices, values: vector.values)
+                    } else {
+                        self = .document(text: text)
                     }
-                    self = .document(text: text)
                 } else if object.count == 2, case .array? = object["indices"], case .array? = object["values"] {
                     let container = try decoder.container(keyedBy: JSONKey.self)
                     self = .sparse(
@@ -45,6 +45,57 @@ extension Qdrant {
                 throw mismatch("a vector, a multivector or an object of named vectors", value, decoder.codingPath)
             }
         }
+    }
+
+    /// Reads a Qdrant `Document` (`{"text", "model", "options"}`): `nil` for Tessera's `{"text": …}` alone (the
+    /// collection's model encodes it); the sparse vector of Qdrant's built-in `qdrant/bm25` model (a document's
+    /// for a write, a query's for a search) when it names that model.
+    /// - Throws: A decoding error naming the member for another model (Tessera runs no inference service), options
+    ///   without a model, an unknown member or a bad option.
+    static func inferredSparse(
+        _ object: JSONObject,
+        text: String,
+        query: Bool,
+        path: [any CodingKey]
+    ) throws -> SparseVector? {
+        if let extra = object.keys.sorted().first(where: { !["text", "model", "options"].contains($0) }) {
+            throw invalid(
+                path + [JSONKey(stringValue: extra)],
+                "a document holds text, model and options, not '\(extra)'"
+            )
+        }
+        guard let model = object["model"], model != .null else {
+            if let options = object["options"], options != .null {
+                throw invalid(
+                    path + [JSONKey(stringValue: "options")],
+                    "a document's options go with its model: Tessera encodes `{\"text\": …}` without one with the "
+                        + "collection's own model, which takes no options"
+                )
+            }
+            return nil
+        }
+        guard case .string(SparseBM25Model.name) = model else {
+            throw invalid(
+                path + [JSONKey(stringValue: "model")],
+                "model \(model.jsonText) is not served: Tessera runs no inference service; its built-in model is "
+                    + "\"\(SparseBM25Model.name)\" (sparse BM25 vectors). Leave out 'model' to encode with the "
+                    + "collection's own model, or send a vector"
+            )
+        }
+        let options: JSONObject
+        switch object["options"] {
+        case nil, .null?: options = [:]
+        case .object(let given)?: options = given
+        case let other?: throw mismatch("an object", other, path + [JSONKey(stringValue: "options")])
+        }
+        let bm25: SparseBM25Model
+        do {
+            bm25 = try SparseBM25Model(options: options)
+        } catch {
+            let option = error.location.field?.split(separator: ".").last.map(String.init) ?? ""
+            throw invalid(path + [JSONKey(stringValue: "options"), JSONKey(stringValue: option)], error.message)
+        }
+        return query ? bm25.queryVector(text) : bm25.documentVector(text)
     }
 
     /// Qdrant's `PointStruct`: an id, its vectors and a payload.

@@ -302,12 +302,11 @@ extension Qdrant {
                 }
             case .object(let object):
                 let container = try decoder.container(keyedBy: CodingKeys.self)
-                if object["text"] != nil, let extra = ["model", "options"].first(where: { object[$0] != nil }) {
-                    throw invalid(
-                        path + [JSONKey(stringValue: extra)],
-                        "a document's '\(extra)' is not supported: Tessera encodes `{\"text\": …}` with the "
-                            + "collection's own model, or ranks it by BM25 (no inference with a named model)"
-                    )
+                if case .string(let text)? = object["text"], object["model"] != nil || object["options"] != nil {
+                    // A Qdrant `Document` naming a model: Qdrant's built-in BM25 (a sparse query) or refused.
+                    let vector = try Qdrant.inferredSparse(object, text: text, query: true, path: path)
+                    self = vector.map(Query.sparse) ?? .text(text)
+                    return
                 }
                 // One kind of query per object (`nearest` may come with `mmr`): no field is ignored.
                 let extra = object.keys.filter { $0 != "mmr" || object["nearest"] == nil }.sorted()

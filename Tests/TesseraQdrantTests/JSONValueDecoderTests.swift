@@ -1,3 +1,4 @@
+import Foundation
 import Tessera
 import Testing
 
@@ -118,5 +119,61 @@ struct JSONValueDecoderTests {
         }
         let json = try JSONValueEncoder().encode(Numbers())
         #expect(json.jsonText == #"{"big":18446744073709551615,"id":18446744073709551614,"negative":-3,"small":7}"#)
+    }
+}
+
+@Suite("Qdrant documents for the built-in BM25 model")
+struct BM25DocumentDecodingTests {
+    @Test("a qdrant/bm25 document is a document's sparse vector in a point, a query's in a query")
+    func documentsAndQueries() throws {
+        let model = SparseBM25Model()
+        let point = try JSONValueDecoder().decode(
+            Qdrant.PointStruct.self,
+            from: try JSONValue.parse(
+                #"{"id": 1, "vector": {"bm25": {"text": "cats and cats", "model": "qdrant/bm25"}}}"#
+            )
+        )
+        let stored = model.documentVector("cats and cats")
+        #expect(point.vector == .named(["bm25": .sparse(indices: stored.indices, values: stored.values)]))
+        let tuned = try JSONValueDecoder().decode(
+            Qdrant.VectorInput.self,
+            from: try JSONValue.parse(#"{"text": "cats", "model": "qdrant/bm25", "options": {"k": 2, "b": 0}}"#)
+        )
+        let expected = try SparseBM25Model(options: ["k": 2, "b": 0]).documentVector("cats")
+        #expect(tuned == .sparse(indices: expected.indices, values: expected.values))
+        #expect(expected.values != stored.values)
+        let request = try JSONValueDecoder().decode(
+            Qdrant.QueryRequest.self,
+            from: try JSONValue.parse(
+                #"{"prefetch": [{"query": {"text": "cats and cats", "model": "qdrant/bm25"}, "using": "bm25"}], "query": {"fusion": "rrf"}}"#
+            )
+        )
+        guard case .sparse(let query)? = request.node.prefetch?.first?.query else {
+            Issue.record("not a sparse query: \(String(describing: request.node.prefetch))")
+            return
+        }
+        #expect(query == model.queryVector("cats"))
+        #expect(query.values == [1])
+    }
+
+    @Test(
+        "documents naming another model, options without a model, bad options and unknown members are refused",
+        arguments: [
+            (#"{"query": {"text": "a", "model": "Qdrant/bm25"}}"#, "query.model"),
+            (#"{"query": {"text": "a", "options": {"k": 1}}}"#, "query.options"),
+            (
+                #"{"query": {"text": "a", "model": "qdrant/bm25", "options": {"language": "german"}}}"#,
+                "query.options.language"
+            ),
+            (#"{"query": {"text": "a", "model": "qdrant/bm25", "options": 3}}"#, "query.options"),
+            (#"{"query": {"text": "a", "model": "qdrant/bm25", "lang": "en"}}"#, "query.lang"),
+        ]
+    )
+    func refusals(json: String, field: String) throws {
+        let error = try #require(decodeFailure(Qdrant.QueryRequest.self, json))
+        #expect(error.location.field == field, "\(error)")
+        let point = json.replacingOccurrences(of: #"{"query": "#, with: #"{"id": 1, "vector": {"v": "#) + "}"
+        let refused = try #require(decodeFailure(Qdrant.PointStruct.self, point), "\(point)")
+        #expect(refused.location.field == field.replacingOccurrences(of: "query", with: "vector.v"), "\(refused)")
     }
 }

@@ -955,9 +955,9 @@ def text_queries():
             if "400" not in str(error) or "body" not in str(error):
                 fail(f"unsupported text index: {error}")
     checks += 3
-    # Documents for inference (`models.Document`, as `cloud_inference` sends them): refused naming `model`, nothing
-    # written.
-    document = {"text": "alpha beta", "model": "qdrant/bm25"}
+    # Documents for inference with a model Tessera does not run (`models.Document`, as `cloud_inference` sends
+    # them): refused naming `model`, nothing written.
+    document = {"text": "alpha beta", "model": "sentence-transformers/all-MiniLM-L6-v2"}
     for path, body in (("points/query", {"query": document, "using": "dense"}),
                        ("points?wait=true", {"points": [{"id": 500, "vector": {"dense": document}}]})):
         request = urllib.request.Request(f"{args.url}/collections/{name}/{path}", method="PUT" if "wait" in path
@@ -977,11 +977,160 @@ def text_queries():
         client.delete_collection(name)
 
 
+def bm25_inference():
+    """Qdrant's built-in BM25 model: documents `models.Document(text, model="qdrant/bm25")` sent by a client with
+    `cloud_inference=True` are turned into sparse vectors by the server (upsert, update_vectors, queries at a leaf,
+    in prefetches and fusions, with options). Local mode runs no such model, so it gets the sparse vectors a
+    reference statement of the model computes here (Qdrant's tokenizer, English stop words, the Snowball stemmer of
+    `py-rust-stemmers`, MurmurHash3 of `mmh3`): the stored vectors and every answer must be the same."""
+    global checks
+    import math
+    import re
+
+    import mmh3
+    import py_rust_stemmers
+
+    stemmer = py_rust_stemmers.SnowballStemmer("english")
+    stopwords = set("""i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
+        yourselves he him his himself she she's her hers herself it it's its itself they them their theirs themselves
+        what which who whom this that that'll these those am is are was were be been being have has had having do does
+        did doing a an the and but if or because as until while of at by for with about against between into through
+        during before after above below to from up down in out on off over under again further then once here there
+        when where why how all any both each few more most other some such no nor not only own same so than too very s
+        t can will just don don't should should've now d ll m o re ve y ain aren aren't couldn couldn't didn didn't
+        doesn doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma mightn mightn't mustn mustn't needn needn't
+        shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't""".split())
+
+    def tokens(text):
+        words = [w.lower() for w in re.split(r"[^\w]|_", text) if w]
+        return [stemmer.stem_word(w) for w in words if w not in stopwords]
+
+    def document_vector(text, k=1.2, b=0.75, avg_len=256.0):
+        found = tokens(text)
+        counts = {}
+        for token in found:
+            counts[token] = counts.get(token, 0) + 1
+        entries = {}
+        for token, count in counts.items():
+            entries[abs(mmh3.hash(token))] = count * (k + 1) / (count + k * (1 - b + b * len(found) / avg_len))
+        indices = sorted(entries)
+        return models.SparseVector(indices=indices, values=[entries[i] for i in indices])
+
+    def query_vector(text):
+        indices = sorted({abs(mmh3.hash(token)) for token in tokens(text)})
+        return models.SparseVector(indices=indices, values=[1.0] * len(indices))
+
+    inferring = QdrantClient(url=args.url, prefer_grpc=False, timeout=30, cloud_inference=True)
+    name = "inferred"
+    for client in (remote, local):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+        client.create_collection(
+            name,
+            vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.COSINE)},
+            sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF),
+                                   "tuned": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        )
+    vocabulary = ("The cats are running and the cat ran to connections connected connecting studies studying "
+                  "generously general generation Über naïve café 42 x7 happily happiness relational the of and "
+                  "a is THE Running's sky skies dying agreed feed hopping hoped").split()
+    tuned = {"k": 1.5, "b": 0.5, "avg_len": 12}
+
+    def text():  # at least one word that is not a stop word (see the empty document below)
+        return " ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 17))) + " " + \
+            rng.choice(["cats", "running", "ran", "connections", "studies", "generously", "skies", "café"]) + rng.choice(["", ".", "!", "?"])
+
+    texts = {i: text() for i in range(50)}
+    remote_points, local_points = [], []
+    for i, body in texts.items():
+        dense = vector(4)
+        remote_points.append(models.PointStruct(id=i, payload={"body": body, "even": i % 2 == 0}, vector={
+            "dense": dense, "bm25": models.Document(text=body, model="qdrant/bm25"),
+            "tuned": models.Document(text=body, model="qdrant/bm25", options=tuned)}))
+        local_points.append(models.PointStruct(id=i, payload={"body": body, "even": i % 2 == 0}, vector={
+            "dense": dense, "bm25": document_vector(body), "tuned": document_vector(body, **tuned)}))
+    inferring.upsert(name, points=remote_points, wait=True)
+    local.upsert(name, points=local_points, wait=True)
+    ours, theirs = both(lambda c: sorted(c.retrieve(name, ids=list(texts), with_vectors=["bm25", "tuned"]),
+                                         key=lambda p: p.id))
+    for a, b in zip(ours, theirs):
+        for field in ("bm25", "tuned"):
+            mine, reference = a.vector.get(field), b.vector.get(field)
+            if (mine is None) != (reference is None) or mine is not None and (
+                    mine.indices != reference.indices
+                    or any(abs(x - y) > 1e-6 * max(1, abs(y)) for x, y in zip(mine.values, reference.values))):
+                fail(f"qdrant/bm25 document {a.id} ({texts[a.id]!r}) {field}: {mine} != reference {reference}")
+    checks += 1
+    evens = models.Filter(must=[models.FieldCondition(key="even", match=models.MatchValue(value=True))])
+    for round_ in range(2):
+        for words in ("cat running", "The connection of generations", "skies and happiness", "café Über 42",
+                      "the of", "zebra"):
+            document = models.Document(text=words, model="qdrant/bm25")
+            reference = query_vector(words)
+            for field in ("bm25", "tuned"):
+                ours = inferring.query_points(name, query=document, using=field, limit=10).points
+                theirs = local.query_points(name, query=reference, using=field, limit=10).points
+                same_points(f"qdrant/bm25 query {words!r} on {field} {round_}", ours, theirs)
+            ours = inferring.query_points(name, query=document, using="bm25", limit=5, query_filter=evens).points
+            theirs = local.query_points(name, query=reference, using="bm25", limit=5, query_filter=evens).points
+            same_points(f"qdrant/bm25 query {words!r} filtered {round_}", ours, theirs)
+            dense = vector(4)
+            ours = inferring.query_points(name, limit=8, query=models.FusionQuery(fusion=models.Fusion.RRF), prefetch=[
+                models.Prefetch(query=document, using="bm25", limit=15),
+                models.Prefetch(query=dense, using="dense", limit=15)]).points
+            theirs = local.query_points(name, limit=8, query=models.FusionQuery(fusion=models.Fusion.RRF), prefetch=[
+                models.Prefetch(query=reference, using="bm25", limit=15),
+                models.Prefetch(query=dense, using="dense", limit=15)]).points
+            same_points(f"qdrant/bm25 query {words!r} fused with dense {round_}", ours, theirs)
+        # The second round after update_vectors with documents and deletes: IDF follows the live points.
+        changed = {5: "cats cats cats running", 8: "generously studying the skies"}
+        inferring.update_vectors(name, wait=True, points=[
+            models.PointVectors(id=i, vector={"bm25": models.Document(text=body, model="qdrant/bm25")})
+            for i, body in changed.items()])
+        local.update_vectors(name, wait=True, points=[
+            models.PointVectors(id=i, vector={"bm25": document_vector(body)}) for i, body in changed.items()])
+        for client in (remote, local):
+            client.delete(name, points_selector=models.PointIdsList(points=[1, 2, 9]), wait=True)
+    # A text of stop words only is an empty vector, which Tessera keeps as no vector in the field (the README's
+    # sparse row: local mode keeps an empty one, and counts it in N).
+    inferring.upsert(name, points=[models.PointStruct(id=800, vector={
+        "dense": vector(4), "bm25": models.Document(text="The, and of!", model="qdrant/bm25")})], wait=True)
+    stored = remote.retrieve(name, ids=[800], with_vectors=True)
+    if len(stored) != 1 or "bm25" in stored[0].vector or "dense" not in stored[0].vector:
+        fail(f"a document of stop words only: {stored}")
+    checks += 1
+    # A model Tessera does not run and a bad option are refused naming them; nothing is written.
+    for document, named in ((models.Document(text="cats", model="Qdrant/bm25"), "model"),
+                            (models.Document(text="cats", model="qdrant/bm25", options={"ascii_folding": True}),
+                             "ascii_folding"),
+                            (models.Document(text="cats", model="qdrant/bm25", options={"language": "french"}),
+                             "language")):
+        try:
+            inferring.upsert(name, points=[models.PointStruct(id=900, vector={"dense": vector(4), "bm25": document})],
+                             wait=True)
+            fail(f"a document with {named} {document} was accepted")
+        except Exception as error:
+            if "400" not in str(error) or named not in str(error):
+                fail(f"document with {named}: {error}")
+        try:
+            inferring.query_points(name, query=document, using="bm25")
+            fail(f"a query document with {named} {document} was accepted")
+        except Exception as error:
+            if "400" not in str(error) or named not in str(error):
+                fail(f"query document with {named}: {error}")
+    if remote.retrieve(name, ids=[900]):
+        fail("a refused document upsert wrote its point")
+    checks += 1
+    for client in (remote, local):
+        client.delete_collection(name)
+
+
 if not args.older_client:
     newest_only()
     explore_queries()
     sparse_queries()
     text_queries()
+    bm25_inference()
 
 # Snapshots (a server feature: local mode has none, so the server's own collection is the reference). A snapshot is
 # taken while a thread upserts, listed, downloaded, recovered into new names from its file:// and http:// locations

@@ -14,19 +14,25 @@ bin="${1:-$root/.build/release/tessera}"
 # The newest qdrant-client runs every test; the previous pin runs the compatibility checks again.
 client_version="1.20.0"
 older_version="1.15.1"
-# Makes (or reuses) a virtual environment at $1 holding qdrant-client $2.
+# The reference statement of Qdrant's built-in BM25 model (the qdrant/bm25 checks) needs the Snowball stemmer
+# Qdrant runs and MurmurHash3.
+reference_packages=("py-rust-stemmers==0.1.8" "mmh3==5.3.1")
+# Makes (or reuses) a virtual environment at $1 holding qdrant-client $2 and the packages after it.
 client_venv() {
     local venv="$1" version="$2"
-    if [ "$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('qdrant-client'))" 2>/dev/null)" \
-        != "$version" ]; then
+    shift 2
+    local wanted
+    wanted="$(printf '%s\n' "qdrant-client==$version" "$@" | sort | tr '\n' ' ')"
+    if [ "$(cat "$venv/.packages" 2>/dev/null)" != "$wanted" ]; then
         rm -rf "$venv"
         python3 -m venv "$venv"
-        "$venv/bin/pip" install -q "qdrant-client==$version"
+        "$venv/bin/pip" install -q "qdrant-client==$version" "$@"
+        echo "$wanted" > "$venv/.packages"
     fi
 }
 venv="${COMPAT_VENV:-$root/.build/compat-venv}"
 older_venv="${COMPAT_OLDER_VENV:-$root/.build/compat-venv-$older_version}"
-client_venv "$venv" "$client_version"
+client_venv "$venv" "$client_version" "${reference_packages[@]}"
 client_venv "$older_venv" "$older_version"
 python="$venv/bin/python"
 data="$(mktemp -d)"
