@@ -157,6 +157,7 @@ extension CollectionStore {
         parameters: BM25Parameters,
         view: ScoringView,
         allowed: SlotBitmap,
+        corpus: SlotBitmap? = nil,
         limit: Int
     ) throws(TesseraError) -> [(slot: Int, score: Float)] {
         guard parameters.k1 >= 0, parameters.k1.isFinite else {
@@ -190,7 +191,13 @@ extension CollectionStore {
             index = PayloadFieldIndex(key: parsed, type: .scoredText)
             index.catchUp(with: view)
         }
-        let hits = index.bm25(query, k1: Double(parameters.k1), b: Double(parameters.b), allowed: allowed)
+        let hits = index.bm25(
+            query,
+            k1: Double(parameters.k1),
+            b: Double(parameters.b),
+            allowed: allowed,
+            corpus: corpus
+        )
         return Array(hits.prefix(limit))
     }
 

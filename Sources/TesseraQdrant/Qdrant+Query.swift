@@ -179,6 +179,7 @@ extension Qdrant {
             var children: [QueryNode] = []
             for child in prefetch ?? [] { children.append(try child.node()) }
             var parameters = params?.parameters ?? QueryParameters()
+            if let corpus = params?.idfCorpus { parameters.idfCorpus = try corpus.filter() }
             if case .diverse(_, let mmr)? = query { parameters.mmr = mmr }
             if case .scoredText(_, let k, let b)? = query {
                 if (k != nil && params?.k1 != nil) || (b != nil && params?.b != nil) {
@@ -533,12 +534,15 @@ extension Qdrant {
         }
     }
 
-    /// Qdrant's `SearchParams` (`hnsw_ef`, `exact`), with Tessera's compressed-index entries (`nprobe`,
-    /// `candidates`, `imputation_rank`, `probe_dimension`) and BM25 entries (`k1`, `b`, `text_fields`). Other
-    /// fields are refused, naming them.
+    /// Qdrant's `SearchParams` (`hnsw_ef`, `exact`, `idf`; `quantization` and `indexed_only`, which change nothing
+    /// here: a collection has no quantized vectors, and every segment is searched, which `indexed_only` allows),
+    /// with Tessera's compressed-index entries (`nprobe`, `candidates`, `imputation_rank`, `probe_dimension`) and
+    /// BM25 entries (`k1`, `b`, `text_fields`). Other fields (`acorn`) are refused, naming them.
     public struct SearchParams: Decodable, Sendable {
         public var hnswEf: Int?
         public var exact: Bool?
+        /// `idf: {"corpus": filter}`: the points inverse document frequencies count (`"global"` is `nil`).
+        public var idfCorpus: Filter?
         public var probeCount: Int?
         public var candidates: Int?
         public var imputationRank: Int?
@@ -548,7 +552,8 @@ extension Qdrant {
         public var textFields: [String]?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case exact, candidates, k1, b
+            case exact, candidates, k1, b, idf, quantization
+            case indexedOnly = "indexed_only"
             case hnswEf = "hnsw_ef"
             case probeCount = "nprobe"
             case imputationRank = "imputation_rank"
@@ -575,7 +580,36 @@ extension Qdrant {
             k1 = try container.decodeIfPresent(Double.self, forKey: .k1)
             b = try container.decodeIfPresent(Double.self, forKey: .b)
             textFields = try container.decodeIfPresent([String].self, forKey: .textFields)
+            _ = try container.decodeIfPresent(Bool.self, forKey: .indexedOnly)
+            if container.contains(.quantization), try !container.decodeNil(forKey: .quantization) {
+                let quantization = try container.superDecoder(forKey: .quantization)
+                try quantization.rejectUnknownKeys(QuantizationKeys.self, what: "quantization search params")
+                let fields = try quantization.container(keyedBy: QuantizationKeys.self)
+                _ = try fields.decodeIfPresent(Bool.self, forKey: .ignore)
+                _ = try fields.decodeIfPresent(Bool.self, forKey: .rescore)
+                if let oversampling = try fields.decodeIfPresent(Double.self, forKey: .oversampling), oversampling < 1 {
+                    throw invalid(
+                        fields.codingPath + [QuantizationKeys.oversampling],
+                        "oversampling must be at least 1 (got \(oversampling))"
+                    )
+                }
+            }
+            if container.contains(.idf), try !container.decodeNil(forKey: .idf) {
+                switch try container.decode(JSONValue.self, forKey: .idf) {
+                case .string("global"):
+                    idfCorpus = nil
+                case .object:
+                    let idf = try container.superDecoder(forKey: .idf)
+                    try idf.rejectUnknownKeys(IdfKeys.self, what: "idf")
+                    idfCorpus = try idf.container(keyedBy: IdfKeys.self).decode(Filter.self, forKey: .corpus)
+                case let other:
+                    throw mismatch("\"global\" or {\"corpus\": filter}", other, container.codingPath + [CodingKeys.idf])
+                }
+            }
         }
+
+        enum QuantizationKeys: String, CodingKey, CaseIterable { case ignore, rescore, oversampling }
+        enum IdfKeys: String, CodingKey, CaseIterable { case corpus }
 
         var parameters: QueryParameters {
             var parameters = QueryParameters()

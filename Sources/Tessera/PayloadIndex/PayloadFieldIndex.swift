@@ -577,18 +577,36 @@ extension PayloadFieldIndex {
     ///   - k1: Term frequency saturation.
     ///   - b: Length normalisation, 0...1.
     ///   - allowed: The slots that may be returned.
+    ///   - corpus: The live slots whose documents the statistics (N, n, average length) count; `nil` for all.
     /// - Returns: The scoring slots, best first (ties to the lower slot).
-    /// - Complexity: O(postings of the query's words).
-    func bm25(_ query: String, k1: Double, b: Double, allowed: SlotBitmap) -> [(slot: Int, score: Float)] {
+    /// - Complexity: O(postings of the query's words), plus O(corpus) with a corpus.
+    func bm25(
+        _ query: String,
+        k1: Double,
+        b: Double,
+        allowed: SlotBitmap,
+        corpus: SlotBitmap? = nil
+    ) -> [(slot: Int, score: Float)] {
         let words = Array(Set(Match.words(query))).sorted()
-        let documentCount = Double(pointCount)
-        guard !words.isEmpty, pointCount > 0 else { return [] }
-        let averageLength = Double(totalRoundedLength) / documentCount
+        var documentCount = Double(pointCount)
+        var totalLength = Double(totalRoundedLength)
+        if let corpus {
+            documentCount = 0
+            totalLength = 0
+            for slot in corpus.slots where slot < wordCounts.count && wordCounts[slot] > 0 {
+                documentCount += 1
+                totalLength += Double(Self.roundedLength(Int(wordCounts[slot])))
+            }
+        }
+        guard !words.isEmpty, documentCount > 0 else { return [] }
+        let averageLength = totalLength / documentCount
         var scores: [Int: Double] = [:]
         for word in words {
             let entries = (terms[word] ?? []).filter { isCurrent($0.slot, $0.stamp) }
             guard !entries.isEmpty else { continue }
-            let frequency = Double(entries.count)
+            let frequency = Double(
+                corpus.map { corpus in entries.count { corpus.contains(Int($0.slot)) } } ?? entries.count
+            )
             let idf = log((documentCount - frequency + 0.5) / (frequency + 0.5) + 1)
             for entry in entries where allowed.contains(Int(entry.slot)) {
                 let slot = Int(entry.slot)

@@ -59,6 +59,11 @@ public struct QueryParameters: Sendable, Equatable {
     public var analyzer: TextAnalyzer
     /// Reorders a vector query's nearest candidates for diversity (Qdrant's `mmr`); `nil` for plain nearest.
     public var mmr: MaximalMarginalRelevance?
+    /// The points whose statistics inverse document frequencies are computed over (Qdrant's `idf: {"corpus": …}`):
+    /// the IDF modifier of a sparse field counts N and n among the live points passing it, a text index's BM25
+    /// also the average length. `nil` for the whole collection (Qdrant's `"global"`). A node's own setting: it
+    /// does not reach its prefetches.
+    public var idfCorpus: Filter?
 
     /// The payload fields BM25 searches unless told otherwise: BEIR's `title` and `text`.
     public static let defaultTextFields = ["title", "text"]
@@ -655,8 +660,17 @@ private struct QueryRun {
             parameters: node.parameters.bm25,
             view: view,
             allowed: allowed,
+            corpus: idfCorpus(of: node),
             limit: node.limit
         ).map { SlotHit(slot: $0.slot, score: $0.score) }
+    }
+
+    /// The live slots a node's inverse document frequencies count, or `nil` for all of them.
+    func idfCorpus(of node: QueryNode) -> SlotBitmap? {
+        guard let filter = node.parameters.idfCorpus else { return nil }
+        var corpus = view.liveSlots
+        corpus.formIntersection(store.allowedSlots(filter: filter, in: view))
+        return corpus
     }
 
     /// The best `limit` of `candidates` by an example query's scores, best first (ties to the lower slot).
@@ -820,7 +834,8 @@ private struct QueryRun {
             return try vector(values, tokenCount: 1, for: target, excluding: [], path: path)
         case .sparse(let query)?:
             let target = try queryField(of: node, path: path)
-            return .sparse(store.weightedSparseQuery(query, field: target, view: view), target, excluding: [])
+            let weighted = store.weightedSparseQuery(query, field: target, view: view, corpus: idfCorpus(of: node))
+            return .sparse(weighted, target, excluding: [])
         case .text(let text)?:
             guard let name = node.using, name != "bm25" else { return .bm25(text) }
             if store.configuration.field(named: name) == nil { return .textIndex(text, key: name) }
@@ -856,7 +871,12 @@ private struct QueryRun {
             }
             let values = column.floatValues(ofSlot: slot)
             if target.isSparse {
-                let query = store.weightedSparseQuery(SparseVector(packed: values), field: target, view: view)
+                let query = store.weightedSparseQuery(
+                    SparseVector(packed: values),
+                    field: target,
+                    view: view,
+                    corpus: idfCorpus(of: node)
+                )
                 return .sparse(query, target, excluding: [slot])
             }
             return try vector(

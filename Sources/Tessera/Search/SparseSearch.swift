@@ -52,22 +52,28 @@ final class SparseIndexCache: Sendable {
 extension CollectionStore {
     /// The query with Qdrant's IDF weights when the field asks for them: each value times
     /// `ln(1 + (N − n + 0.5) / (n + 0.5))`, N the live points holding a non-empty vector in the field, n those
-    /// holding the index.
-    func weightedSparseQuery(_ query: SparseVector, field: VectorField, view: ScoringView) -> SparseVector {
+    /// holding the index; with a `corpus` (live slots), only the points in it count.
+    func weightedSparseQuery(
+        _ query: SparseVector,
+        field: VectorField,
+        view: ScoringView,
+        corpus: SlotBitmap? = nil
+    ) -> SparseVector {
         guard case .sparse(.idf) = field.kind, !query.isEmpty else { return query }
+        let counted = corpus ?? view.liveSlots
         let segments = sparseIndexes.postings(field: field, view: view)
         var total = 0
         var frequency = [UInt32: Int](uniqueKeysWithValues: query.indices.map { ($0, 0) })
         var base = 0
         for (segment, entry) in zip(view.segments, segments) {
             defer { base += segment.slotCount }
-            total += entry.nonEmpty.count { view.liveSlots.contains(base + Int($0)) }
+            total += entry.nonEmpty.count { counted.contains(base + Int($0)) }
             for index in query.indices {
-                frequency[index]! += entry.postings[index]?.count { view.liveSlots.contains(base + Int($0.slot)) } ?? 0
+                frequency[index]! += entry.postings[index]?.count { counted.contains(base + Int($0.slot)) } ?? 0
             }
         }
         if let column = view.column(named: field.name) {
-            for slot in view.sealedSlotCount..<view.slotCount where view.liveSlots.contains(slot) {
+            for slot in view.sealedSlotCount..<view.slotCount where counted.contains(slot) {
                 let vector = SparseVector(packed: column.floatValues(ofSlot: slot))
                 guard !vector.isEmpty else { continue }
                 total += 1

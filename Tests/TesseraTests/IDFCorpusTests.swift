@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import TesseraTestSupport
+
+@testable import Tessera
+
+/// `QueryParameters.idfCorpus` (Qdrant's `idf: {"corpus": filter}`): inverse document frequencies counted over the
+/// points passing a filter rank exactly as a collection holding only those points, while every allowed point is
+/// still scored.
+@Suite("IDF over a corpus filter")
+struct IDFCorpusTests {
+    static let configuration = CollectionConfiguration(fields: [
+        VectorField(name: "dense", dimension: 2, kind: .dense(distance: .dot)),
+        .sparse(name: "weighted", modifier: .idf),
+    ])
+    static let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+
+    /// 40 points over three tenants: sparse vectors over 8 indices and texts over 6 words, from a fixed seed.
+    static func points() throws -> [Point] {
+        var random = SeededRandom(seed: 11)
+        var points: [Point] = []
+        for index in 0..<40 {
+            let indices = (0..<8).filter { _ in random.next() % 3 == 0 }.map(UInt32.init)
+            let values = indices.map { _ in Float(random.next() % 100 + 1) / 50 }
+            let body = (0...(random.next() % 9)).map { _ in words[Int(random.next() % 6)] }.joined(separator: " ")
+            points.append(
+                Point(
+                    id: .integer(UInt64(index)),
+                    payload: ["tenant": .integer(Int64(index % 3)), "body": .string(body)],
+                    vectors: [
+                        "dense": .dense([1, Float(index)]),
+                        "weighted": .sparse(try SparseVector(indices: indices, values: values)),
+                    ]
+                )
+            )
+        }
+        return points
+    }
+
+    @Test("a sparse IDF query and a text index query with a corpus score as over the corpus alone")
+    func corpusEqualsSubcollection() throws {
+        try withCollectionPath { root in
+            let points = try Self.points()
+            let tenant = try Filter(json: #"{"must": [{"key": "tenant", "match": {"value": 0}}]}"#)
+            let everything = try CollectionStore.create(at: root + "/all", configuration: Self.configuration)
+            try everything.upsert(Array(points[..<20]))
+            try #require(try everything.sealTail() != nil)
+            try everything.upsert(Array(points[20...]))
+            let corpusOnly = try CollectionStore.create(at: root + "/tenant", configuration: Self.configuration)
+            try corpusOnly.upsert(points.filter { $0.payload["tenant"] == .integer(0) })
+            for store in [everything, corpusOnly] {
+                try store.createPayloadIndex(field: "body", type: .scoredText)
+            }
+            func scores(_ store: CollectionStore, _ node: QueryNode) throws -> [PointID: Float] {
+                Dictionary(
+                    uniqueKeysWithValues: try store.query(QueryRequest(root: node)).points.map { ($0.id, $0.score) }
+                )
+            }
+            var corpus = QueryParameters()
+            corpus.idfCorpus = tenant
+            let queries: [(QueryInput, String)] = [
+                (.sparse(try SparseVector(indices: [1, 4, 6], values: [1, 0.5, 2])), "weighted"),
+                (.sparse(try SparseVector(indices: [0, 7], values: [1, 1])), "weighted"),
+                (.text("alpha zeta"), "body"), (.text("gamma beta delta"), "body"),
+            ]
+            for (query, using) in queries {
+                let narrowed = try scores(
+                    everything,
+                    QueryNode(query: query, using: using, limit: 40, parameters: corpus)
+                )
+                let alone = try scores(corpusOnly, QueryNode(query: query, using: using, limit: 40))
+                let global = try scores(everything, QueryNode(query: query, using: using, limit: 40))
+                #expect(!alone.isEmpty, "\(query)")
+                for (id, score) in alone {
+                    let mine = try #require(narrowed[id], "\(query): \(id) missing")
+                    #expect(abs(mine - score) <= 1e-5 * max(1, abs(score)), "\(query): \(id) \(mine) vs \(score)")
+                }
+                // Points outside the corpus are still results, and the statistics did change.
+                #expect(narrowed.keys.contains { points[Int($0.description)!].payload["tenant"] != .integer(0) })
+                let changed = alone.contains { id, score in
+                    guard let before = global[id] else { return false }
+                    return abs(before - score) > 1e-4
+                }
+                #expect(changed, "\(query)")
+            }
+            try everything.close()
+            try corpusOnly.close()
+        }
+    }
+}
