@@ -140,13 +140,14 @@ extension CollectionStore {
     }
 
     /// BM25 over the text index with scoring on a payload key (Qdrant's text query): see
-    /// ``PayloadFieldIndex/bm25(_:k1:b:allowed:)``.
+    /// ``PayloadFieldIndex/bm25(_:k1:b:allowed:corpus:)``.
     /// - Parameters:
     ///   - query: The query text.
     ///   - key: The payload key, as its index was declared.
     ///   - parameters: `k1` (0 or more) and `b` (0...1).
     ///   - view: A view of this store.
     ///   - allowed: The slots that may be returned.
+    ///   - corpus: The live slots the statistics count (Qdrant's `idf` corpus); `nil` for every live one.
     ///   - limit: How many.
     /// - Returns: Up to `limit` slots with a positive score, best first.
     /// - Throws: ``TesseraError/Code/invalidArgument`` when no text index with scoring is declared on `key`, or for
