@@ -22,7 +22,10 @@ struct JSONValueDecoderTests {
             (#"{"prefetch": {"prefetch": [{"query": [1, true]}]}}"#, "prefetch.prefetch[0].query[1]"),
             (#"{"query": [1, 0], "params": {"hnsw_ef": 0}}"#, "params.hnsw_ef"),
             (#"{"query": [1, 0], "params": {"acorn": {"enable": true}}}"#, "params.acorn"),
-            (#"{"query": [1, 0], "params": {"quantization": {"oversampling": 0.5}}}"#, "params.quantization.oversampling"),
+            (
+                #"{"query": [1, 0], "params": {"quantization": {"oversampling": 0.5}}}"#,
+                "params.quantization.oversampling"
+            ),
             (#"{"query": [1, 0], "params": {"idf": {"corpus": {"must": 3}}}}"#, "params.idf.corpus.must"),
             (#"{"query": [1, 0], "params": {"idf": "local"}}"#, "params.idf"),
             (#"{"filter": {"must": [{"key": "a", "range": {"gt": "x"}}]}}"#, "filter.must[0].range.gt"),
