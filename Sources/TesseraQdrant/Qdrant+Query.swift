@@ -475,7 +475,8 @@ extension Qdrant {
     }
 
     /// An example of a recommendation, discovery or context query (Qdrant's `VectorInput`): a point id, a dense
-    /// vector or a multivector. Sparse vectors and documents are refused, naming them.
+    /// vector, a multivector, a sparse vector or a document for the built-in `qdrant/bm25` model (its query
+    /// vector); other documents are refused, naming them.
     struct Example: Decodable {
         var example: QueryExample
 
@@ -492,11 +493,28 @@ extension Qdrant {
                     example = .vector(.dense(try decoder.singleValueContainer().decode([Float].self)))
                 }
             case .object(let object):
-                if object["indices"] != nil || object["values"] != nil {
-                    throw invalid(path, "sparse vectors are not supported")
+                if object.count == 2, object["indices"] != nil, object["values"] != nil {
+                    guard
+                        case .sparse(let indices, let values) = try decoder.singleValueContainer().decode(
+                            VectorInput.self
+                        )
+                    else { throw invalid(path, "a sparse vector is {\"indices\": […], \"values\": […]}") }
+                    do {
+                        example = .vector(.sparse(try SparseVector(indices: indices, values: values)))
+                    } catch {
+                        throw invalid(path, error.message)
+                    }
+                    return
+                }
+                if case .string(let text)? = object["text"], object["model"] != nil {
+                    // Qdrant's built-in BM25 model gives a sparse example (as a query: each token once).
+                    if let vector = try Qdrant.inferredSparse(object, text: text, query: true, path: path) {
+                        example = .vector(.sparse(vector))
+                        return
+                    }
                 }
                 if object["text"] != nil || object["model"] != nil {
-                    throw invalid(path, "documents (inference) are not supported as examples")
+                    throw invalid(path, "a document as an example needs the model \"\(SparseBM25Model.name)\"")
                 }
                 throw invalid(path, "an example is a point id, a vector or a multivector")
             case let other:

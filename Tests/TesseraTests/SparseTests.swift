@@ -95,4 +95,77 @@ struct SparseTests {
             try store.close()
         }
     }
+
+    @Test("examples in a sparse field: recommend (each strategy), discovery and context, IDF-weighted where asked")
+    func examples() throws {
+        try withCollectionPath { path in
+            let store = try CollectionStore.create(at: path, configuration: Self.configuration)
+            let terms: [[UInt32: Float]] = [[1: 1, 2: 1], [1: 2], [1: 3], [1: 1], [2: 2], [3: 1], [:]]
+            var points: [Point] = []
+            for (index, entries) in terms.enumerated() {
+                let vector = try Self.sparse(entries)
+                points.append(
+                    Point(
+                        id: .integer(UInt64(index)),
+                        payload: [:],
+                        vectors: [
+                            "dense": .dense([Float(index), 1]), "plain": .sparse(vector), "weighted": .sparse(vector),
+                        ]
+                    )
+                )
+            }
+            try store.upsert(Array(points[0..<4]))
+            try #require(try store.sealTail() != nil)
+            try store.upsert(Array(points[4...]))
+            func run(_ query: QueryInput, _ using: String = "plain") throws -> [(UInt64, Float)] {
+                try store.query(QueryRequest(root: QueryNode(query: query, using: using))).points.map { point in
+                    guard case .integer(let id) = point.id else { return (0, point.score) }
+                    return (id, point.score)
+                }
+            }
+            func point(_ id: UInt64) -> QueryExample { .point(.integer(id)) }
+            func given(_ entries: [UInt32: Float]) throws -> QueryExample { .vector(.sparse(try Self.sparse(entries))) }
+            // Sums of dot products (no shared index counts 0); the example point and the empty point 6 are left out.
+            let sum = try run(
+                .recommend(Recommendation(positive: [point(4)], negative: [try given([1: 1])], strategy: .sumScores))
+            )
+            #expect(sum.map(\.0) == [0, 5, 3, 1, 2])
+            #expect(sum.map(\.1) == [1, 0, -1, -2, -3])
+            // The average: 2·mean({1: 1, 2: 1}, {3: 2}) − {1: 2} = {1: −1, 2: 1, 3: 2}, searched as a sparse query.
+            let average = try run(
+                .recommend(Recommendation(positive: [point(0), try given([3: 2])], negative: [point(1)]))
+            )
+            #expect(average.map(\.0) == [4, 5, 3, 2])
+            #expect(average.map(\.1) == [2, 2, -1, -3])
+            // Best scores: the best positive when it beats the best negative (sigmoid), else minus the best negative's;
+            // 4 against 2 beats no candidate, and 5 shares an index with neither (0 against 0).
+            let best = try run(
+                .recommend(Recommendation(positive: [point(4)], negative: [point(2)], strategy: .bestScore))
+            )
+            #expect(best.map(\.0) == [5, 0, 3, 1])
+            let sigmoid = ExampleScoring.scaledFastSigmoid
+            #expect(best.map(\.1) == [-sigmoid(0), -sigmoid(3), -sigmoid(3), -sigmoid(6)])
+            // Discovery: one pair (4 against 2) and the target {3: 1}.
+            let discovered = try run(
+                .discover(target: try given([3: 1]), context: [ContextPair(positive: point(4), negative: point(2))])
+            )
+            #expect(discovered.map(\.0) == [5, 0, 1, 3])
+            #expect(discovered.map(\.1) == [0.75, -0.5, -0.5, -0.5])
+            let context = try run(.context([ContextPair(positive: point(4), negative: point(2))]))
+            #expect(context.first?.0 == 5)
+            // With the IDF modifier each example is weighted as a query: {3: 1} holds the rarest index.
+            let weighted = try run(
+                .recommend(Recommendation(positive: [try given([3: 1])], strategy: .sumScores)),
+                "weighted"
+            )
+            #expect(weighted.first?.0 == 5)
+            #expect(weighted.first.map { abs($0.1 - Float(log((6 - 1 + 0.5) / (1 + 0.5) + 1))) < 1e-5 } == true)
+            // A point without a vector in the field is no example; a dense example for a sparse field is refused.
+            #expect(throws: TesseraError.self) { try run(.recommend(Recommendation(positive: [point(6)]))) }
+            #expect(throws: TesseraError.self) {
+                try run(.recommend(Recommendation(positive: [.vector(.dense([1, 0]))])))
+            }
+            try store.close()
+        }
+    }
 }

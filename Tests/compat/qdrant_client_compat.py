@@ -78,6 +78,23 @@ def same_points(what, ours, theirs, tolerance=1e-4):
     checks += 1
 
 
+def same_top(what, ours, wide, limit, tolerance=1e-4):
+    """Ours is a top `limit` of local mode's wider list `wide` when ties are cut by the limit: each of our points
+    has local mode's score for it, which is the score local mode has at that rank (Qdrant leaves open which of
+    the points tied at the limit make it)."""
+    global checks
+    local_scores = {p.id: p.score for p in wide}
+    if len(ours) != min(limit, len(wide)) or len({p.id for p in ours}) != len(ours):
+        fail(f"{what}: {[p.id for p in ours]} is not a top {limit} of local mode's {[p.id for p in wide]}")
+    for rank, point in enumerate(ours):
+        theirs = local_scores.get(point.id)
+        if theirs is None or abs(theirs - point.score) > tolerance * max(1.0, abs(theirs)) or \
+                abs(wide[rank].score - point.score) > tolerance * max(1.0, abs(theirs)):
+            fail(f"{what}: {point.id} scores {point.score} at rank {rank}; local mode gives it {theirs}, and "
+                 f"{wide[rank].score} at that rank")
+    checks += 1
+
+
 def both(call):
     return call(remote), call(local)
 
@@ -873,6 +890,34 @@ def sparse_queries():
                          query=models.FusionQuery(fusion=models.Fusion.RRF), limit=10)
             ours, theirs = both(lambda c: c.query_points(name, **fused).points)
             same_points(f"sparse {field} idf corpus in a prefetch {round_}", ours, theirs, tolerance=1e-4)
+            # Examples in a sparse field: point ids (holding a vector there) and sparse vectors, each strategy,
+            # discovery and context.
+            given = sparse_vector()
+            for strategy in (models.RecommendStrategy.AVERAGE_VECTOR, models.RecommendStrategy.BEST_SCORE,
+                             models.RecommendStrategy.SUM_SCORES):
+                for positive, negative in (([7, given], [12]), ([7], []), ([given, 6], [13, 16])):
+                    recommend = models.RecommendQuery(recommend=models.RecommendInput(
+                        positive=positive, negative=negative, strategy=strategy))
+                    ours = remote.query_points(name, query=recommend, using=field, limit=6).points
+                    wide = local.query_points(name, query=recommend, using=field, limit=60).points
+                    same_top(f"sparse {field} recommend {strategy} {round_}", ours, wide, 6)
+            recommend = models.RecommendQuery(recommend=models.RecommendInput(positive=[7, given], negative=[6]))
+            ours = remote.query_points(name, query=recommend, using=field, limit=6, search_params=corpus,
+                                       query_filter=evens).points
+            wide = local.query_points(name, query=recommend, using=field, limit=60, search_params=corpus,
+                                      query_filter=evens).points
+            same_top(f"sparse {field} recommend with an idf corpus {round_}", ours, wide, 6)
+            discover = models.DiscoverQuery(discover=models.DiscoverInput(
+                target=given, context=[models.ContextPair(positive=7, negative=6),
+                                       models.ContextPair(positive=sparse_vector(), negative=12)]))
+            ours = remote.query_points(name, query=discover, using=field, limit=6).points
+            wide = local.query_points(name, query=discover, using=field, limit=60).points
+            same_top(f"sparse {field} discover {round_}", ours, wide, 6)
+            context = models.ContextQuery(context=[models.ContextPair(positive=14, negative=given),
+                                                   models.ContextPair(positive=7, negative=12)])
+            ours = remote.query_points(name, query=context, using=field, limit=6).points
+            wide = local.query_points(name, query=context, using=field, limit=60).points
+            same_top(f"sparse {field} context {round_}", ours, wide, 6)
             spelt = models.SearchParams(idf=models.IdfScope.GLOBAL, indexed_only=True,
                                         quantization=models.QuantizationSearchParams(rescore=True, oversampling=2))
             ours, theirs = both(lambda c: c.query_points(name, query=query, using=field, limit=8,

@@ -684,9 +684,27 @@ private struct QueryRun {
         guard let column = view.column(named: field.name) else {
             throw TesseraError(.notFound, "no vector field '\(field.name)'", location: .init(field: "using"))
         }
+        var candidates = candidates
         var similarities: [[Float]] = []
-        for example in scoring.examples {
-            similarities.append(try column.similarities(of: example, field: field, slots: candidates, kernel: kernel))
+        if field.isSparse {
+            // Points without a vector in the field are not candidates; no shared index is a similarity of 0.
+            var vectors: [SparseVector] = []
+            candidates = candidates.filter { slot in
+                let vector = SparseVector(packed: column.floatValues(ofSlot: slot))
+                if !vector.isEmpty { vectors.append(vector) }
+                return !vector.isEmpty
+            }
+            guard !candidates.isEmpty else { return [] }
+            for example in scoring.examples {
+                let query = SparseVector(packed: example)
+                similarities.append(vectors.map { query.dot($0) ?? 0 })
+            }
+        } else {
+            for example in scoring.examples {
+                similarities.append(
+                    try column.similarities(of: example, field: field, slots: candidates, kernel: kernel)
+                )
+            }
         }
         let scores = scoring.scores(similarities, candidateCount: candidates.count)
         var hits = zip(candidates, scores).map { SlotHit(slot: $0, score: $1) }
@@ -891,14 +909,28 @@ private struct QueryRun {
         case .discover(let target, let context)?:
             let field = try queryField(of: node, path: path)
             var excluding = Set<Int>()
-            let goal = try exampleValues(target, field: field, path: path, normalized: true, excluding: &excluding)
-            let pairs = try contextValues(context, field: field, path: path, excluding: &excluding)
+            let corpus = idfCorpus(of: node)
+            let goal = try exampleValues(
+                target,
+                field: field,
+                path: path,
+                normalized: true,
+                corpus: corpus,
+                excluding: &excluding
+            )
+            let pairs = try contextValues(context, field: field, path: path, corpus: corpus, excluding: &excluding)
             let scoring = ExampleScoring(kind: .discover(target: goal.values, context: pairs), method: .discover)
             return .examples(scoring, field, excluding: excluding)
         case .context(let context)?:
             let field = try queryField(of: node, path: path)
             var excluding = Set<Int>()
-            let pairs = try contextValues(context, field: field, path: path, excluding: &excluding)
+            let pairs = try contextValues(
+                context,
+                field: field,
+                path: path,
+                corpus: idfCorpus(of: node),
+                excluding: &excluding
+            )
             return .examples(ExampleScoring(kind: .context(pairs), method: .context), field, excluding: excluding)
         case .orderBy(let order)?:
             return .order(order)
@@ -935,17 +967,19 @@ private struct QueryRun {
         var positive: [[Float]] = []
         var negative: [[Float]] = []
         let normalized = strategy != .averageVector
-        for example in recommendation.positive {
-            positive.append(
-                try exampleValues(example, field: field, path: path, normalized: normalized, excluding: &excluding)
-                    .values
-            )
-        }
-        for example in recommendation.negative {
-            negative.append(
-                try exampleValues(example, field: field, path: path, normalized: normalized, excluding: &excluding)
-                    .values
-            )
+        let corpus = idfCorpus(of: node)
+        for (examples, into) in [(recommendation.positive, 0), (recommendation.negative, 1)] {
+            for example in examples {
+                let values = try exampleValues(
+                    example,
+                    field: field,
+                    path: path,
+                    normalized: normalized,
+                    corpus: corpus,
+                    excluding: &excluding
+                ).values
+                if into == 0 { positive.append(values) } else { negative.append(values) }
+            }
         }
         switch strategy {
         case .bestScore:
@@ -961,6 +995,30 @@ private struct QueryRun {
                 excluding: excluding
             )
         case .averageVector:
+            if field.isSparse {
+                // Qdrant's sparse average: the mean of the positives, then `2·mean(positive) − mean(negative)`
+                // over the union of their indices; weighted by IDF as any sparse query.
+                func mean(_ vectors: [[Float]]) -> [UInt32: Float] {
+                    var sum: [UInt32: Float] = [:]
+                    for packed in vectors {
+                        let vector = SparseVector(packed: packed)
+                        for (index, value) in zip(vector.indices, vector.values) { sum[index, default: 0] += value }
+                    }
+                    return sum.mapValues { $0 / Float(vectors.count) }
+                }
+                var entries = mean(positive)
+                if !negative.isEmpty {
+                    let away = mean(negative)
+                    for index in Set(entries.keys).union(away.keys) {
+                        let toward = entries[index] ?? 0
+                        entries[index] = toward + toward - (away[index] ?? 0)
+                    }
+                }
+                let indices = entries.keys.sorted()
+                let query = SparseVector(sortedIndices: indices, values: indices.map { entries[$0]! })
+                let weighted = store.weightedSparseQuery(query, field: field, view: view, corpus: corpus)
+                return .sparse(weighted, field, excluding: excluding)
+            }
             if field.isMultivector {
                 // The positive tokens and the negated negative ones: MaxSim then adds the best match of each.
                 var values = positive.flatMap { $0 }
@@ -997,6 +1055,7 @@ private struct QueryRun {
         _ context: [ContextPair],
         field: VectorField,
         path: String,
+        corpus: SlotBitmap?,
         excluding: inout Set<Int>
     ) throws(TesseraError) -> [(positive: [Float], negative: [Float])] {
         var pairs: [(positive: [Float], negative: [Float])] = []
@@ -1006,6 +1065,7 @@ private struct QueryRun {
                 field: field,
                 path: path,
                 normalized: true,
+                corpus: corpus,
                 excluding: &excluding
             )
             let negative = try exampleValues(
@@ -1013,6 +1073,7 @@ private struct QueryRun {
                 field: field,
                 path: path,
                 normalized: true,
+                corpus: corpus,
                 excluding: &excluding
             )
             pairs.append((positive.values, negative.values))
@@ -1028,9 +1089,47 @@ private struct QueryRun {
         field: VectorField,
         path: String,
         normalized: Bool,
+        corpus: SlotBitmap?,
         excluding: inout Set<Int>
     ) throws(TesseraError) -> (values: [Float], tokenCount: Int) {
         let location = TesseraError.Location(field: "\(path).query")
+        if field.isSparse {
+            // A sparse example: its packed rows, weighted by IDF (as Qdrant weights every example of a query)
+            // unless it is to be averaged first.
+            var vector: SparseVector
+            switch example {
+            case .point(let id):
+                guard let slot = view.slot(of: id), let column = view.column(named: field.name) else {
+                    throw TesseraError(.notFound, "no point \(id)", location: location)
+                }
+                excluding.insert(slot)
+                vector = SparseVector(packed: column.floatValues(ofSlot: slot))
+                guard !vector.isEmpty else {
+                    throw TesseraError(
+                        .notFound,
+                        "point \(id) has no vector in sparse field '\(field.name)'",
+                        location: location
+                    )
+                }
+            case .vector(.sparse(let given)):
+                vector = given
+            case .vector:
+                throw TesseraError(
+                    .invalidArgument,
+                    "field '\(field.name)' is a sparse field: an example is a sparse vector or a point id",
+                    location: location
+                )
+            }
+            if normalized { vector = store.weightedSparseQuery(vector, field: field, view: view, corpus: corpus) }
+            return (vector.packed.values, vector.indices.count)
+        }
+        if case .vector(.sparse) = example {
+            throw TesseraError(
+                .invalidArgument,
+                "field '\(field.name)' is not a sparse field: a sparse example needs one",
+                location: location
+            )
+        }
         var values: [Float]
         let tokenCount: Int
         switch example {

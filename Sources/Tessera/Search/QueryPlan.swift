@@ -263,11 +263,11 @@ struct Planner {
         }
         if let query = node.query, let name = node.using, configuration.field(named: name)?.isSparse == true {
             switch query {
-            case .sparse, .point: break
+            case .sparse, .point, .recommend, .discover, .context: break
             default:
                 throw TesseraError(
                     .invalidArgument,
-                    "field '\(name)' is a sparse field: query it with a sparse vector or a point id",
+                    "field '\(name)' is a sparse field: query it with a sparse vector, a point id or examples",
                     location: .init(field: "\(path).query")
                 )
             }
@@ -331,8 +331,11 @@ struct Planner {
     static func exampleKind(_ examples: [QueryExample], using: String?) -> Bool? {
         guard using == nil else { return nil }
         for case .vector(let value) in examples {
-            if case .dense = value { return false }
-            return true
+            switch value {
+            case .dense: return false
+            case .sparse: return nil
+            default: return true
+            }
         }
         return nil
     }
