@@ -58,6 +58,8 @@ struct CompressedFieldState: DerivedIndex {
                 }
             }
         }
+        // A point without a vector in the field has nothing to encode (searches never allow it).
+        added.removeAll { !view.hasVector(slot: $0, field: field) }
         guard !added.isEmpty, let column = view.column(named: field) else { return }
         // Encode in chunks so that a large backlog never becomes one huge float array.
         var start = 0
@@ -169,7 +171,7 @@ extension CollectionStore {
         guard let column = snapshot.column(named: field.name) else {
             throw TesseraError(.notFound, "no vector field '\(field.name)'", location: .init(field: field.name))
         }
-        let slots = snapshot.liveSlots.slots
+        let slots = (snapshot.presentSlots(field: field.name) ?? snapshot.liveSlots).slots
         guard !slots.isEmpty else {
             throw TesseraError(
                 .invalidArgument,

@@ -150,7 +150,7 @@ extension CollectionStore {
         guard let column = snapshot.column(named: field.name) else {
             throw TesseraError(.notFound, "no vector field '\(field.name)'", location: .init(field: field.name))
         }
-        let slots = snapshot.liveSlots.slots
+        let slots = (snapshot.presentSlots(field: field.name) ?? snapshot.liveSlots).slots
         guard !slots.isEmpty else {
             throw TesseraError(
                 .invalidArgument,

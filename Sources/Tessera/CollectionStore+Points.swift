@@ -110,6 +110,67 @@ extension CollectionStore {
         }
     }
 
+    /// Removes vector fields from stored points, keeping their other fields and payloads (Qdrant's
+    /// `delete_vectors`), in one transaction. A point then has no vector in those fields: it is no candidate of
+    /// searches in them and reads back without them; a sparse field holds the empty vector. `update_vectors` or
+    /// an upsert gives the vectors back.
+    ///
+    /// As ``updateVectors(_:)``: an id that is not stored does not stop the others; they are written, then the call
+    /// throws naming the first missing id.
+    /// - Parameters:
+    ///   - ids: The points.
+    ///   - fields: The vector fields to remove.
+    /// - Throws: ``TesseraError/Code/invalidArgument`` naming an unknown field (then nothing is written),
+    ///   ``TesseraError/Code/notFound`` for a missing id (after the others were written), ``TesseraError/Code/io``.
+    public func deleteVectors(ids: [PointID], fields: [String]) throws(TesseraError) {
+        for name in fields where configuration.field(named: name) == nil {
+            throw TesseraError(
+                .invalidArgument,
+                "Wrong input: Not existing vector name error: \(name)",
+                location: .init(field: "vector")
+            )
+        }
+        var order: [PointID] = []
+        var seen = Set<PointID>()
+        for id in ids where seen.insert(id).inserted { order.append(id) }
+        guard !order.isEmpty, !fields.isEmpty else { return }
+        var prepared: [PreparedPoint] = []
+        var rowIDs: [Int64] = []
+        var missing: PointID?
+        try write { db in
+            prepared = []
+            missing = nil
+            let select = try db.cachedStatement(
+                sql: "SELECT row_id, id_key, payload, \(segmentColumns) FROM points WHERE id_key = ?"
+            )
+            for id in order {
+                guard let row = try Row.fetchOne(select, arguments: [id.sortKey]) else {
+                    if missing == nil { missing = id }
+                    continue
+                }
+                let stored = try record(db, id: id, row: row, true, true)
+                var vectors = stored.vectors ?? [:]
+                for name in fields { vectors[name] = nil }
+                var entry = try prepare(Point(id: id, payload: stored.payload ?? [:], vectors: vectors))
+                entry.blobs.sort { $0.field < $1.field }
+                prepared.append(entry)
+            }
+            rowIDs = try Self.insert(prepared, db)
+        } apply: { view in
+            for (point, rowID) in zip(prepared, rowIDs) {
+                view.remove(id: point.id)
+                view.append(id: point.id, payload: point.payload, blobs: point.blobs, rowID: rowID)
+            }
+        }
+        if let missing {
+            throw TesseraError(
+                .notFound,
+                "No point with id \(missing) found",
+                location: .init(field: "point \(missing)")
+            )
+        }
+    }
+
     /// Writes prepared points in the open transaction, replacing stored ones; returns their new row ids.
     private static func insert(_ prepared: [PreparedPoint], _ db: Database) throws -> [Int64] {
         let deletePoint = try db.cachedStatement(sql: "DELETE FROM points WHERE id_key = ?")
@@ -128,7 +189,7 @@ extension CollectionStore {
             try insertPoint.execute(arguments: [key, point.id.description, point.payloadJSON])
             let rowID = db.lastInsertedRowID
             rowIDs.append(rowID)
-            for blob in point.blobs {
+            for blob in point.blobs where blob.tokenCount > 0 {
                 try insertVector.execute(arguments: [rowID, blob.field, blob.tokenCount, blob.data])
             }
         }
@@ -384,11 +445,11 @@ extension CollectionStore {
                         sql: """
                             SELECT COUNT(*) FROM points p
                             WHERE \(hasSegmentColumns ? "p.segment_id IS NULL AND" : "")
-                                (SELECT COUNT(*) FROM vectors v WHERE v.row_id = p.row_id) != ?
+                                (SELECT COUNT(*) FROM vectors v WHERE v.row_id = p.row_id) > ?
                             """,
                         arguments: [fieldCount]
                     ) ?? 0
-                if incomplete > 0 { return "\(incomplete) point(s) lack a vector field" }
+                if incomplete > 0 { return "\(incomplete) point(s) hold more vectors than the collection has fields" }
                 if pointCount != snapshot.liveCount {
                     return "the database holds \(pointCount) points, the scoring view \(snapshot.liveCount)"
                 }
@@ -411,13 +472,11 @@ extension CollectionStore {
         }
         var blobs: [(field: String, tokenCount: Int, data: Data)] = []
         for field in configuration.fields {
-            // A sparse field may be left out: the point holds the empty vector there.
+            // A field may be left out (Qdrant's named vectors are optional): a sparse field then holds the empty
+            // vector, another field no tokens (no row in `vectors`; a segment writes the slot without tokens).
             guard let value = point.vectors[field.name] ?? (field.isSparse ? .sparse(.empty) : nil) else {
-                throw TesseraError(
-                    .invalidArgument,
-                    "point \(point.id) has no vector for field '\(field.name)'; every point needs every field",
-                    location: .init(field: "point \(point.id), vector '\(field.name)'")
-                )
+                blobs.append((field.name, 0, Data()))
+                continue
             }
             var (values, tokenCount) = try VectorCodec.validate(value, field: field, pointID: point.id)
             // Cosine fields store unit vectors (each token's, for a multivector; as Qdrant does), so that a dot

@@ -471,7 +471,7 @@ public final class CollectionStore: Sendable {
                     db,
                     sql: """
                         SELECT p.row_id, p.id_key, p.payload, v.field, v.token_count, v.data
-                        FROM points p JOIN vectors v ON v.row_id = p.row_id
+                        FROM points p LEFT JOIN vectors v ON v.row_id = p.row_id
                         \(hasSegmentColumns ? "WHERE p.segment_id IS NULL" : "")
                         ORDER BY p.row_id
                         """
@@ -483,13 +483,16 @@ public final class CollectionStore: Sendable {
                 var blobs: [(field: String, tokenCount: Int, data: Data)] = []
                 func flush() throws {
                     guard currentRow != nil else { return }
-                    if blobs.count != configuration.fields.count {
-                        throw TesseraError(
-                            .corrupted,
-                            "point \(id) has \(blobs.count) vector fields; the collection has "
-                                + "\(configuration.fields.count)",
-                            location: .init(path: directory, field: "point \(id)")
-                        )
+                    // A field without a row holds no vector (a sparse field always has its row).
+                    for field in configuration.fields where !blobs.contains(where: { $0.field == field.name }) {
+                        guard !field.isSparse else {
+                            throw TesseraError(
+                                .corrupted,
+                                "point \(id) has no row for sparse field '\(field.name)'",
+                                location: .init(path: directory, field: "point \(id)")
+                            )
+                        }
+                        blobs.append((field.name, 0, Data()))
                     }
                     view.append(id: id, payload: payload, blobs: blobs, rowID: currentRowID)
                     blobs.removeAll(keepingCapacity: true)
@@ -503,7 +506,7 @@ public final class CollectionStore: Sendable {
                         id = try PointID(sortKey: row[1])
                         payload = try decodePayload(row[2], id: id, directory: directory)
                     }
-                    let name: String = row[3]
+                    guard let name: String = row[3] else { continue }  // a point without vector rows
                     let tokenCount: Int = row[4]
                     let data: Data = row[5]
                     guard let field = fieldsByName[name] else {

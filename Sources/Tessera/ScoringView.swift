@@ -53,6 +53,28 @@ public struct ScoringView: Sendable {
     public internal(set) var sealedSlotCount = 0
     /// The tail's tokens of deleted slots, per field.
     var tailDeadTokens: [String: Int] = [:]
+    /// Per dense or multivector field, the slots without a vector there (0 tokens: a point that left the field
+    /// out, or whose vector was deleted); deleted slots may be listed too. Usually empty.
+    var absentSlots: [String: Set<Int>] = [:]
+
+    /// The live slots that hold a vector in a field, or `nil` when every live slot does (the usual case).
+    /// A sparse field's empty vectors are not absences: sparse searches pass them by themselves.
+    public func presentSlots(field name: String) -> SlotBitmap? {
+        guard let absent = absentSlots[name], !absent.isEmpty else { return nil }
+        var present = liveSlots
+        for slot in absent where slot < slotCount { present.remove(slot) }
+        return present
+    }
+
+    /// Whether a slot holds a vector in a field.
+    public func hasVector(slot: Int, field name: String) -> Bool { absentSlots[name]?.contains(slot) != true }
+
+    /// Records the slots of `range` without tokens in a dense or multivector column as absent there.
+    private mutating func noteAbsences(in range: Range<Int>) {
+        for (name, column) in columns where !column.field.isSparse {
+            for slot in range where column.tokenCount(ofSlot: slot) == 0 { absentSlots[name, default: []].insert(slot) }
+        }
+    }
 
     /// The number the next change gets.
     var changeCount: UInt64 { firstChangeNumber + UInt64(changeLog.count) }
@@ -139,7 +161,10 @@ public struct ScoringView: Sendable {
         payloads.append(payload)
         liveSlots.append(true)
         slotByID[id] = slot
-        for blob in blobs { columns[blob.field]!.append(blob: blob.data, tokenCount: blob.tokenCount) }
+        for blob in blobs {
+            columns[blob.field]!.append(blob: blob.data, tokenCount: blob.tokenCount)
+            if blob.tokenCount == 0 { absentSlots[blob.field, default: []].insert(slot) }
+        }
     }
 
     /// Appends a sealed segment's slots, every one deleted; ``reviveSealed(slot:payload:)`` then marks the live
@@ -157,6 +182,7 @@ public struct ScoringView: Sendable {
         nextVersion += UInt64(segment.slotCount)
         for _ in 0..<segment.slotCount { liveSlots.append(false) }
         segments.append(segment)
+        noteAbsences(in: sealedSlotCount..<(sealedSlotCount + segment.slotCount))
         sealedSlotCount += segment.slotCount
     }
 
@@ -261,6 +287,8 @@ public struct ScoringView: Sendable {
         }
         for (index, id) in segment.ids.enumerated() { slotByID[id] = at + index }
         liveSlots = live
+        absentSlots = absentSlots.mapValues { Set($0.map { $0 >= at ? $0 + count : $0 }) }
+        noteAbsences(in: at..<(at + count))
         segments.append(segment)
         sealedSlotCount += count
         layoutGeneration += 1
@@ -303,6 +331,15 @@ public struct ScoringView: Sendable {
         rowIDs = order.map { rowIDs[$0] }
         slotVersions = order.map { slotVersions[$0] }
         payloads = order.map { payloads[$0] }
+        if absentSlots.values.contains(where: { !$0.isEmpty }) {
+            var renumbered: [String: Set<Int>] = [:]
+            for (slot, old) in order.enumerated() {
+                for (name, absent) in absentSlots where absent.contains(old) {
+                    renumbered[name, default: []].insert(slot)
+                }
+            }
+            absentSlots = renumbered
+        }
         var live = SlotBitmap(slotCount: order.count)
         let count = slotByID.count
         slotByID = [:]

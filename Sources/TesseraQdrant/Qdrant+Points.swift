@@ -227,6 +227,25 @@ extension Qdrant {
         }
     }
 
+    /// The body of `POST /collections/{name}/points/vectors/delete` (Qdrant's `DeleteVectors`): the points (ids or
+    /// a filter) and the vector fields to remove from them.
+    public struct DeleteVectors: Decodable, Sendable {
+        public var fields: [String]
+        public var selector: PointsSelector
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(Keys.self, what: "delete_vectors")
+            let container = try decoder.container(keyedBy: JSONKey.self)
+            fields = try container.decode([String].self, forKey: JSONKey(stringValue: "vector"))
+            selector = try PointsSelector(container, path: decoder.codingPath)
+        }
+
+        enum Keys: String, CodingKey, CaseIterable {
+            case points, filter, vector
+            case shardKey = "shard_key"
+        }
+    }
+
     /// The body of `POST /collections/{name}/points/payload/clear`: the points whose payload is emptied.
     public struct ClearPayload: Decodable, Sendable {
         public var selector: PointsSelector
@@ -526,6 +545,7 @@ extension Qdrant {
         case deletePayload(DeletePayload)
         case clearPayload(ClearPayload)
         case updateVectors(UpdateVectors)
+        case deleteVectors(DeleteVectors)
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case upsert, delete
@@ -543,7 +563,7 @@ extension Qdrant {
                 throw invalid(
                     decoder.codingPath,
                     "an operation is one object with one of upsert, delete, set_payload, overwrite_payload, "
-                        + "delete_payload, clear_payload, update_vectors"
+                        + "delete_payload, clear_payload, update_vectors, delete_vectors"
                 )
             }
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -555,11 +575,7 @@ extension Qdrant {
             case .deletePayload: self = .deletePayload(try container.decode(DeletePayload.self, forKey: key))
             case .clearPayload: self = .clearPayload(try container.decode(ClearPayload.self, forKey: key))
             case .updateVectors: self = .updateVectors(try container.decode(UpdateVectors.self, forKey: key))
-            case .deleteVectors:
-                throw invalid(
-                    decoder.codingPath + [key],
-                    "\(name) is not supported: every point holds every vector field of its collection"
-                )
+            case .deleteVectors: self = .deleteVectors(try container.decode(DeleteVectors.self, forKey: key))
             }
         }
     }

@@ -69,15 +69,19 @@ struct PointsController: Controller {
         try support.run { () throws(TesseraError) in try store.updateVectors(updates) }
     }
 
-    /// Qdrant's `delete_vectors`, refused: every point of a collection holds every one of its vector fields.
+    /// Qdrant's `delete_vectors`: the named vector fields are removed from the selected points.
     @Sendable func deleteVectors(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        try await support.blocking {
-            _ = try support.store(context)
-            throw APIError(
-                .badRequest,
-                "Wrong input: delete_vectors is not supported: every point holds every vector field of its collection"
-            )
+        try await support.serve(request, as: Qdrant.DeleteVectors.self) { body in
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            try deleteVectors(body, store: store)
+            return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
         }
+    }
+
+    func deleteVectors(_ body: Qdrant.DeleteVectors, store: CollectionStore) throws {
+        let ids = try self.ids(body.selector, in: store)
+        try support.run { () throws(TesseraError) in try store.deleteVectors(ids: ids, fields: body.fields) }
     }
 
     @Sendable func batch(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -94,6 +98,7 @@ struct PointsController: Controller {
                 case .deletePayload(let keys): try updatePayload(.delete(keys.keys), keys.selector, store: store)
                 case .clearPayload(let clear): try updatePayload(.clear, clear.selector, store: store)
                 case .updateVectors(let update): try updateVectors(update, collection: name, store: store)
+                case .deleteVectors(let removal): try deleteVectors(removal, store: store)
                 }
             }
             return ServerResponse.ok(body.operations.map { _ in Qdrant.UpdateResult() }, since: start)

@@ -532,15 +532,52 @@ def newest_only():
     except Exception as error:
         if "400" not in str(error):
             fail(f"update_vectors with a wrong dimension: {error}")
-    try:
-        remote.delete_vectors(NAME, vectors=["dense"], points=[200])
-        fail("delete_vectors was accepted")
-    except Exception as error:
-        if "400" not in str(error) or "delete_vectors" not in str(error):
-            fail(f"delete_vectors: {error}")
-    checks += 5
+    checks += 4
+    # delete_vectors (by ids, by filter, in a batch) and points that leave a named vector out: the point reads back
+    # without it and is no candidate of searches in it (exact and through the field's index), until update_vectors
+    # gives it back.
+    only_dense = models.PointStruct(id=203, vector={"dense": vector(8)}, payload={"group": 9})
+    stored = [p.id for p in remote.scroll(NAME, limit=100)[0] if p.id < 80][-1]
     for client in (remote, local):
-        client.delete(NAME, points_selector=models.PointIdsList(points=[200, 202]), wait=True)
+        client.delete_vectors(NAME, vectors=["dense"], points=[200], wait=True)
+        client.delete_vectors(NAME, vectors=["colbert"], wait=True, points=models.FilterSelector(filter=models.Filter(
+            must=[models.HasIdCondition(has_id=[202])])))
+        client.upsert(NAME, points=[only_dense], wait=True)
+        client.batch_update_points(NAME, update_operations=[
+            models.DeleteVectorsOperation(delete_vectors=models.DeleteVectors(points=[stored], vector=["colbert"]))],
+            wait=True)
+
+    def absences(what):
+        global checks
+        ours, theirs = both(lambda c: sorted(c.retrieve(NAME, ids=[stored, 200, 202, 203], with_vectors=True),
+                                             key=lambda p: p.id))
+        if [(p.id, sorted(p.vector)) for p in ours] != [(p.id, sorted(p.vector)) for p in theirs]:
+            fail(f"{what}: fields {[(p.id, sorted(p.vector)) for p in ours]} != local mode "
+                 f"{[(p.id, sorted(p.vector)) for p in theirs]}")
+        dense_probe, token_probe = vector(8), [vector(4), vector(4)]
+        for query, using in ((dense_probe, "dense"), (token_probe, "colbert")):
+            for params in (None, models.SearchParams(exact=True)):
+                ours, theirs = both(lambda c: c.query_points(NAME, query=query, using=using, limit=300,
+                                                             search_params=params).points)
+                same_points(f"{what}: {using} query over every point", ours, theirs)
+        rerank = dict(prefetch=models.Prefetch(query=dense_probe, using="dense", limit=300), query=token_probe,
+                      using="colbert", limit=300)
+        ours, theirs = both(lambda c: c.query_points(NAME, **rerank).points)
+        same_points(f"{what}: colbert rescoring dense", ours, theirs)
+        checks += 1
+
+    absences("after delete_vectors")
+    try:
+        remote.query_points(NAME, query=200, using="dense")
+        fail("a query by a point without the field's vector was accepted")
+    except Exception as error:
+        if "404" not in str(error) and "400" not in str(error):
+            fail(f"query by a point without the vector: {error}")
+    for client in (remote, local):
+        client.update_vectors(NAME, points=[models.PointVectors(id=200, vector={"dense": new_dense})], wait=True)
+    absences("after update_vectors gave a vector back")
+    for client in (remote, local):
+        client.delete(NAME, points_selector=models.PointIdsList(points=[200, 202, 203]), wait=True)
     checks += 3
 
     # count (and scroll) with full-text matches on a field without a text index: text, text_any, phrase.

@@ -394,6 +394,14 @@ private struct QueryRun {
         if let filter = step.filter, filter != plan.scope || !step.inputs.isEmpty {
             allowed.formIntersection(self.allowed(filter: filter))
         }
+        // A point without a vector in the field a step scores is no candidate of it (Qdrant's rule).
+        switch step.operation {
+        case .search(.dense(let field), _), .search(.multivector(let field), _), .rescore(.dense(let field)),
+            .rescore(.multivector(let field)):
+            if let present = view.presentSlots(field: field) { allowed.formIntersection(present) }
+        default:
+            break
+        }
         return allowed
     }
 
@@ -887,6 +895,13 @@ private struct QueryRun {
             guard let slot = view.slot(of: id), let column = view.column(named: target.name) else {
                 throw TesseraError(.notFound, "no point \(id)", location: .init(field: "\(path).query"))
             }
+            guard view.hasVector(slot: slot, field: target.name) else {
+                throw TesseraError(
+                    .notFound,
+                    "point \(id) has no vector in field '\(target.name)'",
+                    location: .init(field: "\(path).query")
+                )
+            }
             let values = column.floatValues(ofSlot: slot)
             if target.isSparse {
                 let query = store.weightedSparseQuery(
@@ -1136,6 +1151,9 @@ private struct QueryRun {
         case .point(let id):
             guard let slot = view.slot(of: id), let column = view.column(named: field.name) else {
                 throw TesseraError(.notFound, "no point \(id)", location: location)
+            }
+            guard view.hasVector(slot: slot, field: field.name) else {
+                throw TesseraError(.notFound, "point \(id) has no vector in field '\(field.name)'", location: location)
             }
             excluding.insert(slot)
             values = column.floatValues(ofSlot: slot)

@@ -164,7 +164,7 @@ extension CollectionStore {
             )
         }
         var vectors: [String: VectorValue] = [:]
-        for field in configuration.fields {
+        for field in configuration.fields where snapshot.hasVector(slot: slot, field: field.name) {
             vectors[field.name] = field.value(stored: snapshot.columns[field.name]!.floatValues(ofSlot: slot))
         }
         return vectors
