@@ -564,6 +564,10 @@ def newest_only():
                       using="colbert", limit=300)
         ours, theirs = both(lambda c: c.query_points(NAME, **rerank).points)
         same_points(f"{what}: colbert rescoring dense", ours, theirs)
+        ours, theirs = both(lambda c: c.query_points(NAME, query=token_probe, using="colbert", limit=300,
+                                                     with_vectors=True).points)
+        if sorted((p.id, sorted(p.vector)) for p in ours) != sorted((p.id, sorted(p.vector)) for p in theirs):
+            fail(f"{what}: the vectors query results hold differ from local mode's")
         checks += 1
 
     absences("after delete_vectors")

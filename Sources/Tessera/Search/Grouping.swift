@@ -188,7 +188,8 @@ extension CollectionStore {
         }
         let view = scoringView()
         let vectorField = try Planner.field(named: field, multivector: nil, in: configuration, path: "query")
-        var candidates = view.liveSlots
+        // Points without a vector in the field are not sampled.
+        var candidates = view.presentSlots(field: vectorField.name) ?? view.liveSlots
         if let filter, !filter.isEmpty { candidates.formIntersection(allowedSlots(filter: filter, in: view)) }
         var generator = SystemRandomNumberGenerator()
         var pool = candidates.slots

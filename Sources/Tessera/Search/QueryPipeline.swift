@@ -303,9 +303,9 @@ extension CollectionStore {
             if !vectorNames.isEmpty {
                 vectors = [:]
                 for name in vectorNames {
-                    guard let field = configuration.field(named: name), let column = view.column(named: name) else {
-                        continue
-                    }
+                    guard let field = configuration.field(named: name), let column = view.column(named: name),
+                        view.hasVector(slot: hit.slot, field: name)
+                    else { continue }
                     let values = column.floatValues(ofSlot: hit.slot)
                     switch field.kind {
                     case .multivector:
