@@ -767,6 +767,46 @@ struct RouterTests {
         }
     }
 
+    @Test("the README's Qdrant endpoint table lists exactly the routes served, each once")
+    func readmeTable() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let lines = try String(contentsOf: file, encoding: .utf8).split(
+            separator: "\n",
+            omittingEmptySubsequences: false
+        )
+        let start = try #require(lines.firstIndex { $0.hasPrefix("| Qdrant endpoint |") }, "no endpoint table")
+        var listed: [String] = []
+        for line in lines[(start + 2)...] {
+            guard line.hasPrefix("| ") else { break }
+            // The first cell names the routes; a row of what is not supported names none that are served.
+            guard let end = line.dropFirst(2).range(of: " | ") else { continue }
+            let cell = line[line.index(line.startIndex, offsetBy: 2)..<end.lowerBound]
+            if line[end.upperBound...].hasPrefix("Not supported") { continue }
+            var methods: [String] = []
+            for (index, token) in cell.split(separator: "`", omittingEmptySubsequences: false).enumerated()
+            where index % 2 == 1 {
+                if token.allSatisfy(\.isUppercase) {
+                    methods.append(String(token))  // `POST`/`PUT …/path`: methods sharing the next path
+                    continue
+                }
+                let parts = token.split(separator: " ", maxSplits: 1)
+                let path = String(parts.count == 2 ? parts[1] : token)
+                    .replacingOccurrences(of: "…", with: "/collections/{name}")
+                    .replacingOccurrences(of: "{name}", with: "{collection_name}")
+                methods += parts.count == 2 ? [String(parts[0])] : (methods.isEmpty ? ["GET"] : [])
+                listed += methods.map { "\($0) \(path)" }
+                methods = []
+            }
+        }
+        #expect(
+            listed.count == Set(listed).count,
+            "listed twice: \(listed.filter { r in listed.count { $0 == r } > 1 })"
+        )
+        #expect(Set(listed).subtracting(servedRoutes).sorted() == [], "listed but not served")
+        #expect(Set(servedRoutes).subtracting(listed).sorted() == [], "served but not listed")
+    }
+
     @Test("the OpenAPI description lists exactly the routes served, and every listed route is routed")
     func openAPI() async throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
