@@ -472,9 +472,9 @@ extension CollectionStore {
         }
         var blobs: [(field: String, tokenCount: Int, data: Data)] = []
         for field in configuration.fields {
-            // A field may be left out (Qdrant's named vectors are optional): a sparse field then holds the empty
-            // vector, another field no tokens (no row in `vectors`; a segment writes the slot without tokens).
-            guard let value = point.vectors[field.name] ?? (field.isSparse ? .sparse(.empty) : nil) else {
+            // A field may be left out (Qdrant's named vectors are optional): the slot holds no tokens there (no row
+            // in `vectors`; a segment writes the slot without tokens). An empty sparse vector given is a vector.
+            guard let value = point.vectors[field.name] else {
                 blobs.append((field.name, 0, Data()))
                 continue
             }

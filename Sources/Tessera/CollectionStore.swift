@@ -483,15 +483,8 @@ public final class CollectionStore: Sendable {
                 var blobs: [(field: String, tokenCount: Int, data: Data)] = []
                 func flush() throws {
                     guard currentRow != nil else { return }
-                    // A field without a row holds no vector (a sparse field always has its row).
+                    // A field without a row holds no vector.
                     for field in configuration.fields where !blobs.contains(where: { $0.field == field.name }) {
-                        guard !field.isSparse else {
-                            throw TesseraError(
-                                .corrupted,
-                                "point \(id) has no row for sparse field '\(field.name)'",
-                                location: .init(path: directory, field: "point \(id)")
-                            )
-                        }
                         blobs.append((field.name, 0, Data()))
                     }
                     view.append(id: id, payload: payload, blobs: blobs, rowID: currentRowID)

@@ -53,12 +53,12 @@ public struct ScoringView: Sendable {
     public internal(set) var sealedSlotCount = 0
     /// The tail's tokens of deleted slots, per field.
     var tailDeadTokens: [String: Int] = [:]
-    /// Per dense or multivector field, the slots without a vector there (0 tokens: a point that left the field
-    /// out, or whose vector was deleted); deleted slots may be listed too. Usually empty.
+    /// Per field, the slots without a vector there (0 tokens: a point that left the field out, or whose vector
+    /// was deleted; a sparse field's empty vector is one placeholder row, a vector); deleted slots may be listed
+    /// too. Usually empty.
     var absentSlots: [String: Set<Int>] = [:]
 
     /// The live slots that hold a vector in a field, or `nil` when every live slot does (the usual case).
-    /// A sparse field's empty vectors are not absences: sparse searches pass them by themselves.
     public func presentSlots(field name: String) -> SlotBitmap? {
         guard let absent = absentSlots[name], !absent.isEmpty else { return nil }
         var present = liveSlots
@@ -69,9 +69,9 @@ public struct ScoringView: Sendable {
     /// Whether a slot holds a vector in a field.
     public func hasVector(slot: Int, field name: String) -> Bool { absentSlots[name]?.contains(slot) != true }
 
-    /// Records the slots of `range` without tokens in a dense or multivector column as absent there.
+    /// Records the slots of `range` without tokens in a column as absent there.
     private mutating func noteAbsences(in range: Range<Int>) {
-        for (name, column) in columns where !column.field.isSparse {
+        for (name, column) in columns {
             for slot in range where column.tokenCount(ofSlot: slot) == 0 { absentSlots[name, default: []].insert(slot) }
         }
     }

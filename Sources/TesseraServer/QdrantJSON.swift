@@ -55,9 +55,8 @@ enum QdrantJSON {
         if parameters.count == 1, let (name, field) = parameters.first, field.unnamed {
             return vectors[name].map { json($0, dimension: field.size) } ?? .null
         }
-        // A point without entries in a sparse field has no vector there, as in Qdrant.
-        let present = vectors.filter { if case .sparse(let vector) = $0.value { !vector.isEmpty } else { true } }
-        return .object(JSONObject(present.mapValues { json($0, dimension: 0) }))
+        // A field the point has no vector in is not among `vectors`; an empty sparse vector is one.
+        return .object(JSONObject(vectors.mapValues { json($0, dimension: 0) }))
     }
 
     static func json(_ vector: VectorValue, dimension: Int) -> JSONValue {

@@ -39,8 +39,11 @@ struct SparseTests {
             var points: [Point] = []
             for (index, entries) in terms.enumerated() {
                 let vector = try Self.sparse(entries)
-                var vectors: [String: VectorValue] = ["dense": .dense([Float(index), 1]), "weighted": .sparse(vector)]
-                if !entries.isEmpty { vectors["plain"] = .sparse(vector) }
+                var vectors: [String: VectorValue] = ["dense": .dense([Float(index), 1])]
+                if !entries.isEmpty {
+                    vectors["plain"] = .sparse(vector)
+                    vectors["weighted"] = .sparse(vector)
+                }
                 points.append(Point(id: .integer(UInt64(index)), payload: [:], vectors: vectors))
             }
             try store.upsert(Array(points[0..<4]))
@@ -81,10 +84,10 @@ struct SparseTests {
                 ]
             )
             #expect(Set(try run(fused).map(\.0)) == [0, 1, 2, 3, 4, 5, 6])
-            // Read back: entries as stored; no entries reads as empty.
+            // Read back: entries as stored; a field left out reads back as no vector.
             let records = try store.get(ids: [.integer(0), .integer(6)], withVectors: true)
             #expect(records[0].vectors?["plain"] == .sparse(try Self.sparse([1: 1, 2: 1])))
-            #expect(records[1].vectors?["plain"] == .sparse(.empty))
+            #expect(records[1].vectors?["plain"] == nil)
             // Deleting a sealed point drops it from the results and from the IDF statistics.
             try store.delete(ids: [.integer(2)])
             let after = try run(QueryNode(query: .sparse(query), using: "weighted", limit: 1))
@@ -92,6 +95,13 @@ struct SparseTests {
             #expect(abs(after[0].1 - 2 * Float(log((5 - 3 + 0.5) / (3 + 0.5) + 1))) < 1e-5)
             #expect(throws: TesseraError.self) { try run(QueryNode(query: .dense([1, 0]), using: "plain")) }
             #expect(throws: TesseraError.self) { try run(QueryNode(query: .sparse(query), using: "dense")) }
+            // An empty vector given is a vector (as in Qdrant): it reads back empty and counts in N.
+            try store.upsert([
+                Point(id: .integer(7), payload: [:], vectors: ["dense": .dense([0, 1]), "weighted": .sparse(.empty)])
+            ])
+            #expect(try store.get(ids: [.integer(7)], withVectors: true).first?.vectors?["weighted"] == .sparse(.empty))
+            let counted = try run(QueryNode(query: .sparse(query), using: "weighted", limit: 1))
+            #expect(abs(counted[0].1 - 2 * Float(log((6 - 3 + 0.5) / (3 + 0.5) + 1))) < 1e-5)
             try store.close()
         }
     }
@@ -108,9 +118,12 @@ struct SparseTests {
                     Point(
                         id: .integer(UInt64(index)),
                         payload: [:],
-                        vectors: [
-                            "dense": .dense([Float(index), 1]), "plain": .sparse(vector), "weighted": .sparse(vector),
-                        ]
+                        vectors: entries.isEmpty
+                            ? ["dense": .dense([Float(index), 1])]
+                            : [
+                                "dense": .dense([Float(index), 1]), "plain": .sparse(vector),
+                                "weighted": .sparse(vector),
+                            ]
                     )
                 )
             }

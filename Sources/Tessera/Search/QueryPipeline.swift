@@ -695,12 +695,13 @@ private struct QueryRun {
         var candidates = candidates
         var similarities: [[Float]] = []
         if field.isSparse {
-            // Points without a vector in the field are not candidates; no shared index is a similarity of 0.
+            // Points without a vector in the field are not candidates (an empty vector is one); no shared index is
+            // a similarity of 0.
             var vectors: [SparseVector] = []
             candidates = candidates.filter { slot in
-                let vector = SparseVector(packed: column.floatValues(ofSlot: slot))
-                if !vector.isEmpty { vectors.append(vector) }
-                return !vector.isEmpty
+                let rows = column.floatValues(ofSlot: slot)
+                if !rows.isEmpty { vectors.append(SparseVector(packed: rows)) }
+                return !rows.isEmpty
             }
             guard !candidates.isEmpty else { return [] }
             for example in scoring.examples {
@@ -1117,15 +1118,15 @@ private struct QueryRun {
                 guard let slot = view.slot(of: id), let column = view.column(named: field.name) else {
                     throw TesseraError(.notFound, "no point \(id)", location: location)
                 }
-                excluding.insert(slot)
-                vector = SparseVector(packed: column.floatValues(ofSlot: slot))
-                guard !vector.isEmpty else {
+                guard view.hasVector(slot: slot, field: field.name) else {
                     throw TesseraError(
                         .notFound,
                         "point \(id) has no vector in sparse field '\(field.name)'",
                         location: location
                     )
                 }
+                excluding.insert(slot)
+                vector = SparseVector(packed: column.floatValues(ofSlot: slot))
             case .vector(.sparse(let given)):
                 vector = given
             case .vector:

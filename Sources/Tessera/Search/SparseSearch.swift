@@ -6,8 +6,8 @@ import Synchronization
 struct SparsePostings: Sendable {
     /// For each index, the local slots holding it, ascending, with their values.
     var postings: [UInt32: [(slot: Int32, value: Float)]] = [:]
-    /// The local slots holding a non-empty vector.
-    var nonEmpty: [Int32] = []
+    /// The local slots holding a vector (an empty one included: Qdrant counts it in N).
+    var present: [Int32] = []
 }
 
 /// The sparse inverted indexes of the sealed segments, by field and segment.
@@ -31,9 +31,10 @@ final class SparseIndexCache: Sendable {
             var entry = SparsePostings()
             guard let column = view.column(named: field.name) else { continue }
             for local in 0..<segment.slotCount {
-                let vector = SparseVector(packed: column.floatValues(ofSlot: base + local))
-                guard !vector.isEmpty else { continue }
-                entry.nonEmpty.append(Int32(local))
+                let rows = column.floatValues(ofSlot: base + local)
+                guard !rows.isEmpty else { continue }  // no vector in the field
+                entry.present.append(Int32(local))
+                let vector = SparseVector(packed: rows)
                 for (index, value) in zip(vector.indices, vector.values) {
                     entry.postings[index, default: []].append((Int32(local), value))
                 }
@@ -51,8 +52,9 @@ final class SparseIndexCache: Sendable {
 
 extension CollectionStore {
     /// The query with Qdrant's IDF weights when the field asks for them: each value times
-    /// `ln(1 + (N − n + 0.5) / (n + 0.5))`, N the live points holding a non-empty vector in the field, n those
-    /// holding the index; with a `corpus` (live slots), only the points in it count.
+    /// `ln(1 + (N − n + 0.5) / (n + 0.5))`, N the live points holding a vector in the field (an empty one
+    /// included, as Qdrant counts), n those holding the index; with a `corpus` (live slots), only the points in it
+    /// count.
     func weightedSparseQuery(
         _ query: SparseVector,
         field: VectorField,
@@ -67,16 +69,17 @@ extension CollectionStore {
         var base = 0
         for (segment, entry) in zip(view.segments, segments) {
             defer { base += segment.slotCount }
-            total += entry.nonEmpty.count { counted.contains(base + Int($0)) }
+            total += entry.present.count { counted.contains(base + Int($0)) }
             for index in query.indices {
                 frequency[index]! += entry.postings[index]?.count { counted.contains(base + Int($0.slot)) } ?? 0
             }
         }
         if let column = view.column(named: field.name) {
             for slot in view.sealedSlotCount..<view.slotCount where counted.contains(slot) {
-                let vector = SparseVector(packed: column.floatValues(ofSlot: slot))
-                guard !vector.isEmpty else { continue }
+                let rows = column.floatValues(ofSlot: slot)
+                guard !rows.isEmpty else { continue }  // no vector in the field
                 total += 1
+                let vector = SparseVector(packed: rows)
                 for index in vector.indices where frequency[index] != nil { frequency[index]! += 1 }
             }
         }
