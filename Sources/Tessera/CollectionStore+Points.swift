@@ -73,6 +73,17 @@ extension CollectionStore {
             merged[id, default: [:]].merge(vectors) { _, new in new }
         }
         guard !order.isEmpty else { return }
+        try rewriteVectors(of: order) { id, vectors in vectors.merge(merged[id]!) { _, new in new } }
+    }
+
+    /// Reads each stored point of `order` and writes it again with its vectors changed by `change`, in one
+    /// transaction holding the writer (so a concurrent payload write is never lost), payloads kept.
+    /// - Throws: What preparing a changed point throws (then nothing is written); ``TesseraError/Code/notFound``
+    ///   naming the first id that is not stored, after the others were written; ``TesseraError/Code/io``.
+    private func rewriteVectors(
+        of order: [PointID],
+        change: (PointID, inout [String: VectorValue]) -> Void
+    ) throws(TesseraError) {
         var prepared: [PreparedPoint] = []
         var rowIDs: [Int64] = []
         var missing: PointID?
@@ -89,7 +100,7 @@ extension CollectionStore {
                 }
                 let stored = try record(db, id: id, row: row, true, true)
                 var vectors = stored.vectors ?? [:]
-                vectors.merge(merged[id]!) { _, new in new }
+                change(id, &vectors)
                 var entry = try prepare(Point(id: id, payload: stored.payload ?? [:], vectors: vectors))
                 entry.blobs.sort { $0.field < $1.field }
                 prepared.append(entry)
@@ -134,40 +145,8 @@ extension CollectionStore {
         var seen = Set<PointID>()
         for id in ids where seen.insert(id).inserted { order.append(id) }
         guard !order.isEmpty, !fields.isEmpty else { return }
-        var prepared: [PreparedPoint] = []
-        var rowIDs: [Int64] = []
-        var missing: PointID?
-        try write { db in
-            prepared = []
-            missing = nil
-            let select = try db.cachedStatement(
-                sql: "SELECT row_id, id_key, payload, \(segmentColumns) FROM points WHERE id_key = ?"
-            )
-            for id in order {
-                guard let row = try Row.fetchOne(select, arguments: [id.sortKey]) else {
-                    if missing == nil { missing = id }
-                    continue
-                }
-                let stored = try record(db, id: id, row: row, true, true)
-                var vectors = stored.vectors ?? [:]
-                for name in fields { vectors[name] = nil }
-                var entry = try prepare(Point(id: id, payload: stored.payload ?? [:], vectors: vectors))
-                entry.blobs.sort { $0.field < $1.field }
-                prepared.append(entry)
-            }
-            rowIDs = try Self.insert(prepared, db)
-        } apply: { view in
-            for (point, rowID) in zip(prepared, rowIDs) {
-                view.remove(id: point.id)
-                view.append(id: point.id, payload: point.payload, blobs: point.blobs, rowID: rowID)
-            }
-        }
-        if let missing {
-            throw TesseraError(
-                .notFound,
-                "No point with id \(missing) found",
-                location: .init(field: "point \(missing)")
-            )
+        try rewriteVectors(of: order) { _, vectors in
+            for name in fields { vectors[name] = nil }
         }
     }
 

@@ -16,6 +16,26 @@ struct SparseTests {
         try SparseVector(indices: Array(entries.keys), values: entries.keys.map { entries[$0]! })
     }
 
+    /// Seven points: term 1 in points 0–3, term 2 in points 0 and 4, term 3 in point 5; point 6 leaves both sparse
+    /// fields out. Points 0–3 are sealed in a segment, 4–6 stay in the tail.
+    static func store(at path: String) throws -> CollectionStore {
+        let store = try CollectionStore.create(at: path, configuration: configuration)
+        let terms: [[UInt32: Float]] = [[1: 1, 2: 1], [1: 2], [1: 3], [1: 1], [2: 2], [3: 1], [:]]
+        var points: [Point] = []
+        for (index, entries) in terms.enumerated() {
+            var vectors: [String: VectorValue] = ["dense": .dense([Float(index), 1])]
+            if !entries.isEmpty {
+                vectors["plain"] = .sparse(try sparse(entries))
+                vectors["weighted"] = .sparse(try sparse(entries))
+            }
+            points.append(Point(id: .integer(UInt64(index)), payload: [:], vectors: vectors))
+        }
+        try store.upsert(Array(points[0..<4]))
+        try #require(try store.sealTail() != nil)
+        try store.upsert(Array(points[4...]))
+        return store
+    }
+
     @Test("vectors check their entries, sort them and keep every 32-bit index exactly")
     func values() throws {
         let vector = try SparseVector(indices: [4_000_000_000, 7, 65536], values: [1, 2, 3])
@@ -33,22 +53,8 @@ struct SparseTests {
     @Test("queries over sealed segments and the tail, with IDF weights, reruns and fusion")
     func search() throws {
         try withCollectionPath { path in
-            let store = try CollectionStore.create(at: path, configuration: Self.configuration)
             // Term 1 in points 0–3, term 2 in points 0 and 4, term 3 only in point 5; point 6 has no entries.
-            let terms: [[UInt32: Float]] = [[1: 1, 2: 1], [1: 2], [1: 3], [1: 1], [2: 2], [3: 1], [:]]
-            var points: [Point] = []
-            for (index, entries) in terms.enumerated() {
-                let vector = try Self.sparse(entries)
-                var vectors: [String: VectorValue] = ["dense": .dense([Float(index), 1])]
-                if !entries.isEmpty {
-                    vectors["plain"] = .sparse(vector)
-                    vectors["weighted"] = .sparse(vector)
-                }
-                points.append(Point(id: .integer(UInt64(index)), payload: [:], vectors: vectors))
-            }
-            try store.upsert(Array(points[0..<4]))
-            try #require(try store.sealTail() != nil)
-            try store.upsert(Array(points[4...]))
+            let store = try Self.store(at: path)
             func run(_ node: QueryNode) throws -> [(UInt64, Float)] {
                 try store.query(QueryRequest(root: node)).points.map { point in
                     guard case .integer(let id) = point.id else { return (0, point.score) }
@@ -109,27 +115,7 @@ struct SparseTests {
     @Test("examples in a sparse field: recommend (each strategy), discovery and context, IDF-weighted where asked")
     func examples() throws {
         try withCollectionPath { path in
-            let store = try CollectionStore.create(at: path, configuration: Self.configuration)
-            let terms: [[UInt32: Float]] = [[1: 1, 2: 1], [1: 2], [1: 3], [1: 1], [2: 2], [3: 1], [:]]
-            var points: [Point] = []
-            for (index, entries) in terms.enumerated() {
-                let vector = try Self.sparse(entries)
-                points.append(
-                    Point(
-                        id: .integer(UInt64(index)),
-                        payload: [:],
-                        vectors: entries.isEmpty
-                            ? ["dense": .dense([Float(index), 1])]
-                            : [
-                                "dense": .dense([Float(index), 1]), "plain": .sparse(vector),
-                                "weighted": .sparse(vector),
-                            ]
-                    )
-                )
-            }
-            try store.upsert(Array(points[0..<4]))
-            try #require(try store.sealTail() != nil)
-            try store.upsert(Array(points[4...]))
+            let store = try Self.store(at: path)
             func run(_ query: QueryInput, _ using: String = "plain") throws -> [(UInt64, Float)] {
                 try store.query(QueryRequest(root: QueryNode(query: query, using: using))).points.map { point in
                     guard case .integer(let id) = point.id else { return (0, point.score) }

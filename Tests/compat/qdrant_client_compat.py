@@ -95,6 +95,14 @@ def same_top(what, ours, wide, limit, tolerance=1e-4):
     checks += 1
 
 
+def fresh_collection(name, **config):
+    """Creates `name` anew in the server and in local mode."""
+    for client in (remote, local):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+        client.create_collection(name, **config)
+
+
 def both(call):
     return call(remote), call(local)
 
@@ -864,15 +872,9 @@ def sparse_queries():
     after deletes; collection info; refusals."""
     global checks
     name = "sparse"
-    for client in (remote, local):
-        if client.collection_exists(name):
-            client.delete_collection(name)
-        client.create_collection(
-            name,
-            vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.COSINE)},
-            sparse_vectors_config={"plain": models.SparseVectorParams(),
-                                   "bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)},
-        )
+    fresh_collection(name, vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.COSINE)},
+                     sparse_vectors_config={"plain": models.SparseVectorParams(),
+                                            "bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)})
     info = remote.get_collection(name).config.params
     if set(info.sparse_vectors) != {"plain", "bm25"} or info.sparse_vectors["bm25"].modifier != models.Modifier.IDF:
         fail(f"sparse collection info: {info.sparse_vectors}")
@@ -1143,15 +1145,9 @@ def bm25_inference():
 
     inferring = QdrantClient(url=args.url, prefer_grpc=False, timeout=30, cloud_inference=True)
     name = "inferred"
-    for client in (remote, local):
-        if client.collection_exists(name):
-            client.delete_collection(name)
-        client.create_collection(
-            name,
-            vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.COSINE)},
-            sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF),
-                                   "tuned": models.SparseVectorParams(modifier=models.Modifier.IDF)},
-        )
+    fresh_collection(name, vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.COSINE)},
+                     sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF),
+                                            "tuned": models.SparseVectorParams(modifier=models.Modifier.IDF)})
     vocabulary = ("cats running cat ran connections connected connecting studies studying generously general "
                   "generation Über naïve café 42 x7 happily happiness relational Running sky skies dying agreed "
                   "feed hopping hoped").split()

@@ -1097,6 +1097,24 @@ private struct QueryRun {
         return pairs
     }
 
+    /// A stored point's values in `field` (a 404 when it is not stored or has no vector there); its slot joins
+    /// `excluding`.
+    private func storedValues(
+        of id: PointID,
+        field: VectorField,
+        location: TesseraError.Location,
+        excluding: inout Set<Int>
+    ) throws(TesseraError) -> [Float] {
+        guard let slot = view.slot(of: id), let column = view.column(named: field.name) else {
+            throw TesseraError(.notFound, "no point \(id)", location: location)
+        }
+        guard view.hasVector(slot: slot, field: field.name) else {
+            throw TesseraError(.notFound, "point \(id) has no vector in field '\(field.name)'", location: location)
+        }
+        excluding.insert(slot)
+        return column.floatValues(ofSlot: slot)
+    }
+
     /// An example's vector for `field` (a point's stored vector, or the one given), checked against the field's
     /// dimension; scaled to unit length where the field holds unit vectors and `normalized` is set. A point's slot
     /// joins `excluding`.
@@ -1115,18 +1133,9 @@ private struct QueryRun {
             var vector: SparseVector
             switch example {
             case .point(let id):
-                guard let slot = view.slot(of: id), let column = view.column(named: field.name) else {
-                    throw TesseraError(.notFound, "no point \(id)", location: location)
-                }
-                guard view.hasVector(slot: slot, field: field.name) else {
-                    throw TesseraError(
-                        .notFound,
-                        "point \(id) has no vector in sparse field '\(field.name)'",
-                        location: location
-                    )
-                }
-                excluding.insert(slot)
-                vector = SparseVector(packed: column.floatValues(ofSlot: slot))
+                vector = SparseVector(
+                    packed: try storedValues(of: id, field: field, location: location, excluding: &excluding)
+                )
             case .vector(.sparse(let given)):
                 vector = given
             case .vector:
@@ -1150,14 +1159,7 @@ private struct QueryRun {
         let tokenCount: Int
         switch example {
         case .point(let id):
-            guard let slot = view.slot(of: id), let column = view.column(named: field.name) else {
-                throw TesseraError(.notFound, "no point \(id)", location: location)
-            }
-            guard view.hasVector(slot: slot, field: field.name) else {
-                throw TesseraError(.notFound, "point \(id) has no vector in field '\(field.name)'", location: location)
-            }
-            excluding.insert(slot)
-            values = column.floatValues(ofSlot: slot)
+            values = try storedValues(of: id, field: field, location: location, excluding: &excluding)
             tokenCount = values.count / field.dimension
         case .vector(let value):
             (values, tokenCount) = value.flattened
