@@ -61,21 +61,18 @@ enum SnowballEnglishStemmer {
 
         func vowel(at index: Int) -> Bool { Self.isVowel(letters[index]) }
 
-        /// Whether the word ends with `suffix`.
+        /// Whether the word ends with `suffix` (ASCII).
         func ends(with suffix: String) -> Bool {
-            let tail = Array(suffix.unicodeScalars)
-            guard tail.count <= letters.count else { return false }
-            return letters[(letters.count - tail.count)...].elementsEqual(tail)
+            var index = letters.count
+            for byte in suffix.utf8.reversed() {
+                index -= 1
+                guard index >= 0, letters[index].value == UInt32(byte) else { return false }
+            }
+            return true
         }
 
-        /// The longest of `suffixes` the word ends with.
-        func longestSuffix(_ suffixes: [String]) -> String? {
-            var best: String?
-            for suffix in suffixes where ends(with: suffix) {
-                if best == nil || suffix.unicodeScalars.count > best!.unicodeScalars.count { best = suffix }
-            }
-            return best
-        }
+        /// The longest of `suffixes` (ASCII, longest first) the word ends with.
+        func longestSuffix(_ suffixes: [String]) -> String? { suffixes.first(where: ends(with:)) }
 
         /// Replaces the last `length` characters by `replacement`.
         mutating func replaceSuffix(length: Int, with replacement: String) {
@@ -125,10 +122,10 @@ enum SnowballEnglishStemmer {
         }
 
         mutating func step1a() {
-            if let apostrophe = longestSuffix(["'", "'s", "'s'"]) {
+            if let apostrophe = longestSuffix(["'s'", "'s", "'"]) {
                 letters.removeLast(apostrophe.unicodeScalars.count)
             }
-            guard let suffix = longestSuffix(["sses", "ied", "ies", "s", "us", "ss"]) else { return }
+            guard let suffix = longestSuffix(["sses", "ied", "ies", "us", "ss", "s"]) else { return }
             switch suffix {
             case "sses":
                 letters.removeLast(2)
@@ -142,7 +139,7 @@ enum SnowballEnglishStemmer {
         }
 
         mutating func step1b() {
-            guard let suffix = longestSuffix(["eed", "eedly", "ed", "edly", "ing", "ingly"]) else { return }
+            guard let suffix = longestSuffix(["eedly", "ingly", "edly", "eed", "ing", "ed"]) else { return }
             let start = count - suffix.unicodeScalars.count
             if suffix == "eed" || suffix == "eedly" {
                 if start >= r1 { replaceSuffix(length: suffix.unicodeScalars.count, with: "ee") }
@@ -173,8 +170,17 @@ enum SnowballEnglishStemmer {
             "biliti": "ble", "bli": "ble", "ogi": "og", "fulli": "ful", "lessli": "less", "li": "",
         ]
 
+        static let step2Order = longestFirst(step2Suffixes.keys)
+        static let step3Order = longestFirst(step3Suffixes.keys)
+        static let step4Order = longestFirst(step4Suffixes)
+
+        /// Suffixes ordered so that the first one a word ends with is the longest it ends with.
+        static func longestFirst(_ suffixes: some Sequence<String>) -> [String] {
+            suffixes.sorted { $0.utf8.count != $1.utf8.count ? $0.utf8.count > $1.utf8.count : $0 < $1 }
+        }
+
         mutating func step2() {
-            guard let suffix = longestSuffix(Array(Self.step2Suffixes.keys)) else { return }
+            guard let suffix = longestSuffix(Self.step2Order) else { return }
             let length = suffix.unicodeScalars.count
             let start = count - length
             guard start >= r1 else { return }
@@ -194,7 +200,7 @@ enum SnowballEnglishStemmer {
         ]
 
         mutating func step3() {
-            guard let suffix = longestSuffix(Array(Self.step3Suffixes.keys)) else { return }
+            guard let suffix = longestSuffix(Self.step3Order) else { return }
             let length = suffix.unicodeScalars.count
             let start = count - length
             guard start >= r1 else { return }
@@ -211,7 +217,7 @@ enum SnowballEnglishStemmer {
         ]
 
         mutating func step4() {
-            guard let suffix = longestSuffix(Self.step4Suffixes) else { return }
+            guard let suffix = longestSuffix(Self.step4Order) else { return }
             let length = suffix.unicodeScalars.count
             let start = count - length
             guard start >= r2 else { return }
