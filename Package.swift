@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "TesseraIndex", targets: ["TesseraIndex"]),
         .library(name: "Tessera", targets: ["Tessera"]),
         .library(name: "TesseraQdrant", targets: ["TesseraQdrant"]),
+        .library(name: "TesseraCluster", targets: ["TesseraCluster"]),
         .executable(name: "tessera", targets: ["tessera"]),
     ],
     dependencies: [
@@ -59,12 +60,27 @@ let package = Package(
         // Qdrant's REST wire types (Codable, decoded from Tessera's own JSON parser) and their conversion to and
         // from the library's values.
         .target(name: "TesseraQdrant", dependencies: ["Tessera", "MaxSim", "TesseraIndex"]),
+        // Sharded, replicated collections over several `tessera serve` nodes: membership, placement and replica
+        // states in etcd (its v3 JSON gateway), scatter-gather between nodes over HTTP/1.1 (SwiftNIO).
+        .target(
+            name: "TesseraCluster",
+            dependencies: [
+                "Tessera",
+                "TesseraQdrant",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // `tessera serve`: a Qdrant-compatible REST subset over the query pipeline (Hummingbird 2).
         .target(
             name: "TesseraServer",
             dependencies: [
                 "Tessera",
                 "TesseraQdrant",
+                "TesseraCluster",
                 "MaxSim",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,6 +116,7 @@ let package = Package(
                 "TesseraPlatform",
                 "TesseraQdrant",
                 "TesseraServer",
+                "TesseraCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -115,6 +132,14 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "TesseraQdrantTests", dependencies: ["TesseraQdrant", "Tessera"]),
+        .testTarget(
+            name: "TesseraClusterTests",
+            dependencies: [
+                "TesseraCluster", "Tessera",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "TesseraServerTests",
             dependencies: [

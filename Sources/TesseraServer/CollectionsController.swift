@@ -21,6 +21,30 @@ struct CollectionsController: Controller {
         routes.put(":name/index", use: createIndex)
         routes.delete(":name/index/:field", use: deleteIndex)
         routes.post(":name/facet", use: facet)
+        routes.get(":name/cluster", use: clusterInfo)
+        routes.post(":name/cluster", use: updateCluster)
+    }
+
+    /// `GET /collections/{name}/cluster` on a single node: one local shard holding every point, as Qdrant
+    /// answers outside distributed mode.
+    @Sendable func clusterInfo(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.blocking {
+            let start = ContinuousClock.now
+            let (_, store) = try support.store(context)
+            let info: JSONValue = [
+                "peer_id": 0, "shard_count": 1,
+                "local_shards": [["shard_id": 0, "points_count": .integer(Int64(store.count())), "state": "Active"]],
+                "remote_shards": [], "shard_transfers": [],
+            ]
+            return ServerResponse.ok(info, since: start)
+        }
+    }
+
+    /// `POST /collections/{name}/cluster` on a single node: refused, as Qdrant refuses it outside distributed
+    /// mode.
+    @Sendable func updateCluster(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        _ = try support.store(context)
+        throw APIError(.badRequest, "Bad request: Distributed mode disabled (start tessera serve with --cluster)")
     }
 
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {

@@ -9,6 +9,7 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 public import Tessera
+public import TesseraCluster
 import TesseraQdrant
 import UnixSignals
 
@@ -81,6 +82,8 @@ public struct ServerOptions: Sendable {
     public var shutdownTimeout: Duration = .seconds(30)
     /// How often the background optimiser looks at every collection (`nil`: no background optimiser).
     public var optimizerInterval: Duration? = .seconds(1)
+    /// Cluster mode (`--cluster`): collections are sharded and replicated over the nodes registered in etcd.
+    public var cluster: ClusterOptions? = nil
 
     /// Creates options.
     public init(
@@ -145,14 +148,27 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
 /// - Parameters:
 ///   - registry: The collections.
 ///   - options: API key, body limit, threads, encoder.
+///   - cluster: In cluster mode, the node whose router answers for sharded collections.
 /// - Returns: The router.
-public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> Router<BasicRequestContext> {
+public func makeRouter(
+    registry: CollectionRegistry,
+    options: ServerOptions,
+    cluster: ClusterNode? = nil
+) -> Router<BasicRequestContext> {
     ServerMetrics.bootstrap()
     let router = Router(context: BasicRequestContext.self)
     // Outermost first: errors become Qdrant's envelope after the metrics have counted them by status.
     router.add(middleware: QdrantErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
     if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
+    if let cluster {
+        router.add(
+            middleware: ClusterMiddleware(
+                router: ClusterRouter(node: cluster),
+                maximumBodyBytes: options.maximumBodyBytes
+            )
+        )
+    }
     let support = RequestSupport(registry: registry, options: options)
 
     router.get("/") { _, _ in
@@ -163,6 +179,11 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
     router.get("/aliases") { _, _ in
         let start = ContinuousClock.now
         return ServerResponse.ok(Qdrant.AliasesResponse(registry.aliases()), since: start)
+    }
+    // Outside cluster mode, Qdrant's answer of a node that is not distributed (in cluster mode the cluster's
+    // middleware answers first).
+    router.get("/cluster") { _, _ in
+        ServerResponse.json(["result": ["status": "disabled"], "status": "ok", "time": 0])
     }
     router.get("/healthz") { _, _ in "healthz check passed" }
     router.get("/livez") { _, _ in "healthz check passed" }
@@ -185,7 +206,9 @@ public func makeRouter(registry: CollectionRegistry, options: ServerOptions) -> 
 
 /// The routes served, as `METHOD path` (the OpenAPI description is checked against this list).
 public let servedRoutes: [String] = [
-    "GET /", "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics", "GET /collections",
+    "GET /", "GET /cluster", "GET /collections/{collection_name}/cluster",
+    "POST /collections/{collection_name}/cluster", "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics",
+    "GET /collections",
     "PUT /collections/{collection_name}", "GET /collections/{collection_name}", "PATCH /collections/{collection_name}",
     "DELETE /collections/{collection_name}", "GET /collections/{collection_name}/exists",
     "PUT /collections/{collection_name}/points", "POST /collections/{collection_name}/points",
@@ -221,7 +244,9 @@ public func runServer(
 ) async throws {
     // One server owns a data folder: a second one on the same folder stops here with the first one's pid.
     let registry = try CollectionRegistry(directory: options.dataDirectory, ownsDirectory: true)
-    let router = makeRouter(registry: registry, options: options)
+    let cluster = options.cluster.map { ClusterNode(options: $0, logger: logger) }
+    let router = makeRouter(registry: registry, options: options, cluster: cluster)
+    let bound = PortSignal()
     let readTimeout = TimeAmount.nanoseconds(nanoseconds(options.requestReadTimeout))
     let grace = TimeAmount.nanoseconds(nanoseconds(options.shutdownReadGrace))
     let application = Application(
@@ -233,12 +258,19 @@ public func runServer(
             )
         ),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: "tessera"),
-        onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) },
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? options.port
+            bound.send(port)
+            await onRunning(port)
+        },
         logger: logger
     )
     var services: [any Service] = [application]
     if let interval = options.optimizerInterval {
         services.append(BackgroundOptimizer(registry: registry, interval: interval, logger: logger))
+    }
+    if let cluster {
+        services.append(ClusterService(node: cluster, host: options.host, port: bound))
     }
     var configuration = ServiceGroupConfiguration(
         services: services,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Tessera
+import TesseraCluster
 import TesseraServer
 
 /// `tessera serve`: the Qdrant-compatible REST subset over the collections in a data directory.
@@ -52,6 +53,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Option(help: "Cluster mode: etcd's client URL (http://HOST:PORT). Collections are sharded over the nodes.")
+    var cluster: String?
+
+    @Option(help: "This node's id in the cluster: a positive integer, unique among the nodes (with --cluster).")
+    var nodeId: UInt64?
+
+    @Option(help: "Where the other nodes reach this one, http://HOST:PORT (default: the address and port bound).")
+    var advertise: String?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port is 0...65535") }
         guard maxBodyMib >= 1 else { throw ValidationError("--max-body-mib must be at least 1") }
@@ -59,6 +69,19 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--idle-timeout and --request-timeout are at least 1 second")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level") }
+        if cluster != nil {
+            guard let nodeId, nodeId >= 1 else {
+                throw ValidationError("--cluster needs --node-id, a positive integer")
+            }
+        } else if nodeId != nil || advertise != nil {
+            throw ValidationError("--node-id and --advertise need --cluster")
+        }
+        do {
+            _ = try cluster.map(HTTPEndpoint.init(parsing:))
+            _ = try advertise.map(HTTPEndpoint.init(parsing:))
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     func run() async throws {
@@ -83,6 +106,14 @@ struct ServeCommand: AsyncParsableCommand {
         )
         options.idleTimeout = .seconds(idleTimeout)
         options.requestReadTimeout = .seconds(requestTimeout)
+        if let cluster, let nodeId {
+            options.cluster = ClusterOptions(
+                etcd: try HTTPEndpoint(parsing: cluster),
+                nodeID: nodeId,
+                advertise: try advertise.map(HTTPEndpoint.init(parsing:)),
+                apiKey: apiKey
+            )
+        }
         let host = self.host
         try await runServer(options: options, logger: logger) { port in
             FileHandle.standardOutput.write(Data("listening on \(host):\(port)\n".utf8))

@@ -81,6 +81,23 @@ public struct ScoredPoint: Sendable, Equatable {
     public var vectors: [String: VectorValue]? = nil
     /// The payload value an `order_by` query listed it for.
     public var orderValue: OrderValue? = nil
+
+    /// Creates a result.
+    public init(
+        id: PointID,
+        score: Float,
+        payload: JSONObject? = nil,
+        matchedTokens: [Int32]? = nil,
+        vectors: [String: VectorValue]? = nil,
+        orderValue: OrderValue? = nil
+    ) {
+        self.id = id
+        self.score = score
+        self.payload = payload
+        self.matchedTokens = matchedTokens
+        self.vectors = vectors
+        self.orderValue = orderValue
+    }
 }
 
 extension CollectionStore {
