@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libopenblas-dev libhnswlib-dev python3-pip python3-venv
+APT_PACKAGES := libopenblas-dev libhnswlib-dev python3-pip python3-venv etcd-server
 RELEASE_BIN := .build/release/tessera
 
 .PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir bench-search bench-plaid-peer bench-engine docs clean
@@ -32,6 +32,7 @@ test: model release
 	$(SWIFT) build --build-tests
 	TESSERA_CLI=$(CURDIR)/$(RELEASE_BIN) $(SWIFT) test --skip-build
 	./Tests/compat/run-qdrant-client.sh $(CURDIR)/$(RELEASE_BIN)
+	./Tests/cluster/run-cluster-test.sh $(CURDIR)/$(RELEASE_BIN)
 
 lint:
 	$(SWIFT) format lint --strict --parallel --recursive Sources Tests

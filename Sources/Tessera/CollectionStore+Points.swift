@@ -19,16 +19,20 @@ extension CollectionStore {
     /// Every point is checked before anything is written: each configured field must have a vector of the right
     /// kind and dimension, at least one token, and finite values (within ±65504 for `float16` fields); the
     /// payload must hold only finite numbers. On any error nothing of the batch is written.
-    /// - Parameter points: The points.
+    /// - Parameters:
+    ///   - points: The points.
+    ///   - asStored: The vectors are as a collection of the same configuration stores them (read back from a
+    ///     replica of the same shard): the unit vectors of cosine fields are kept as given, not scaled again, so
+    ///     that a copy holds the same bits as its source.
     /// - Throws: ``TesseraError/Code/invalidArgument`` or ``TesseraError/Code/dimensionMismatch`` naming the point
     ///   and field; ``TesseraError/Code/io`` when the transaction fails (then nothing was written).
     /// - Complexity: O(total values) plus one B-tree update per point and field; one fsync per call.
-    public func upsert(_ points: [Point]) throws(TesseraError) {
+    public func upsert(_ points: [Point], asStored: Bool = false) throws(TesseraError) {
         guard !points.isEmpty else { return }
         var prepared: [PreparedPoint] = []
         prepared.reserveCapacity(points.count)
         for point in points {
-            var entry = try prepare(point)
+            var entry = try prepare(point, scale: !asStored)
             entry.blobs.sort { $0.field < $1.field }
             prepared.append(entry)
         }
@@ -440,7 +444,7 @@ extension CollectionStore {
 
     // MARK: Internals
 
-    private func prepare(_ point: Point) throws(TesseraError) -> PreparedPoint {
+    private func prepare(_ point: Point, scale: Bool = true) throws(TesseraError) -> PreparedPoint {
         for name in point.vectors.keys.sorted() where configuration.field(named: name) == nil {
             throw TesseraError(
                 .invalidArgument,
@@ -460,7 +464,7 @@ extension CollectionStore {
             var (values, tokenCount) = try VectorCodec.validate(value, field: field, pointID: point.id)
             // Cosine fields store unit vectors (each token's, for a multivector; as Qdrant does), so that a dot
             // product is the cosine.
-            if field.storesUnitVectors { normalizeRows(&values, dimension: field.dimension) }
+            if field.storesUnitVectors, scale { normalizeRows(&values, dimension: field.dimension) }
             let data = VectorCodec.encode(
                 values,
                 tokenCount: tokenCount,

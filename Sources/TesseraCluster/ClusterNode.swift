@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Metrics
 import NIOHTTP1
 import Synchronization
 import Tessera
@@ -293,6 +294,7 @@ public final class ClusterNode: Sendable {
                 }
             }
         }
+        recordGauges(snapshot)
         // Shard collections of this node that the placement no longer puts here.
         guard let names = try? await localCollections() else { return }
         for local in names where !wanted.contains(local) {
@@ -309,15 +311,36 @@ public final class ClusterNode: Sendable {
         }
     }
 
+    /// The cluster's gauges in `/metrics`: live peers, this node's replicas by state, its transfers under way.
+    private func recordGauges(_ snapshot: ClusterView) {
+        Gauge(label: "tessera_cluster_peers").record(snapshot.nodes.count)
+        var byState: [ReplicaState: Int] = [.active: 0, .partial: 0, .dead: 0]
+        var shards = 0
+        for record in snapshot.collections.values {
+            for (shard, nodes) in record.placement.enumerated() where nodes.contains(id) {
+                shards += 1
+                if let state = snapshot.state(record.name, shard, id) { byState[state, default: 0] += 1 }
+            }
+        }
+        for (state, count) in byState {
+            Gauge(label: "tessera_cluster_replicas", dimensions: [("state", state.rawValue)]).record(count)
+        }
+        Gauge(label: "tessera_cluster_local_shards").record(shards)
+        Gauge(label: "tessera_cluster_transfers").record(transfers.withLock { $0.count })
+        Gauge(label: "tessera_cluster_collections").record(snapshot.collections.count)
+    }
+
     /// Sends a request to this node's own REST API, as a shard request.
     func local(
         _ method: HTTPMethod,
         _ path: String,
         body: [UInt8] = [],
-        transfer: Bool = false
+        transfer: Bool = false,
+        replay: Bool = false
     ) async throws(ClusterError) -> HTTPReply {
         var headers = internalHeaders
         if transfer { headers.append((ClusterRouter.transferHeader, "1")) }
+        if replay { headers.append((ClusterRouter.replayHeader, "1")) }
         return try await http.send(
             method,
             localURL,
@@ -479,7 +502,7 @@ public final class ClusterNode: Sendable {
             }
             if batch.isEmpty { break }
             for write in batch {
-                _ = try await self.local(write.method, write.path, body: write.body, transfer: true)
+                _ = try await self.local(write.method, write.path, body: write.body, replay: true)
             }
         }
         if transfer.state.withLock({ $0.dirty }) { return false }

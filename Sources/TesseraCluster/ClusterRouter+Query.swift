@@ -34,14 +34,44 @@ extension ClusterRouter {
         }
         object["limit"] = .integer(Int64(limit + offset))
         object["offset"] = nil
-        let request = JSONValue.object(object).jsonBytes
+        // A query over prefetches rescores their candidates: the prefetches are the collection's (each merged
+        // across shards), and each shard rescores the candidates it holds.
+        var bodies: [Int: [UInt8]] = [:]
+        if let prefetch = object["prefetch"], prefetch != .null {
+            let lists = try await prefetchLists(record, object)
+            var candidates: [Int: [JSONValue]] = [:]
+            var seen: Set<String> = []
+            for point in lists.joined() {
+                guard let id = point.objectValue?["id"], seen.insert(id.jsonText).inserted else { continue }
+                candidates[shard(of: id, record), default: []].append(id)
+            }
+            object["prefetch"] = nil
+            if Self.isVectorQuery(root) {
+                var params = object["params"]?.objectValue ?? [:]
+                params["exact"] = true
+                object["params"] = .object(params)
+            }
+            for (shard, ids) in candidates {
+                var part = object
+                let only: JSONValue = ["has_id": .array(ids)]
+                if let filter = object["filter"], filter != .null {
+                    part["filter"] = ["must": [filter, only]]
+                } else {
+                    part["filter"] = ["must": [only]]
+                }
+                bodies[shard] = JSONValue.object(part).jsonBytes
+            }
+        } else {
+            let request = JSONValue.object(object).jsonBytes
+            for shard in 0..<record.shardNumber { bodies[shard] = request }
+        }
+        let requests = bodies
         let lists = await withTaskGroup(of: (Int, Result<JSONValue, ClusterError>).self) { group in
-            for shard in 0..<record.shardNumber {
+            for (shard, request) in requests {
                 group.addTask {
                     do throws(ClusterError) {
-                        return (
-                            shard, .success(try await readShard(record, shard, .POST, "/points/query", body: request))
-                        )
+                        let result = try await readShard(record, shard, .POST, "/points/query", body: request)
+                        return (shard, .success(result))
                     } catch {
                         return (shard, .failure(error))
                     }
@@ -162,27 +192,7 @@ extension ClusterRouter {
         limit: Int,
         offset: Int
     ) async throws(ClusterError) -> [JSONValue] {
-        let prefetches: [JSONValue]
-        switch object["prefetch"] {
-        case .array(let list)?: prefetches = list
-        case .object(let one)?: prefetches = [.object(one)]
-        default: throw ClusterError("a fusion query needs prefetches to fuse")
-        }
-        var lists: [[JSONValue]] = []
-        for prefetch in prefetches {
-            guard var sub = prefetch.objectValue else {
-                throw ClusterError("Format error in JSON body: a prefetch is an object")
-            }
-            if let filter = object["filter"], filter != .null {
-                let own = sub["filter"] ?? .null
-                sub["filter"] = own == .null || own == filter ? filter : ["must": [filter, own]]
-            }
-            sub["with_payload"] = object["with_payload"] ?? false
-            sub["with_vector"] = object["with_vector"] ?? false
-            sub["limit"] = sub["limit"] ?? 10
-            if let params = object["params"], sub["params"] == nil { _ = params }
-            lists.append(try await query(record, .object(sub)))
-        }
+        let lists = try await prefetchLists(record, object)
         var first: [PointID: JSONValue] = [:]
         let scored: [[ScoredPoint]] = lists.map { list in
             list.compactMap { point in
@@ -208,6 +218,47 @@ extension ClusterRouter {
             return .object(json)
         }
         return Array(points.dropFirst(offset).prefix(limit))
+    }
+
+    /// Each prefetch of a query node, run over the whole collection (its filter joined by the node's).
+    private func prefetchLists(
+        _ record: CollectionRecord,
+        _ object: JSONObject
+    ) async throws(ClusterError)
+        -> [[JSONValue]]
+    {
+        let prefetches: [JSONValue]
+        switch object["prefetch"] {
+        case .array(let list)?: prefetches = list
+        case .object(let one)?: prefetches = [.object(one)]
+        default: throw ClusterError("a fusion query needs prefetches to fuse")
+        }
+        var lists: [[JSONValue]] = []
+        for prefetch in prefetches {
+            guard var sub = prefetch.objectValue else {
+                throw ClusterError("Format error in JSON body: a prefetch is an object")
+            }
+            if let filter = object["filter"], filter != .null {
+                let own = sub["filter"] ?? .null
+                sub["filter"] = own == .null || own == filter ? filter : ["must": [filter, own]]
+            }
+            sub["with_payload"] = object["with_payload"] ?? false
+            sub["with_vector"] = object["with_vector"] ?? false
+            sub["limit"] = sub["limit"] ?? 10
+            lists.append(try await query(record, .object(sub)))
+        }
+        return lists
+    }
+
+    /// Whether a query node scores by similarity to a vector (a vector, multivector, sparse vector, document).
+    static func isVectorQuery(_ root: JSONValue) -> Bool {
+        switch root {
+        case .array: return true
+        case .object(let query):
+            if query["nearest"] != nil && query["mmr"] == nil { return true }
+            return query["indices"] != nil || query["text"] != nil
+        default: return false
+        }
     }
 
     // MARK: Queries by point id

@@ -46,8 +46,11 @@ public struct ClusterReply: Sendable {
 public struct ClusterRouter: Sendable {
     /// Marks a request between nodes: it names a shard collection and is answered locally.
     public static let shardHeader = "x-tessera-shard"
-    /// Marks a recovery's own writes into the shard it is filling (applied at once, never held back).
+    /// Marks a recovery's copy into the shard it is filling: applied at once, never held back, its vectors as
+    /// the source replica stores them.
     public static let transferHeader = "x-tessera-transfer"
+    /// Marks a recovery's replay of the writes it held back: applied at once, as a client's write.
+    public static let replayHeader = "x-tessera-replay"
 
     /// The node.
     public let node: ClusterNode

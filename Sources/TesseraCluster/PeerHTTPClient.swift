@@ -125,6 +125,16 @@ public final class PeerHTTPClient: Sendable {
         }
     }
 
+    /// Sends a `GET` and waits for the whole answer (``send(_:_:_:headers:body:timeout:)``).
+    public func get(
+        _ endpoint: HTTPEndpoint,
+        _ path: String,
+        headers: [(String, String)] = [],
+        timeout: Duration
+    ) async throws(ClusterError) -> HTTPReply {
+        try await send(.GET, endpoint, path, headers: headers, timeout: timeout)
+    }
+
     /// Sends a request whose answer is a stream (an etcd watch) and hands each body chunk to `onChunk` until the
     /// peer ends the answer, the connection breaks or the task is cancelled (the connection is then closed).
     /// - Returns: The status of the answer.

@@ -42,7 +42,9 @@ struct ClusterMiddleware<Context: RequestContext>: RouterMiddleware {
         )
         let headers = request.headers
         if headers[HTTPField.Name(ClusterRouter.shardHeader)!] != nil, !path.hasPrefix("/cluster") {
-            let transfer = headers[HTTPField.Name(ClusterRouter.transferHeader)!] != nil
+            let transfer =
+                headers[HTTPField.Name(ClusterRouter.transferHeader)!] != nil
+                || headers[HTTPField.Name(ClusterRouter.replayHeader)!] != nil
             if let reply = router.holdBack(clusterRequest, transfer: transfer) { return Self.response(reply) }
             return try await next(request, context)
         }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import Tessera
+import TesseraCluster
 import TesseraQdrant
 
 /// The routes of points: upsert, read by id, delete, scroll, count, and payload updates. Each decodes Qdrant's
@@ -26,15 +27,24 @@ struct PointsController: Controller {
     }
 
     @Sendable func upsert(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        try await support.serve(request, as: Qdrant.UpsertPoints.self) { body in
+        // A recovery's copy between replicas of a shard (cluster mode) carries vectors as stored.
+        let asStored =
+            support.options.cluster != nil
+            && request.headers[HTTPField.Name(ClusterRouter.transferHeader)!] != nil
+        return try await support.serve(request, as: Qdrant.UpsertPoints.self) { body in
             let start = ContinuousClock.now
             let (name, store) = try support.store(context)
-            try upsert(body, collection: name, store: store)
+            try upsert(body, collection: name, store: store, asStored: asStored)
             return ServerResponse.ok(Qdrant.UpdateResult(), since: start)
         }
     }
 
-    func upsert(_ body: Qdrant.UpsertPoints, collection name: String, store: CollectionStore) throws {
+    func upsert(
+        _ body: Qdrant.UpsertPoints,
+        collection name: String,
+        store: CollectionStore,
+        asStored: Bool = false
+    ) throws {
         let converter = PointConverter(
             collection: name,
             parameters: try support.registry.vectorParameters(name),
@@ -42,7 +52,7 @@ struct PointsController: Controller {
             encoder: support.options.documentEncoder
         )
         let points = try converter.points(body)
-        try support.run { () throws(TesseraError) in try store.upsert(points) }
+        try support.run { () throws(TesseraError) in try store.upsert(points, asStored: asStored) }
     }
 
     /// Qdrant's `update_vectors`: the library replaces the named fields of each point in one transaction.

@@ -10,7 +10,7 @@ struct TesseraCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, IndexCommand.self, SearchCommand.self, EvalCommand.self, InfoCommand.self,
             BenchCommand.self, ServeCommand.self, QueryCommand.self, ListCommand.self, DeleteCommand.self,
-            OptimizeCommand.self, VerifyCommand.self, IndexPayloadCommand.self, ImportCommand.self,
+            OptimizeCommand.self, VerifyCommand.self, IndexPayloadCommand.self, ImportCommand.self, ClusterCommand.self,
         ]
     )
 }
