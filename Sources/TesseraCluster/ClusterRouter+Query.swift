@@ -32,6 +32,7 @@ extension ClusterRouter {
                     + "yet (give the vectors)"
             )
         }
+        _ = try await gatherIDFStatistics(record, &object)
         object["limit"] = .integer(Int64(limit + offset))
         object["offset"] = nil
         // A query over prefetches rescores their candidates: the prefetches are the collection's (each merged
@@ -259,6 +260,51 @@ extension ClusterRouter {
             return query["indices"] != nil || query["text"] != nil
         default: return false
         }
+    }
+
+    // MARK: Collection-wide statistics
+
+    /// For a sparse query of a field with the `idf` modifier: every shard's N and n (over the node's corpus), summed
+    /// and written into the node's `params.idf` as `statistics`, so that each shard weights the query as the whole
+    /// collection does (a pre-pass before scoring, as Elasticsearch's DFS). Returns whether it did.
+    private func gatherIDFStatistics(_ record: CollectionRecord, _ object: inout JSONObject) async throws(ClusterError)
+        -> Bool
+    {
+        let using = object["using"]?.stringValue ?? ""
+        let sparse = record.configuration["sparse_vectors"]?.objectValue?[using]?.objectValue
+        guard let modifier = sparse?["modifier"]?.stringValue, modifier.lowercased() == "idf",
+            let root = object["query"], Self.fusion(root) == nil
+        else { return false }
+        var probe: JSONObject = ["query": root, "using": .string(using)]
+        if let idf = object["params"]?.objectValue?["idf"] { probe["params"] = ["idf": idf] }
+        let request = JSONValue.object(probe).jsonBytes
+        var parts: [CorpusStatistics] = []
+        for shard in 0..<record.shardNumber {
+            let answer = try await readShard(record, shard, .POST, "/points/query/idf", body: request)
+            guard let fields = answer.objectValue, let points = fields["points"]?.intValue else { return false }
+            var frequencies: [UInt32: Int] = [:]
+            for pair in fields["frequencies"]?.arrayValue ?? [] {
+                guard let entry = pair.arrayValue, entry.count == 2, let index = entry[0].intValue,
+                    let count = entry[1].intValue, let key = UInt32(exactly: index)
+                else { continue }
+                frequencies[key] = count
+            }
+            parts.append(CorpusStatistics(points: points, frequencies: frequencies))
+        }
+        let total = CorpusStatistics.sum(parts)
+        var params = object["params"]?.objectValue ?? [:]
+        params["idf"] = [
+            "statistics": [
+                "points": .integer(Int64(total.points)),
+                "frequencies": .array(
+                    total.frequencies.sorted { $0.key < $1.key }.map {
+                        [.integer(Int64($0.key)), .integer(Int64($0.value))]
+                    }
+                ),
+            ]
+        ]
+        object["params"] = .object(params)
+        return true
     }
 
     // MARK: Queries by point id

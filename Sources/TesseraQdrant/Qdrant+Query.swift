@@ -180,6 +180,7 @@ extension Qdrant {
             for child in prefetch ?? [] { children.append(try child.node()) }
             var parameters = params?.parameters ?? QueryParameters()
             if let corpus = params?.idfCorpus { parameters.idfCorpus = try corpus.filter() }
+            parameters.idfStatistics = params?.idfStatistics
             if case .diverse(_, let mmr)? = query { parameters.mmr = mmr }
             if case .scoredText(_, let k, let b)? = query {
                 if (k != nil && params?.k1 != nil) || (b != nil && params?.b != nil) {
@@ -561,6 +562,9 @@ extension Qdrant {
         public var exact: Bool?
         /// `idf: {"corpus": filter}`: the points inverse document frequencies count (`"global"` is `nil`).
         public var idfCorpus: Filter?
+        /// `idf: {"statistics": {"points": N, "frequencies": [[index, n], …]}}` (an extension): the counts to
+        /// weight by, as a sharded collection's coordinator sums them over the shards.
+        public var idfStatistics: CorpusStatistics?
         public var probeCount: Int?
         public var candidates: Int?
         public var imputationRank: Int?
@@ -616,6 +620,8 @@ extension Qdrant {
                 switch try container.decode(JSONValue.self, forKey: .idf) {
                 case .string("global"):
                     idfCorpus = nil
+                case .object(let members) where members["statistics"] != nil:
+                    idfStatistics = try Self.statistics(members, path: container.codingPath + [CodingKeys.idf])
                 case .object:
                     let idf = try container.superDecoder(forKey: .idf)
                     try idf.rejectUnknownKeys(IdfKeys.self, what: "idf")
@@ -628,6 +634,31 @@ extension Qdrant {
 
         enum QuantizationKeys: String, CodingKey, CaseIterable { case ignore, rescore, oversampling }
         enum IdfKeys: String, CodingKey, CaseIterable { case corpus }
+
+        /// `{"statistics": {"points": N, "frequencies": [[index, n], …]}}`, checked member by member.
+        static func statistics(_ members: JSONObject, path: [any CodingKey]) throws -> CorpusStatistics {
+            let where_ = path + [JSONKey(stringValue: "statistics")]
+            guard members.count == 1, case .object(let fields)? = members["statistics"],
+                Set(fields.keys).isSubset(of: ["points", "frequencies"]),
+                case .integer(let points)? = fields["points"], points >= 0
+            else {
+                throw invalid(where_, "statistics is {\"points\": N, \"frequencies\": [[index, n], …]} and nothing else")
+            }
+            var frequencies: [UInt32: Int] = [:]
+            if case .array(let pairs)? = fields["frequencies"] {
+                for pair in pairs {
+                    guard case .array(let entry) = pair, entry.count == 2, case .integer(let index) = entry[0],
+                        let index = UInt32(exactly: index), case .integer(let count) = entry[1], count >= 0
+                    else {
+                        throw invalid(where_, "each frequency is [index, n], both unsigned integers")
+                    }
+                    frequencies[index] = Int(count)
+                }
+            } else if fields["frequencies"] != nil {
+                throw invalid(where_, "frequencies is a list of [index, n]")
+            }
+            return CorpusStatistics(points: Int(points), frequencies: frequencies)
+        }
 
         var parameters: QueryParameters {
             var parameters = QueryParameters()

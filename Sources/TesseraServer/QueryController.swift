@@ -15,6 +15,7 @@ struct QueryController: Controller {
         routes.post("query", use: query)
         routes.post("query/batch", use: queryBatch)
         routes.post("query/groups", use: queryGroups)
+        routes.post("query/idf", use: idfStatistics)
         routes.post("search/matrix/pairs") { request, context in
             try await matrix(request, context, offsets: false)
         }
@@ -42,6 +43,30 @@ struct QueryController: Controller {
             let start = ContinuousClock.now
             let (name, store) = try support.store(context)
             return ServerResponse.ok(try run(body, name: name, store: store), since: start)
+        }
+    }
+
+    /// Tessera's `POST …/points/query/idf`: the IDF modifier's N and n for the root's sparse query (`null` when
+    /// the root is not a sparse query of an `idf` field), which a sharded collection's coordinator sums over the
+    /// shards and gives back as `params.idf.statistics`.
+    @Sendable func idfStatistics(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await support.serve(request, as: Qdrant.QueryRequest.self) { body in
+            let start = ContinuousClock.now
+            let (name, store) = try support.store(context)
+            let (query, _) = try prepare(body, name: name)
+            let statistics = try support.run { () throws(TesseraError) in try store.idfStatistics(of: query.root) }
+            let result: JSONValue =
+                statistics.map { statistics in
+                    [
+                        "points": .integer(Int64(statistics.points)),
+                        "frequencies": .array(
+                            statistics.frequencies.sorted { $0.key < $1.key }.map {
+                                [.integer(Int64($0.key)), .integer(Int64($0.value))]
+                            }
+                        ),
+                    ]
+                } ?? .null
+            return ServerResponse.ok(result, since: start)
         }
     }
 

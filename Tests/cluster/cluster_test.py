@@ -125,8 +125,17 @@ SCHEMA = {
         "dense": {"size": DIM, "distance": "Cosine"},
         "late": {"size": DIM, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}},
     },
-    "sparse_vectors": {"words": {}},
+    "sparse_vectors": {"words": {}, "bm25": {"modifier": "idf"}},
 }
+
+VOCABULARY = (
+    "shard replica leader quorum vector token segment index cluster merge query filter payload score rank "
+    "fusion prefetch rerank sparse dense late interaction recovery transfer lease watch"
+).split()
+
+
+def sentence(rng):
+    return " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(3, 12)))
 
 
 def make_point(rng, pid):
@@ -138,6 +147,7 @@ def make_point(rng, pid):
             "dense": [rng.uniform(-1, 1) for _ in range(DIM)],
             "late": [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(tokens)],
             "words": {"indices": indices, "values": [round(rng.uniform(0.1, 2), 3) for _ in indices]},
+            "bm25": {"text": sentence(rng), "model": "qdrant/bm25"},
         },
         "payload": {"group": pid % 4, "tag": ["red", "green", "blue"][pid % 3], "n": pid},
     }
@@ -162,6 +172,18 @@ def queries(rng):
         ("maxsim exact", {"query": late(), "using": "late", "limit": 10, "params": {"exact": True}}),
         ("maxsim filtered", {"query": late(), "using": "late", "limit": 10, "filter": blue}),
         ("sparse", {"query": words(), "using": "words", "limit": 10}),
+        ("bm25 (idf over every shard)", {"query": {"text": sentence(rng), "model": "qdrant/bm25"}, "using": "bm25", "limit": 10}),
+        (
+            "hybrid bm25 + dense rrf",
+            {
+                "prefetch": [
+                    {"query": dense(), "using": "dense", "limit": 25},
+                    {"query": {"text": sentence(rng), "model": "qdrant/bm25"}, "using": "bm25", "limit": 25},
+                ],
+                "query": {"fusion": "rrf"},
+                "limit": 10,
+            },
+        ),
         (
             "hybrid rrf",
             {
@@ -451,7 +473,7 @@ def main():
                 body = {
                     "batch": {
                         "ids": [p["id"] for p in chunk],
-                        "vectors": {name: [p["vector"][name] for p in chunk] for name in ("dense", "late", "words")},
+                        "vectors": {name: [p["vector"][name] for p in chunk] for name in ("dense", "late", "words", "bm25")},
                         "payloads": [p["payload"] for p in chunk],
                     }
                 }

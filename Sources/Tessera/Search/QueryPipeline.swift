@@ -64,6 +64,9 @@ public struct QueryParameters: Sendable, Equatable {
     /// also the average length. `nil` for the whole collection (Qdrant's `"global"`). A node's own setting: it
     /// does not reach its prefetches.
     public var idfCorpus: Filter?
+    /// The IDF modifier's N and n to weight this node's sparse query by, instead of the collection's own (a sharded
+    /// collection's, summed over its shards before scoring); `nil` to count them here.
+    public var idfStatistics: CorpusStatistics?
 
     /// The payload fields BM25 searches unless told otherwise: BEIR's `title` and `text`.
     public static let defaultTextFields = ["title", "text"]
@@ -329,6 +332,29 @@ extension CollectionStore {
             )
         }
         return QueryResponse(points: points, stages: run.stages, filterMilliseconds: run.filterMilliseconds)
+    }
+}
+
+extension CollectionStore {
+    /// The IDF modifier's counts for a query node's sparse query (its own corpus, `params.idf`): what a sharded
+    /// collection's shards report before scoring, to be summed and given back as
+    /// ``QueryParameters/idfStatistics``.
+    /// - Returns: N and n of the query's indices, or `nil` when the node is not a sparse query of a field with the
+    ///   `idf` modifier.
+    /// - Throws: ``TesseraError`` for a field the collection does not have.
+    public func idfStatistics(of node: QueryNode) throws(TesseraError) -> CorpusStatistics? {
+        guard case .sparse(let query)? = node.query,
+            let field = try configuration.queryField(of: node, path: "query"),
+            case .sparse(.idf) = field.kind
+        else { return nil }
+        let view = scoringView()
+        var corpus: SlotBitmap?
+        if let filter = node.parameters.idfCorpus {
+            var slots = view.liveSlots
+            slots.formIntersection(allowedSlots(filter: filter, in: view))
+            corpus = slots
+        }
+        return sparseStatistics(query.indices, field: field, view: view, corpus: corpus)
     }
 }
 
@@ -861,7 +887,13 @@ private struct QueryRun {
             return try vector(values, tokenCount: 1, for: target, excluding: [], path: path)
         case .sparse(let query)?:
             let target = try queryField(of: node, path: path)
-            let weighted = store.weightedSparseQuery(query, field: target, view: view, corpus: idfCorpus(of: node))
+            let weighted = store.weightedSparseQuery(
+                query,
+                field: target,
+                view: view,
+                corpus: idfCorpus(of: node),
+                statistics: node.parameters.idfStatistics
+            )
             return .sparse(weighted, target, excluding: [])
         case .text(let text)?:
             guard let name = node.using, name != "bm25" else { return .bm25(text) }

@@ -50,27 +50,51 @@ final class SparseIndexCache: Sendable {
     }
 }
 
+/// What the IDF modifier of a sparse field weights a query by: N, the points holding a vector in the field, and
+/// n per index, those holding that index. One collection counts its own; a sharded collection adds its shards'
+/// counts up (a pre-pass before scoring), so that every shard weights as the whole collection would.
+public struct CorpusStatistics: Sendable, Equatable {
+    /// N.
+    public var points: Int
+    /// n of each index asked about.
+    public var frequencies: [UInt32: Int]
+
+    /// Creates statistics.
+    public init(points: Int, frequencies: [UInt32: Int]) {
+        self.points = points
+        self.frequencies = frequencies
+    }
+
+    /// The sum of several collections' statistics (the shards of one).
+    public static func sum(_ parts: [CorpusStatistics]) -> CorpusStatistics {
+        var total = CorpusStatistics(points: 0, frequencies: [:])
+        for part in parts {
+            total.points += part.points
+            total.frequencies.merge(part.frequencies, uniquingKeysWith: +)
+        }
+        return total
+    }
+}
+
 extension CollectionStore {
-    /// The query with Qdrant's IDF weights when the field asks for them: each value times
-    /// `ln(1 + (N − n + 0.5) / (n + 0.5))`, N the live points holding a vector in the field (an empty one
-    /// included, as Qdrant counts), n those holding the index; with a `corpus` (live slots), only the points in it
-    /// count.
-    func weightedSparseQuery(
-        _ query: SparseVector,
+    /// N and n of a sparse query's indices in a field: N the live points holding a vector in the field (an empty
+    /// one included, as Qdrant counts), n those holding each index; with a `corpus` (live slots), only the points
+    /// in it count.
+    func sparseStatistics(
+        _ indices: [UInt32],
         field: VectorField,
         view: ScoringView,
         corpus: SlotBitmap? = nil
-    ) -> SparseVector {
-        guard case .sparse(.idf) = field.kind, !query.isEmpty else { return query }
+    ) -> CorpusStatistics {
         let counted = corpus ?? view.liveSlots
         let segments = sparseIndexes.postings(field: field, view: view)
         var total = 0
-        var frequency = [UInt32: Int](uniqueKeysWithValues: query.indices.map { ($0, 0) })
+        var frequency = [UInt32: Int](uniqueKeysWithValues: indices.map { ($0, 0) })
         var base = 0
         for (segment, entry) in zip(view.segments, segments) {
             defer { base += segment.slotCount }
             total += entry.present.count { counted.contains(base + Int($0)) }
-            for index in query.indices {
+            for index in indices {
                 frequency[index]! += entry.postings[index]?.count { counted.contains(base + Int($0.slot)) } ?? 0
             }
         }
@@ -83,9 +107,24 @@ extension CollectionStore {
                 for index in vector.indices where frequency[index] != nil { frequency[index]! += 1 }
             }
         }
-        let count = Double(total)
+        return CorpusStatistics(points: total, frequencies: frequency)
+    }
+
+    /// The query with Qdrant's IDF weights when the field asks for them: each value times
+    /// `ln(1 + (N − n + 0.5) / (n + 0.5))` (``sparseStatistics(_:field:view:corpus:)``), or with the `statistics`
+    /// given (a sharded collection's, gathered before scoring).
+    func weightedSparseQuery(
+        _ query: SparseVector,
+        field: VectorField,
+        view: ScoringView,
+        corpus: SlotBitmap? = nil,
+        statistics given: CorpusStatistics? = nil
+    ) -> SparseVector {
+        guard case .sparse(.idf) = field.kind, !query.isEmpty else { return query }
+        let statistics = given ?? sparseStatistics(query.indices, field: field, view: view, corpus: corpus)
+        let count = Double(statistics.points)
         return query.scaled { index in
-            let n = Double(frequency[index] ?? 0)
+            let n = Double(statistics.frequencies[index] ?? 0)
             let ratio: Double = (count - n + 0.5) / (n + 0.5)
             return Float(Foundation.log(ratio + 1))
         }
