@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopenblas-dev libhnswlib-dev python3-pip python3-venv etcd-server
 RELEASE_BIN := .build/release/tessera
 
-.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir bench-search bench-plaid-peer bench-engine docs clean
+.PHONY: demo test deps model build release lint format bench-kernel bench-kernel-peers bench-encoder bench-encoder-peers eval-beir bench-search bench-plaid-peer bench-engine bench-cluster docs clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -55,6 +55,10 @@ bench-encoder-peers: model release
 # nDCG@10 and friends of exact search on BEIR data (../shared/ir-data by default; DATA=... to change it).
 eval-beir: model release
 	./Benchmarks/eval-beir.sh $(or $(DATA),../shared/ir-data) $(CONFIGS)
+
+# Scatter-gather on loopback: SciFact over three cluster nodes against one node (DATA=..., DATASET=..., DOCS=N).
+bench-cluster: model release deps
+	./Benchmarks/bench-cluster.sh $(or $(DATA),../shared/ir-data) $(or $(DATASET),scifact)
 
 # Exact search against the compressed index (alone and reranked) on SciFact and Cranfield, with build times.
 bench-search: model release

@@ -136,7 +136,7 @@ public struct SchemaChange: Sendable, Equatable {
 ///
 /// Nodes alive when the collection is created are sorted by id, `n₀ … n_{m−1}`; replica `r` of shard `s` goes to
 /// `n_{(s + r) mod m}`. Each shard's replicas are on distinct nodes (so `replication_factor ≤ m`), consecutive
-/// shards start on consecutive nodes, and every node holds `⌈S·R/m⌉` or `⌊S·R/m⌋` replicas.
+/// shards start on consecutive nodes, and every node holds `S·R/m` replicas when `S` is a multiple of `m`.
 public enum Placement {
     /// The nodes of every shard.
     /// - Throws: ``ClusterError`` when there are fewer live nodes than replicas per shard.

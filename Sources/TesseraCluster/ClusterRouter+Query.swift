@@ -267,7 +267,10 @@ extension ClusterRouter {
     /// For a sparse query of a field with the `idf` modifier: every shard's N and n (over the node's corpus), summed
     /// and written into the node's `params.idf` as `statistics`, so that each shard weights the query as the whole
     /// collection does (a pre-pass before scoring, as Elasticsearch's DFS). Returns whether it did.
-    private func gatherIDFStatistics(_ record: CollectionRecord, _ object: inout JSONObject) async throws(ClusterError)
+    private func gatherIDFStatistics(
+        _ record: CollectionRecord,
+        _ object: inout JSONObject
+    ) async throws(ClusterError)
         -> Bool
     {
         let using = object["using"]?.stringValue ?? ""

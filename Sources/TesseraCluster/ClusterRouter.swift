@@ -165,6 +165,7 @@ public struct ClusterRouter: Sendable {
             "POST points/payload/delete", "POST points/payload/clear", "PUT points/vectors",
             "POST points/vectors/delete":
             return try await write(record, request.method, suffix, body)
+        case "POST points/batch": return try await batch(record, body)
         case "POST points": return try await retrieve(record, body)
         case _ where request.method == .GET && rest.count == 2 && rest[0] == "points":
             return try await retrieveOne(record, rest[1])
@@ -181,10 +182,36 @@ public struct ClusterRouter: Sendable {
         default:
             throw ClusterError(
                 "\(request.method.rawValue) /collections/\(record.name)\(rest.isEmpty ? "" : suffix) is not "
-                    + "supported on a sharded collection yet (points/batch, query/groups, search/matrix, facet, "
+                    + "supported on a sharded collection yet (query/groups, search/matrix, facet, "
                     + "snapshots and aliases are answered by single-node collections only)"
             )
         }
+    }
+
+    /// `POST …/points/batch`: each operation in order, as its own route would run it, one result each.
+    private func batch(_ record: CollectionRecord, _ body: JSONValue) async throws(ClusterError) -> JSONValue {
+        guard let operations = body.objectValue?["operations"]?.arrayValue else {
+            throw ClusterError("Format error in JSON body: missing field `operations`")
+        }
+        let routes: [String: (HTTPMethod, String)] = [
+            "upsert": (.PUT, "/points"), "delete": (.POST, "/points/delete"), "set_payload": (.POST, "/points/payload"),
+            "overwrite_payload": (.PUT, "/points/payload"), "delete_payload": (.POST, "/points/payload/delete"),
+            "clear_payload": (.POST, "/points/payload/clear"), "update_vectors": (.PUT, "/points/vectors"),
+            "delete_vectors": (.POST, "/points/vectors/delete"),
+        ]
+        var results: [JSONValue] = []
+        for (index, operation) in operations.enumerated() {
+            guard let object = operation.objectValue, object.count == 1, let (name, fields) = object.first,
+                let (method, suffix) = routes[name]
+            else {
+                throw ClusterError(
+                    "Format error in JSON body: operations[\(index)] must be one of "
+                        + routes.keys.sorted().joined(separator: ", ")
+                )
+            }
+            results.append(try await write(record, method, suffix, fields))
+        }
+        return .array(results)
     }
 
     // MARK: Collections

@@ -642,7 +642,10 @@ extension Qdrant {
                 Set(fields.keys).isSubset(of: ["points", "frequencies"]),
                 case .integer(let points)? = fields["points"], points >= 0
             else {
-                throw invalid(where_, "statistics is {\"points\": N, \"frequencies\": [[index, n], …]} and nothing else")
+                throw invalid(
+                    where_,
+                    "statistics is {\"points\": N, \"frequencies\": [[index, n], …]} and nothing else"
+                )
             }
             var frequencies: [UInt32: Int] = [:]
             if case .array(let pairs)? = fields["frequencies"] {

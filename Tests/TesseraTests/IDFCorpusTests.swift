@@ -87,4 +87,45 @@ struct IDFCorpusTests {
             try corpusOnly.close()
         }
     }
+
+    @Test("shards given the summed IDF statistics score a sparse query as the whole collection does")
+    func summedStatisticsEqualTheWholeCollection() throws {
+        try withCollectionPath { root in
+            let points = try Self.points()
+            let whole = try CollectionStore.create(at: root + "/whole", configuration: Self.configuration)
+            try whole.upsert(points)
+            let shards = try (0..<3).map { shard in
+                let store = try CollectionStore.create(at: root + "/shard\(shard)", configuration: Self.configuration)
+                try store.upsert(points.enumerated().filter { $0.offset % 3 == shard }.map(\.element))
+                return store
+            }
+            try #require(try shards[0].sealTail() != nil)
+            let query = QueryInput.sparse(try SparseVector(indices: [1, 4, 6], values: [1, 0.5, 2]))
+            let node = QueryNode(query: query, using: "weighted", limit: 40)
+            let parts = try shards.map { try #require(try $0.idfStatistics(of: node)) }
+            let total = CorpusStatistics.sum(parts)
+            #expect(total == (try whole.idfStatistics(of: node)))
+            #expect(total.points == 40)
+            var given = QueryParameters()
+            given.idfStatistics = total
+            let want = Dictionary(
+                uniqueKeysWithValues: try whole.query(QueryRequest(root: node)).points.map { ($0.id, $0.score) }
+            )
+            var merged: [PointID: Float] = [:]
+            var local: [PointID: Float] = [:]
+            for shard in shards {
+                for point in try shard.query(
+                    QueryRequest(root: QueryNode(query: query, using: "weighted", limit: 40, parameters: given))
+                ).points {
+                    merged[point.id] = point.score
+                }
+                for point in try shard.query(QueryRequest(root: node)).points { local[point.id] = point.score }
+            }
+            #expect(merged == want)
+            // Each shard's own statistics rank differently: the pre-pass is what makes them agree.
+            #expect(local != want)
+            // A dense query, or a field without the modifier, has no statistics to gather.
+            #expect(try whole.idfStatistics(of: QueryNode(query: .dense([1, 0]), using: "dense", limit: 5)) == nil)
+        }
+    }
 }

@@ -485,14 +485,25 @@ def main():
         ok(reference, "POST", "/collections/c/points/payload?wait=true", {"payload": {"flag": True}, "points": [3, 4, 5]})
         ok(ports[2], "POST", "/collections/c/points/delete?wait=true", {"filter": {"must": [{"key": "n", "range": {"gte": 195}}]}})
         ok(reference, "POST", "/collections/c/points/delete?wait=true", {"filter": {"must": [{"key": "n", "range": {"gte": 195}}]}})
+        operations = {
+            "operations": [
+                {"upsert": {"points": [make_point(rng, 500), make_point(rng, 501)]}},
+                {"delete": {"points": [500]}},
+                {"set_payload": {"payload": {"batched": 1}, "points": [501, 7]}},
+                {"delete_payload": {"keys": ["n"], "points": [8]}},
+            ]
+        }
+        results = ok(ports[2], "POST", "/collections/c/points/batch?wait=true", operations)
+        check(len(results) == 4, f"one result per batch operation: {results}")
+        ok(reference, "POST", "/collections/c/points/batch?wait=true", operations)
         ok(ports[1], "PUT", "/collections/c/index?wait=true", {"field_name": "tag", "field_schema": "keyword"})
         ok(reference, "PUT", "/collections/c/index?wait=true", {"field_name": "tag", "field_schema": "keyword"})
         info = ok(ports[2], "GET", "/collections/c")
-        check(info["points_count"] == 195, f"collection info counts {info['points_count']} points, not 195")
+        check(info["points_count"] == 196, f"collection info counts {info['points_count']} points, not 196")
         check(info["config"]["params"]["shard_number"] == 3 and info["config"]["params"]["replication_factor"] == 2, "info shows the sharding")
-        check(info["payload_schema"]["tag"]["points"] == 195, f"payload index over every shard: {info['payload_schema']}")
+        check(info["payload_schema"]["tag"]["points"] == 196, f"payload index over every shard: {info['payload_schema']}")
         counts = check_replicas_agree(list(ports.values()))
-        check(sum(values[0] for values in counts.values()) == 195, f"shards hold {counts}")
+        check(sum(values[0] for values in counts.values()) == 196, f"shards hold {counts}")
         check(all(values[0] > 30 for values in counts.values()), f"points spread over the shards: {counts}")
         compare_all(list(ports.values()), reference, random.Random(11), "settled")
         status, answer = call(ports[1], "GET", "/collections/c__shard0/exists")
