@@ -396,6 +396,9 @@ public final class ClusterNode: Sendable {
 
     // MARK: Recovery
 
+    /// The largest upsert body a recovery's copy sends (a point larger than this goes alone).
+    static let copyBodyBytes = 8 << 20
+
     /// Starts catching a replica of this node up (once: a recovery in progress is left alone).
     func startRecovery(_ record: CollectionRecord, _ shard: Int) {
         let local = record.shardCollection(shard)
@@ -460,8 +463,10 @@ public final class ClusterNode: Sendable {
         try await createLocal(record, shard, replacing: true)
         var offset: JSONValue = .null
         var copied = 0
+        // Pages of a few points (a multivector point can be megabytes of JSON), upserted in bodies of at most
+        // ``copyBodyBytes`` (below the server's body limit).
         repeat {
-            var request: JSONObject = ["limit": 512, "with_payload": true, "with_vector": true]
+            var request: JSONObject = ["limit": 32, "with_payload": true, "with_vector": true]
             if offset != .null { request["offset"] = offset }
             let reply = try await http.send(
                 .POST,
@@ -469,17 +474,26 @@ public final class ClusterNode: Sendable {
                 "/collections/\(local)/points/scroll",
                 headers: internalHeaders,
                 body: JSONValue.object(request).jsonBytes,
-                timeout: options.readTimeout
+                timeout: options.writeTimeout
             )
             guard reply.status == 200, let json = try? JSONValue.parse(utf8: reply.body),
                 let result = json.objectValue?["result"]?.objectValue
             else { throw ClusterError("node \(source) did not page \(local): status \(reply.status)", status: 503) }
-            let points = result["points"]?.arrayValue ?? []
-            if !points.isEmpty {
+            var pending: [[UInt8]] = []
+            var pendingBytes = 0
+            func flush() async throws(ClusterError) {
+                guard !pending.isEmpty else { return }
+                var body = Array(#"{"points":["#.utf8)
+                body.reserveCapacity(pendingBytes + pending.count + 16)
+                for (index, point) in pending.enumerated() {
+                    if index > 0 { body.append(UInt8(ascii: ",")) }
+                    body += point
+                }
+                body += Array("]}".utf8)
                 let upsert = try await self.local(
                     .PUT,
                     "/collections/\(local)/points?wait=true",
-                    body: JSONValue.object(["points": .array(points)]).jsonBytes,
+                    body: body,
                     transfer: true
                 )
                 guard upsert.status == 200 else {
@@ -488,8 +502,17 @@ public final class ClusterNode: Sendable {
                         status: 503
                     )
                 }
-                copied += points.count
+                copied += pending.count
+                pending = []
+                pendingBytes = 0
             }
+            for point in result["points"]?.arrayValue ?? [] {
+                let bytes = point.jsonBytes
+                if pendingBytes + bytes.count > Self.copyBodyBytes { try await flush() }
+                pending.append(bytes)
+                pendingBytes += bytes.count
+            }
+            try await flush()
             offset = result["next_page_offset"] ?? .null
         } while offset != .null
         // The writes held back, in order; the last one out turns holding off.

@@ -479,14 +479,14 @@ public struct ClusterRouter: Sendable {
                 throw ClusterError("peer \(to) already holds a replica of shard \(shard)")
             }
             guard view.nodes[to] != nil else { throw ClusterError("peer \(to) is not a live node of the cluster") }
-            try await updatePlacement(record.name) { fresh in
+            let revision = try await updatePlacement(record.name) { fresh in
                 fresh.placement[shard].append(to)
                 return [.put(key: ClusterKeys.replica(record.name, shard, to), value: Array("Partial".utf8))]
             }
             if operation == "move_shard" {
                 let name = record.name
                 let router = self
-                Task { await router.finishMove(name, shard, from: from, to: to) }
+                Task { await router.finishMove(name, shard, from: from, to: to, after: revision) }
             }
             return true
         case "drop_replica":
@@ -511,10 +511,13 @@ public struct ClusterRouter: Sendable {
 
     /// Drops the source replica of a move once the new one is active (the move is a replication followed by a
     /// drop; a move whose coordinator dies midway leaves one replica more, never one less).
-    private func finishMove(_ name: String, _ shard: Int, from: UInt64, to: UInt64) async {
+    private func finishMove(_ name: String, _ shard: Int, from: UInt64, to: UInt64, after revision: Int64) async {
         let deadline = ContinuousClock.now + .seconds(3600)
         while ContinuousClock.now < deadline {
+            // Until this node's view has the new placement, nothing is known; then a placement without the new
+            // replica (dropped meanwhile) ends the move.
             let state = node.view.withLock { view -> ReplicaState?? in
+                guard view.revision >= revision else { return .some(nil) }
                 guard let record = view.collections[name], record.placement[shard].contains(to) else { return nil }
                 return .some(view.state(name, shard, to))
             }
@@ -528,27 +531,29 @@ public struct ClusterRouter: Sendable {
     }
 
     private func dropReplica(_ name: String, _ shard: Int, _ peer: UInt64) async throws(ClusterError) {
-        try await updatePlacement(name) { fresh in
+        _ = try await updatePlacement(name) { fresh in
             fresh.placement[shard].removeAll { $0 == peer }
             return [.delete(key: ClusterKeys.replica(name, shard, peer))]
         }
     }
 
     /// Changes a collection's record with a compare on its revision (again on a concurrent change).
+    /// - Returns: The etcd revision of the change.
+    @discardableResult
     private func updatePlacement(
         _ name: String,
         _ change: (inout CollectionRecord) -> [EtcdOperation]
-    ) async throws(ClusterError) {
+    ) async throws(ClusterError) -> Int64 {
         for _ in 0..<20 {
             guard let current = try await node.etcd.get(ClusterKeys.collection(name)),
                 let json = try? JSONValue.parse(utf8: current.value), var record = CollectionRecord(json)
             else { throw ClusterError("Not found: Collection `\(name)` doesn't exist!", status: 404) }
             let extra = change(&record)
-            let stored = try await node.etcd.transaction(
+            let stored = try await node.etcd.transactionRevision(
                 when: [.modRevision(ClusterKeys.collection(name), current.modRevision)],
                 then: [.put(key: ClusterKeys.collection(name), value: record.json.jsonBytes)] + extra
             )
-            if stored { return }
+            if let stored { return stored }
         }
         throw ClusterError("the collection's placement kept changing; try again", status: 503)
     }
