@@ -148,6 +148,8 @@ extension CollectionStore {
     ///   - view: A view of this store.
     ///   - allowed: The slots that may be returned.
     ///   - corpus: The live slots the statistics count (Qdrant's `idf` corpus); `nil` for every live one.
+    ///   - statistics: The counts to weight by (a sharded collection's, summed over its shards); `nil` to count
+    ///     them here.
     ///   - limit: How many.
     /// - Returns: Up to `limit` slots with a positive score, best first.
     /// - Throws: ``TesseraError/Code/invalidArgument`` when no text index with scoring is declared on `key`, or for
@@ -159,6 +161,7 @@ extension CollectionStore {
         view: ScoringView,
         allowed: SlotBitmap,
         corpus: SlotBitmap? = nil,
+        statistics: TextCorpusStatistics? = nil,
         limit: Int
     ) throws(TesseraError) -> [(slot: Int, score: Float)] {
         guard parameters.k1 >= 0, parameters.k1.isFinite else {
@@ -175,6 +178,36 @@ extension CollectionStore {
                 location: .init(field: "query.text.scoring.bm25.b")
             )
         }
+        let index = try scoredTextIndex(key, view: view)
+        guard let index else { return [] }
+        let hits = index.bm25(
+            query,
+            k1: Double(parameters.k1),
+            b: Double(parameters.b),
+            allowed: allowed,
+            corpus: corpus,
+            statistics: statistics
+        )
+        return Array(hits.prefix(limit))
+    }
+
+    /// BM25's counts for a query over the text index with scoring on a payload key (see
+    /// ``TextCorpusStatistics``); a sharded collection's shards report them before scoring.
+    /// - Throws: ``TesseraError/Code/invalidArgument`` when no text index with scoring is declared on `key`.
+    public func textStatistics(
+        _ query: String,
+        key: String,
+        view: ScoringView,
+        corpus: SlotBitmap? = nil
+    ) throws(TesseraError) -> TextCorpusStatistics {
+        guard let index = try scoredTextIndex(key, view: view) else {
+            return TextCorpusStatistics(points: 0, totalLength: 0, frequencies: [:])
+        }
+        return index.textStatistics(query, corpus: corpus)
+    }
+
+    /// The text index with scoring on `key`, caught up with `view` (`nil` for a key that no longer parses).
+    private func scoredTextIndex(_ key: String, view: ScoringView) throws(TesseraError) -> PayloadFieldIndex? {
         guard try declaredPayloadIndexes()[key] == .scoredText else {
             throw TesseraError(
                 .invalidArgument,
@@ -183,23 +216,14 @@ extension CollectionStore {
                 location: .init(field: "using")
             )
         }
-        var index: PayloadFieldIndex
         if let caughtUp = try caughtUpPayloadIndexes(for: view)?[key], caughtUp.type == .scoredText {
-            index = caughtUp
-        } else {
-            // A view older than the shared index (a search that began before a write): an index of its own.
-            guard let parsed = try? PayloadKey(key) else { return [] }
-            index = PayloadFieldIndex(key: parsed, type: .scoredText)
-            index.catchUp(with: view)
+            return caughtUp
         }
-        let hits = index.bm25(
-            query,
-            k1: Double(parameters.k1),
-            b: Double(parameters.b),
-            allowed: allowed,
-            corpus: corpus
-        )
-        return Array(hits.prefix(limit))
+        // A view older than the shared index (a search that began before a write): an index of its own.
+        guard let parsed = try? PayloadKey(key) else { return nil }
+        var index = PayloadFieldIndex(key: parsed, type: .scoredText)
+        index.catchUp(with: view)
+        return index
     }
 
     /// The declared indexes caught up with `view`, or `nil` when `view` is older than what they have taken in.

@@ -264,9 +264,10 @@ extension ClusterRouter {
 
     // MARK: Collection-wide statistics
 
-    /// For a sparse query of a field with the `idf` modifier: every shard's N and n (over the node's corpus), summed
-    /// and written into the node's `params.idf` as `statistics`, so that each shard weights the query as the whole
-    /// collection does (a pre-pass before scoring, as Elasticsearch's DFS). Returns whether it did.
+    /// For a sparse query of a field with the `idf` modifier (N and n), or a text query over a payload text index
+    /// with scoring (N, the total length and n): every shard's counts (over the node's corpus), summed and written
+    /// into the node's `params.idf` as `statistics`, so that each shard weights the query as the whole collection
+    /// does (a pre-pass before scoring, as Elasticsearch's DFS). Returns whether it did.
     private func gatherIDFStatistics(
         _ record: CollectionRecord,
         _ object: inout JSONObject
@@ -274,40 +275,101 @@ extension ClusterRouter {
         -> Bool
     {
         let using = object["using"]?.stringValue ?? ""
+        guard let root = object["query"], Self.fusion(root) == nil else { return false }
         let sparse = record.configuration["sparse_vectors"]?.objectValue?[using]?.objectValue
-        guard let modifier = sparse?["modifier"]?.stringValue, modifier.lowercased() == "idf",
-            let root = object["query"], Self.fusion(root) == nil
-        else { return false }
+        let vectors = record.configuration["vectors"]?.objectValue ?? [:]
+        let isVectorField = vectors["size"] != nil ? using.isEmpty : vectors[using] != nil
+        let sparseIDF = sparse?["modifier"]?.stringValue?.lowercased() == "idf"
+        // A text query whose `using` is a payload key (neither a vector field nor the `bm25` index).
+        let textIndex =
+            root.objectValue?["text"] != nil && !using.isEmpty && using != "bm25" && sparse == nil
+            && !isVectorField
+        guard sparseIDF || textIndex else { return false }
         var probe: JSONObject = ["query": root, "using": .string(using)]
         if let idf = object["params"]?.objectValue?["idf"] { probe["params"] = ["idf": idf] }
         let request = JSONValue.object(probe).jsonBytes
-        var parts: [CorpusStatistics] = []
-        for shard in 0..<record.shardNumber {
-            let answer = try await readShard(record, shard, .POST, "/points/query/idf", body: request)
-            guard let fields = answer.objectValue, let points = fields["points"]?.intValue else { return false }
-            var frequencies: [UInt32: Int] = [:]
-            for pair in fields["frequencies"]?.arrayValue ?? [] {
-                guard let entry = pair.arrayValue, entry.count == 2, let index = entry[0].intValue,
-                    let count = entry[1].intValue, let key = UInt32(exactly: index)
-                else { continue }
-                frequencies[key] = count
-            }
-            parts.append(CorpusStatistics(points: points, frequencies: frequencies))
+        let answers = try await withShards(record) { shard throws(ClusterError) in
+            try await readShard(record, shard, .POST, "/points/query/idf", body: request)
         }
-        let total = CorpusStatistics.sum(parts)
-        var params = object["params"]?.objectValue ?? [:]
-        params["idf"] = [
-            "statistics": [
-                "points": .integer(Int64(total.points)),
+        var statistics: JSONValue
+        if textIndex {
+            var parts: [TextCorpusStatistics] = []
+            for answer in answers {
+                guard let fields = answer.objectValue, let points = fields["points"]?.intValue,
+                    let total = fields["total_length"]?.doubleValue
+                else { return false }
+                var frequencies: [String: Int] = [:]
+                for pair in fields["terms"]?.arrayValue ?? [] {
+                    guard let entry = pair.arrayValue, entry.count == 2, let word = entry[0].stringValue,
+                        let count = entry[1].intValue
+                    else { continue }
+                    frequencies[word] = count
+                }
+                parts.append(TextCorpusStatistics(points: points, totalLength: total, frequencies: frequencies))
+            }
+            let sum = TextCorpusStatistics.sum(parts)
+            statistics = [
+                "points": .integer(Int64(sum.points)), "total_length": .double(sum.totalLength),
+                "terms": .array(
+                    sum.frequencies.sorted { $0.key < $1.key }.map { [.string($0.key), .integer(Int64($0.value))] }
+                ),
+            ]
+        } else {
+            var parts: [CorpusStatistics] = []
+            for answer in answers {
+                guard let fields = answer.objectValue, let points = fields["points"]?.intValue else { return false }
+                var frequencies: [UInt32: Int] = [:]
+                for pair in fields["frequencies"]?.arrayValue ?? [] {
+                    guard let entry = pair.arrayValue, entry.count == 2, let index = entry[0].intValue,
+                        let count = entry[1].intValue, let key = UInt32(exactly: index)
+                    else { continue }
+                    frequencies[key] = count
+                }
+                parts.append(CorpusStatistics(points: points, frequencies: frequencies))
+            }
+            let sum = CorpusStatistics.sum(parts)
+            statistics = [
+                "points": .integer(Int64(sum.points)),
                 "frequencies": .array(
-                    total.frequencies.sorted { $0.key < $1.key }.map {
+                    sum.frequencies.sorted { $0.key < $1.key }.map {
                         [.integer(Int64($0.key)), .integer(Int64($0.value))]
                     }
                 ),
             ]
-        ]
+        }
+        var params = object["params"]?.objectValue ?? [:]
+        params["idf"] = ["statistics": statistics]
         object["params"] = .object(params)
         return true
+    }
+
+    /// Runs `body` for every shard at once; the answers in shard order, or the first shard's error.
+    func withShards(
+        _ record: CollectionRecord,
+        _ body: @escaping @Sendable (Int) async throws(ClusterError) -> JSONValue
+    ) async throws(ClusterError) -> [JSONValue] {
+        let outcomes = await withTaskGroup(of: (Int, Result<JSONValue, ClusterError>).self) { group in
+            for shard in 0..<record.shardNumber {
+                group.addTask {
+                    do throws(ClusterError) {
+                        return (shard, .success(try await body(shard)))
+                    } catch {
+                        return (shard, .failure(error))
+                    }
+                }
+            }
+            var outcomes: [(Int, Result<JSONValue, ClusterError>)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes.sorted { $0.0 < $1.0 }
+        }
+        var answers: [JSONValue] = []
+        for (_, outcome) in outcomes {
+            switch outcome {
+            case .success(let answer): answers.append(answer)
+            case .failure(let error): throw error
+            }
+        }
+        return answers
     }
 
     // MARK: Queries by point id

@@ -302,14 +302,34 @@ public struct ClusterRouter: Sendable {
         _ body: [UInt8]
     ) async throws(ClusterError) -> JSONValue {
         let suffix = rest.isEmpty ? "" : "/" + rest.joined(separator: "/")
-        if method == .PATCH, let params = try JSONValue.body(body).objectValue?["params"]?.objectValue,
-            params["replication_factor"] != nil || params["write_consistency_factor"] != nil
-                || params["shard_number"] != nil
+        var body = body
+        if method == .PATCH, var object = try JSONValue.body(body).objectValue,
+            let params = object["params"]?.objectValue
         {
-            throw ClusterError(
-                "replication is changed per shard with POST /collections/\(record.name)/cluster (replicate_shard, "
-                    + "move_shard, drop_replica); shard_number is fixed at creation"
+            let allowed: Set<String> = ["replication_factor", "write_consistency_factor"]
+            if let other = params.keys.sorted().first(where: { !allowed.contains($0) }) {
+                throw ClusterError(
+                    "params.\(other) cannot be changed on a sharded collection (shard_number is fixed at creation; "
+                        + "replication_factor and write_consistency_factor can)"
+                )
+            }
+            func number(_ field: String) throws(ClusterError) -> Int? {
+                guard let value = params[field], value != .null else { return nil }
+                guard let number = value.intValue, number >= 1 else {
+                    throw ClusterError(
+                        "Validation error in JSON body: [params.\(field): must be an integer of at least 1]"
+                    )
+                }
+                return number
+            }
+            try await changeReplication(
+                record,
+                factor: try number("replication_factor"),
+                consistency: try number("write_consistency_factor")
             )
+            object["params"] = nil
+            if object.isEmpty { return true }
+            body = JSONValue.object(object).jsonBytes
         }
         var last: JSONValue = true
         for shard in 0..<record.shardNumber {
@@ -328,6 +348,67 @@ public struct ClusterRouter: Sendable {
             if stored { break }
         }
         return last
+    }
+
+    /// Qdrant's `PATCH` of `replication_factor` and `write_consistency_factor`: the record changes in one compare,
+    /// each shard below the factor gets new replicas on the live nodes holding the fewest of this collection's
+    /// (marked Partial: they catch up while queries and writes go on), and each shard above it drops replicas —
+    /// on dead nodes first, then those not Active, then the highest node ids — never its last Active one.
+    private func changeReplication(
+        _ record: CollectionRecord,
+        factor: Int?,
+        consistency: Int?
+    ) async throws(ClusterError) {
+        let view = node.view.withLock { $0 }
+        let live = view.nodes.keys.sorted()
+        let wanted = factor ?? record.replicationFactor
+        let required = consistency ?? record.writeConsistencyFactor
+        guard wanted <= live.count else {
+            throw ClusterError("replication_factor \(wanted) needs \(wanted) live nodes; the cluster has \(live.count)")
+        }
+        guard required <= wanted else {
+            throw ClusterError(
+                "write_consistency_factor \(required) is more than the replication_factor \(wanted): no write could "
+                    + "be acknowledged"
+            )
+        }
+        let name = record.name
+        try await updatePlacement(name) { fresh in
+            fresh.replicationFactor = wanted
+            fresh.writeConsistencyFactor = required
+            var operations: [EtcdOperation] = []
+            var held: [UInt64: Int] = Dictionary(uniqueKeysWithValues: live.map { ($0, 0) })
+            for nodes in fresh.placement { for holder in nodes where held[holder] != nil { held[holder]! += 1 } }
+            for shard in fresh.placement.indices {
+                while fresh.placement[shard].count < wanted {
+                    let candidates = live.filter { !fresh.placement[shard].contains($0) }
+                    guard let pick = candidates.min(by: { (held[$0]!, $0) < (held[$1]!, $1) }) else { break }
+                    fresh.placement[shard].append(pick)
+                    held[pick]! += 1
+                    operations.append(
+                        .put(
+                            key: ClusterKeys.replica(name, shard, pick),
+                            value: Array(ReplicaState.partial.rawValue.utf8)
+                        )
+                    )
+                }
+                while fresh.placement[shard].count > wanted {
+                    func rank(_ holder: UInt64) -> (Int, UInt64) {
+                        if view.nodes[holder] == nil { return (0, UInt64.max - holder) }
+                        if view.state(name, shard, holder) != .active { return (1, UInt64.max - holder) }
+                        return (2, UInt64.max - holder)
+                    }
+                    let active = fresh.placement[shard].filter {
+                        view.nodes[$0] != nil && view.state(name, shard, $0) == .active
+                    }
+                    let droppable = fresh.placement[shard].filter { rank($0).0 < 2 || active.count > 1 }
+                    guard let drop = droppable.min(by: { rank($0) < rank($1) }) else { break }
+                    fresh.placement[shard].removeAll { $0 == drop }
+                    operations.append(.delete(key: ClusterKeys.replica(name, shard, drop)))
+                }
+            }
+            return operations
+        }
     }
 
     private func collectionInfo(_ record: CollectionRecord) async throws(ClusterError) -> JSONValue {

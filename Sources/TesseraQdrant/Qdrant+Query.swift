@@ -181,6 +181,7 @@ extension Qdrant {
             var parameters = params?.parameters ?? QueryParameters()
             if let corpus = params?.idfCorpus { parameters.idfCorpus = try corpus.filter() }
             parameters.idfStatistics = params?.idfStatistics
+            parameters.textStatistics = params?.textStatistics
             if case .diverse(_, let mmr)? = query { parameters.mmr = mmr }
             if case .scoredText(_, let k, let b)? = query {
                 if (k != nil && params?.k1 != nil) || (b != nil && params?.b != nil) {
@@ -565,6 +566,9 @@ extension Qdrant {
         /// `idf: {"statistics": {"points": N, "frequencies": [[index, n], …]}}` (an extension): the counts to
         /// weight by, as a sharded collection's coordinator sums them over the shards.
         public var idfStatistics: CorpusStatistics?
+        /// `idf: {"statistics": {"points": N, "total_length": L, "terms": [[word, n], …]}}` (an extension): BM25's
+        /// counts for a text query over a payload text index, as a sharded collection's coordinator sums them.
+        public var textStatistics: TextCorpusStatistics?
         public var probeCount: Int?
         public var candidates: Int?
         public var imputationRank: Int?
@@ -620,6 +624,8 @@ extension Qdrant {
                 switch try container.decode(JSONValue.self, forKey: .idf) {
                 case .string("global"):
                     idfCorpus = nil
+                case .object(let members) where members["statistics"]?.objectValueForTerms != nil:
+                    textStatistics = try Self.textStatistics(members, path: container.codingPath + [CodingKeys.idf])
                 case .object(let members) where members["statistics"] != nil:
                     idfStatistics = try Self.statistics(members, path: container.codingPath + [CodingKeys.idf])
                 case .object:
@@ -634,6 +640,38 @@ extension Qdrant {
 
         enum QuantizationKeys: String, CodingKey, CaseIterable { case ignore, rescore, oversampling }
         enum IdfKeys: String, CodingKey, CaseIterable { case corpus }
+
+        /// `{"statistics": {"points": N, "total_length": L, "terms": [[word, n], …]}}`, checked member by member.
+        static func textStatistics(_ members: JSONObject, path: [any CodingKey]) throws -> TextCorpusStatistics {
+            let where_ = path + [JSONKey(stringValue: "statistics")]
+            guard members.count == 1, case .object(let fields)? = members["statistics"],
+                Set(fields.keys).isSubset(of: ["points", "total_length", "terms"]),
+                case .integer(let points)? = fields["points"], points >= 0,
+                let total = fields["total_length"].flatMap(Self.number), total >= 0,
+                case .array(let pairs)? = fields["terms"]
+            else {
+                throw invalid(
+                    where_,
+                    "statistics is {\"points\": N, \"total_length\": L, \"terms\": [[word, n], …]} and nothing else"
+                )
+            }
+            var frequencies: [String: Int] = [:]
+            for pair in pairs {
+                guard case .array(let entry) = pair, entry.count == 2, case .string(let word) = entry[0],
+                    case .integer(let count) = entry[1], count >= 0
+                else { throw invalid(where_, "each term is [word, n], n an unsigned integer") }
+                frequencies[word] = Int(count)
+            }
+            return TextCorpusStatistics(points: Int(points), totalLength: total, frequencies: frequencies)
+        }
+
+        static func number(_ value: JSONValue) -> Double? {
+            switch value {
+            case .integer(let number): return Double(number)
+            case .double(let number): return number
+            default: return nil
+            }
+        }
 
         /// `{"statistics": {"points": N, "frequencies": [[index, n], …]}}`, checked member by member.
         static func statistics(_ members: JSONObject, path: [any CodingKey]) throws -> CorpusStatistics {
@@ -777,5 +815,13 @@ extension Tessera.QueryRequest {
     /// - Throws: `TesseraError.Code.invalidArgument` for bad JSON or a bad field.
     public init(json text: String) throws(TesseraError) {
         try self.init(json: JSONValue.parse(text))
+    }
+}
+
+extension JSONValue {
+    /// The object, when this is an object with a `terms` member (text statistics rather than sparse ones).
+    fileprivate var objectValueForTerms: JSONObject? {
+        if case .object(let object) = self, object["terms"] != nil { return object }
+        return nil
     }
 }

@@ -46,26 +46,37 @@ struct QueryController: Controller {
         }
     }
 
-    /// Tessera's `POST …/points/query/idf`: the IDF modifier's N and n for the root's sparse query (`null` when
-    /// the root is not a sparse query of an `idf` field), which a sharded collection's coordinator sums over the
-    /// shards and gives back as `params.idf.statistics`.
+    /// Tessera's `POST …/points/query/idf`: the IDF modifier's N and n for the root's sparse query, or BM25's N,
+    /// total length and n for its text query over a payload text index (`null` for any other root), which a
+    /// sharded collection's coordinator sums over the shards and gives back as `params.idf.statistics`.
     @Sendable func idfStatistics(_ request: Request, context: BasicRequestContext) async throws -> Response {
         try await support.serve(request, as: Qdrant.QueryRequest.self) { body in
             let start = ContinuousClock.now
             let (name, store) = try support.store(context)
             let (query, _) = try prepare(body, name: name)
-            let statistics = try support.run { () throws(TesseraError) in try store.idfStatistics(of: query.root) }
-            let result: JSONValue =
-                statistics.map { statistics in
-                    [
-                        "points": .integer(Int64(statistics.points)),
-                        "frequencies": .array(
-                            statistics.frequencies.sorted { $0.key < $1.key }.map {
-                                [.integer(Int64($0.key)), .integer(Int64($0.value))]
-                            }
-                        ),
-                    ]
-                } ?? .null
+            let (sparse, text) = try support.run { () throws(TesseraError) in
+                (try store.idfStatistics(of: query.root), try store.textStatistics(of: query.root))
+            }
+            var result: JSONValue = .null
+            if let sparse {
+                result = [
+                    "points": .integer(Int64(sparse.points)),
+                    "frequencies": .array(
+                        sparse.frequencies.sorted { $0.key < $1.key }.map {
+                            [.integer(Int64($0.key)), .integer(Int64($0.value))]
+                        }
+                    ),
+                ]
+            } else if let text {
+                result = [
+                    "points": .integer(Int64(text.points)), "total_length": .double(text.totalLength),
+                    "terms": .array(
+                        text.frequencies.sorted { $0.key < $1.key }.map {
+                            [.string($0.key), .integer(Int64($0.value))]
+                        }
+                    ),
+                ]
+            }
             return ServerResponse.ok(result, since: start)
         }
     }

@@ -128,4 +128,40 @@ struct IDFCorpusTests {
             #expect(try whole.idfStatistics(of: QueryNode(query: .dense([1, 0]), using: "dense", limit: 5)) == nil)
         }
     }
+
+    @Test("shards given the summed BM25 statistics score a text index query as the whole collection does")
+    func summedTextStatisticsEqualTheWholeCollection() throws {
+        try withCollectionPath { root in
+            let points = try Self.points()
+            let whole = try CollectionStore.create(at: root + "/whole", configuration: Self.configuration)
+            try whole.upsert(points)
+            try whole.createPayloadIndex(field: "body", type: .scoredText)
+            let shards = try (0..<3).map { shard in
+                let store = try CollectionStore.create(at: root + "/shard\(shard)", configuration: Self.configuration)
+                try store.upsert(points.enumerated().filter { $0.offset % 3 == shard }.map(\.element))
+                try store.createPayloadIndex(field: "body", type: .scoredText)
+                return store
+            }
+            let node = QueryNode(query: .text("gamma beta delta zeta"), using: "body", limit: 40)
+            let total = TextCorpusStatistics.sum(try shards.map { try #require(try $0.textStatistics(of: node)) })
+            #expect(total == (try whole.textStatistics(of: node)))
+            var given = QueryParameters()
+            given.textStatistics = total
+            let want = Dictionary(
+                uniqueKeysWithValues: try whole.query(QueryRequest(root: node)).points.map { ($0.id, $0.score) }
+            )
+            var merged: [PointID: Float] = [:]
+            var local: [PointID: Float] = [:]
+            for shard in shards {
+                let weighted = QueryNode(query: node.query, using: "body", limit: 40, parameters: given)
+                for point in try shard.query(QueryRequest(root: weighted)).points { merged[point.id] = point.score }
+                for point in try shard.query(QueryRequest(root: node)).points { local[point.id] = point.score }
+            }
+            #expect(!want.isEmpty)
+            #expect(merged == want)
+            #expect(local != want)
+            // Not a text query of a payload key: nothing to gather.
+            #expect(try whole.textStatistics(of: QueryNode(query: .dense([1, 0]), using: "dense", limit: 5)) == nil)
+        }
+    }
 }

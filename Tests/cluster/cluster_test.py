@@ -149,7 +149,7 @@ def make_point(rng, pid):
             "words": {"indices": indices, "values": [round(rng.uniform(0.1, 2), 3) for _ in indices]},
             "bm25": {"text": sentence(rng), "model": "qdrant/bm25"},
         },
-        "payload": {"group": pid % 4, "tag": ["red", "green", "blue"][pid % 3], "n": pid},
+        "payload": {"group": pid % 4, "tag": ["red", "green", "blue"][pid % 3], "n": pid, "body": sentence(rng)},
     }
 
 
@@ -172,6 +172,16 @@ def queries(rng):
         ("maxsim exact", {"query": late(), "using": "late", "limit": 10, "params": {"exact": True}}),
         ("maxsim filtered", {"query": late(), "using": "late", "limit": 10, "filter": blue}),
         ("sparse", {"query": words(), "using": "words", "limit": 10}),
+        ("text index bm25 (statistics over every shard)", {"query": {"text": sentence(rng)}, "using": "body", "limit": 10}),
+        (
+            "text index bm25 with k and b, filtered",
+            {
+                "query": {"text": {"query": sentence(rng), "scoring": {"bm25": {"k": 0.9, "b": 0.3}}}},
+                "using": "body",
+                "filter": blue,
+                "limit": 10,
+            },
+        ),
         ("bm25 (idf over every shard)", {"query": {"text": sentence(rng), "model": "qdrant/bm25"}, "using": "bm25", "limit": 10}),
         (
             "hybrid bm25 + dense rrf",
@@ -498,6 +508,9 @@ def main():
         ok(reference, "POST", "/collections/c/points/batch?wait=true", operations)
         ok(ports[1], "PUT", "/collections/c/index?wait=true", {"field_name": "tag", "field_schema": "keyword"})
         ok(reference, "PUT", "/collections/c/index?wait=true", {"field_name": "tag", "field_schema": "keyword"})
+        scored = {"type": "text", "tokenizer": "word", "lowercase": True, "scoring": {"type": "bm25"}}
+        ok(ports[3], "PUT", "/collections/c/index?wait=true", {"field_name": "body", "field_schema": scored})
+        ok(reference, "PUT", "/collections/c/index?wait=true", {"field_name": "body", "field_schema": scored})
         info = ok(ports[2], "GET", "/collections/c")
         check(info["points_count"] == 196, f"collection info counts {info['points_count']} points, not 196")
         check(info["config"]["params"]["shard_number"] == 3 and info["config"]["params"]["replication_factor"] == 2, "info shows the sharding")
@@ -591,6 +604,33 @@ def main():
         check_replicas_agree(list(ports.values()))
         compare_all(list(ports.values()), reference, random.Random(14), "moved")
         print(f"cluster: shard {shard} moved from node {source} to node {target} under load: {load.queries} queries, 0 errors")
+
+        # Replication changed while queries and writes go on: 3 replicas per shard, then 2 again.
+        def replicas_per_shard(wanted):
+            states, _ = shard_states(ports[3])
+            per_shard = {}
+            for (s, peer), state in states.items():
+                per_shard.setdefault(s, []).append(state)
+            return len(per_shard) == 3 and all(len(v) == wanted and set(v) == {"Active"} for v in per_shard.values())
+
+        load = Load(ports.values(), reference, 30_000, 8)
+
+        def raise_replication(load):
+            time.sleep(0.5)
+            ok(ports[2], "PATCH", "/collections/c", {"params": {"replication_factor": 3}})
+
+        load.run(arguments.load_seconds / 4, during=lambda load: threading.Thread(target=raise_replication, args=(load,)).start())
+        wait_until(lambda: replicas_per_shard(3), 60, "three Active replicas of every shard")
+        check(not load.errors, f"{len(load.errors)} requests failed while replicas were added: {load.errors[:3]}")
+        check(ok(ports[1], "GET", "/collections/c")["config"]["params"]["replication_factor"] == 3, "info shows 3 replicas")
+        check_replicas_agree(list(ports.values()))
+        compare_all(list(ports.values()), reference, random.Random(15), "three replicas")
+        status, answer = call(ports[1], "PATCH", "/collections/c", {"params": {"replication_factor": 4}})
+        check(status == 400 and "live nodes" in answer["status"]["error"], f"4 replicas on 3 nodes: {answer}")
+        ok(ports[1], "PATCH", "/collections/c", {"params": {"replication_factor": 2}})
+        wait_until(lambda: replicas_per_shard(2), 30, "two replicas of every shard again")
+        compare_all(list(ports.values()), reference, random.Random(16), "two replicas again")
+        print(f"cluster: replication raised to 3 under load and lowered to 2: {load.queries} queries, 0 errors")
 
         ok(ports[2], "DELETE", "/collections/c")
         wait_until(lambda: not ok(ports[1], "GET", "/collections/c/exists")["exists"], 10, "the delete to reach every node")

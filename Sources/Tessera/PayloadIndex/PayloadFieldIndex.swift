@@ -568,6 +568,33 @@ extension PayloadFieldIndex {
         return (length >> lostBits) << lostBits
     }
 
+    /// BM25's counts for a query's words: the points with words at the key (N), the sum of their rounded
+    /// lengths, and per word the points holding it (n).
+    /// - Parameters:
+    ///   - query: The query text.
+    ///   - corpus: Only these slots count (`nil`: every live one).
+    /// - Returns: The counts.
+    func textStatistics(_ query: String, corpus: SlotBitmap? = nil) -> TextCorpusStatistics {
+        let words = Array(Set(Match.words(query))).sorted()
+        var documentCount = pointCount
+        var totalLength = Double(totalRoundedLength)
+        if let corpus {
+            documentCount = 0
+            totalLength = 0
+            for slot in corpus.slots where slot < wordCounts.count && wordCounts[slot] > 0 {
+                documentCount += 1
+                totalLength += Double(Self.roundedLength(Int(wordCounts[slot])))
+            }
+        }
+        var frequencies: [String: Int] = [:]
+        for word in words {
+            let entries = (terms[word] ?? []).filter { isCurrent($0.slot, $0.stamp) }
+            frequencies[word] =
+                corpus.map { corpus in entries.count { corpus.contains(Int($0.slot)) } } ?? entries.count
+        }
+        return TextCorpusStatistics(points: documentCount, totalLength: totalLength, frequencies: frequencies)
+    }
+
     /// BM25 scores of the allowed slots holding any of the query's words (a repeated word counts once), as
     /// Qdrant's text query ranks: the corpus is every live slot with words at the key, whatever the filter;
     /// `idf = ln(1 + (N − df + 0.5) / (df + 0.5))`, and each word `idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b ·
@@ -578,6 +605,8 @@ extension PayloadFieldIndex {
     ///   - b: Length normalisation, 0...1.
     ///   - allowed: The slots that may be returned.
     ///   - corpus: The live slots whose documents the statistics (N, n, average length) count; `nil` for all.
+    ///   - statistics: The counts to weight by (a sharded collection's, summed over its shards); `nil` to count
+    ///     them here.
     /// - Returns: The scoring slots, best first (ties to the lower slot).
     /// - Complexity: O(postings of the query's words), plus O(corpus) with a corpus.
     func bm25(
@@ -585,28 +614,19 @@ extension PayloadFieldIndex {
         k1: Double,
         b: Double,
         allowed: SlotBitmap,
-        corpus: SlotBitmap? = nil
+        corpus: SlotBitmap? = nil,
+        statistics given: TextCorpusStatistics? = nil
     ) -> [(slot: Int, score: Float)] {
         let words = Array(Set(Match.words(query))).sorted()
-        var documentCount = Double(pointCount)
-        var totalLength = Double(totalRoundedLength)
-        if let corpus {
-            documentCount = 0
-            totalLength = 0
-            for slot in corpus.slots where slot < wordCounts.count && wordCounts[slot] > 0 {
-                documentCount += 1
-                totalLength += Double(Self.roundedLength(Int(wordCounts[slot])))
-            }
-        }
+        let statistics = given ?? textStatistics(query, corpus: corpus)
+        let documentCount = Double(statistics.points)
         guard !words.isEmpty, documentCount > 0 else { return [] }
-        let averageLength = totalLength / documentCount
+        let averageLength = statistics.totalLength / documentCount
         var scores: [Int: Double] = [:]
         for word in words {
             let entries = (terms[word] ?? []).filter { isCurrent($0.slot, $0.stamp) }
             guard !entries.isEmpty else { continue }
-            let frequency = Double(
-                corpus.map { corpus in entries.count { corpus.contains(Int($0.slot)) } } ?? entries.count
-            )
+            let frequency = Double(statistics.frequencies[word] ?? 0)
             let idf = log((documentCount - frequency + 0.5) / (frequency + 0.5) + 1)
             for entry in entries where allowed.contains(Int(entry.slot)) {
                 let slot = Int(entry.slot)

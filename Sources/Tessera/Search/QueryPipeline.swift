@@ -67,6 +67,9 @@ public struct QueryParameters: Sendable, Equatable {
     /// The IDF modifier's N and n to weight this node's sparse query by, instead of the collection's own (a sharded
     /// collection's, summed over its shards before scoring); `nil` to count them here.
     public var idfStatistics: CorpusStatistics?
+    /// BM25's N, total length and n to weight this node's text query over a payload text index by, instead of the
+    /// collection's own (a sharded collection's, summed over its shards); `nil` to count them here.
+    public var textStatistics: TextCorpusStatistics?
 
     /// The payload fields BM25 searches unless told otherwise: BEIR's `title` and `text`.
     public static let defaultTextFields = ["title", "text"]
@@ -355,6 +358,25 @@ extension CollectionStore {
             corpus = slots
         }
         return sparseStatistics(query.indices, field: field, view: view, corpus: corpus)
+    }
+
+    /// BM25's counts for a query node's text query over a payload text index (its own corpus, `params.idf`): what
+    /// a sharded collection's shards report before scoring, summed and given back as
+    /// ``QueryParameters/textStatistics``.
+    /// - Returns: The counts, or `nil` when the node is not a text query of a payload key.
+    /// - Throws: ``TesseraError`` when the key has no text index with scoring.
+    public func textStatistics(of node: QueryNode) throws(TesseraError) -> TextCorpusStatistics? {
+        guard case .text(let text)? = node.query, let key = node.using, key != "bm25",
+            configuration.field(named: key) == nil
+        else { return nil }
+        let view = scoringView()
+        var corpus: SlotBitmap?
+        if let filter = node.parameters.idfCorpus {
+            var slots = view.liveSlots
+            slots.formIntersection(allowedSlots(filter: filter, in: view))
+            corpus = slots
+        }
+        return try textStatistics(text, key: key, view: view, corpus: corpus)
     }
 }
 
@@ -695,6 +717,7 @@ private struct QueryRun {
             view: view,
             allowed: allowed,
             corpus: idfCorpus(of: node),
+            statistics: node.parameters.textStatistics,
             limit: node.limit
         ).map { SlotHit(slot: $0.slot, score: $0.score) }
     }

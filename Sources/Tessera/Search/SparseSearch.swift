@@ -76,6 +76,35 @@ public struct CorpusStatistics: Sendable, Equatable {
     }
 }
 
+/// What BM25 over a payload text index weights a query's words by: N, the points with words at the key, the sum
+/// of their (rounded) lengths, and n per word. A sharded collection sums its shards' before scoring.
+public struct TextCorpusStatistics: Sendable, Equatable {
+    /// N.
+    public var points: Int
+    /// The sum of the points' rounded lengths (the average length is this over N).
+    public var totalLength: Double
+    /// n of each query word.
+    public var frequencies: [String: Int]
+
+    /// Creates statistics.
+    public init(points: Int, totalLength: Double, frequencies: [String: Int]) {
+        self.points = points
+        self.totalLength = totalLength
+        self.frequencies = frequencies
+    }
+
+    /// The sum of several collections' statistics (the shards of one).
+    public static func sum(_ parts: [TextCorpusStatistics]) -> TextCorpusStatistics {
+        var total = TextCorpusStatistics(points: 0, totalLength: 0, frequencies: [:])
+        for part in parts {
+            total.points += part.points
+            total.totalLength += part.totalLength
+            total.frequencies.merge(part.frequencies, uniquingKeysWith: +)
+        }
+        return total
+    }
+}
+
 extension CollectionStore {
     /// N and n of a sparse query's indices in a field: N the live points holding a vector in the field (an empty
     /// one included, as Qdrant counts), n those holding each index; with a `corpus` (live slots), only the points
