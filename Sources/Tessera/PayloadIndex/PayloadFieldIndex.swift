@@ -615,10 +615,10 @@ extension PayloadFieldIndex {
         b: Double,
         allowed: SlotBitmap,
         corpus: SlotBitmap? = nil,
-        statistics given: TextCorpusStatistics? = nil
+        statistics: TextCorpusStatistics? = nil
     ) -> [(slot: Int, score: Float)] {
         let words = Array(Set(Match.words(query))).sorted()
-        let statistics = given ?? textStatistics(query, corpus: corpus)
+        let statistics = statistics ?? textStatistics(query, corpus: corpus)
         let documentCount = Double(statistics.points)
         guard !words.isEmpty, documentCount > 0 else { return [] }
         let averageLength = statistics.totalLength / documentCount
