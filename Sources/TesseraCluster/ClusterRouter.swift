@@ -171,7 +171,7 @@ public struct ClusterRouter: Sendable {
             return try await retrieveOne(record, rest[1])
         case "POST points/count": return try await count(record, body)
         case "POST points/scroll": return try await scroll(record, body)
-        case "POST points/query": return ["points": .array(try await query(record, body))]
+        case "POST points/query": return ["points": .array(try await query(record, body, raw: request.body))]
         case "POST points/query/batch":
             guard let searches = body.objectValue?["searches"]?.arrayValue else {
                 throw ClusterError("Format error in JSON body: missing field `searches`")

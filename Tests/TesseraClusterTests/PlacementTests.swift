@@ -134,3 +134,22 @@ import Testing
         #expect(!ClusterRouter.mentionsIDs(["recommend": ["positive": [[0.1, 0.2]]]]))
     }
 }
+
+@Suite struct RawMembersTests {
+    @Test func aTopLevelMemberIsFoundByItsBytes() throws {
+        let text = #"{"limit": 3, "query" : [[1, 2.5e-3], [3, "a\"]}"]], "x": {"query": 1}}"#
+        let bytes = Array(text.utf8)
+        let found = try #require(RawMembers.value(of: "query", in: bytes))
+        #expect(String(decoding: found, as: UTF8.self) == #"[[1, 2.5e-3], [3, "a\"]}"]]"#)
+        #expect(RawMembers.value(of: "missing", in: bytes) == nil)
+        #expect(RawMembers.value(of: "query", in: Array(#"{"query": 1, "query": 2}"#.utf8)) == nil)
+        #expect(RawMembers.value(of: "query", in: Array("[1]".utf8)) == nil)
+        // A shard's body splices the bytes back: it reads as the object with its other members changed.
+        var object = try #require(try JSONValue.parse(text).objectValue)
+        object["limit"] = 13
+        let spliced = try JSONValue.parse(utf8: ClusterRouter.shardBody(object, rawQuery: found))
+        #expect(spliced == .object(object))
+        let alone = try JSONValue.parse(utf8: ClusterRouter.shardBody(["query": [1]], rawQuery: Array("[1]".utf8)[...]))
+        #expect(alone == ["query": [1]])
+    }
+}
