@@ -16,7 +16,12 @@ extension ClusterRouter {
     ///   - raw: The request's bytes, when `body` was parsed from them: the query's vectors are then forwarded as
     ///     the client wrote them, not written again (writing 10⁴ numbers is most of a hop's cost).
     /// - Returns: The points.
-    func query(_ record: CollectionRecord, _ body: JSONValue, raw: [UInt8]? = nil) async throws(ClusterError)
+    /// - Throws: ``ClusterError`` for a bad request, or a shard without an answering replica.
+    func query(
+        _ record: CollectionRecord,
+        _ body: JSONValue,
+        raw: [UInt8]? = nil
+    ) async throws(ClusterError)
         -> [JSONValue]
     {
         guard var object = body.objectValue else { throw ClusterError("Format error in JSON body: expected an object") }
