@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import Tessera
+import TesseraQdrant
 
 extension ClusterRouter {
     /// A universal query over every shard: the points, merged.
@@ -82,28 +83,10 @@ extension ClusterRouter {
             for shard in 0..<record.shardNumber { bodies[shard] = request }
         }
         let requests = bodies
-        let lists = await withTaskGroup(of: (Int, Result<JSONValue, ClusterError>).self) { group in
-            for (shard, request) in requests {
-                group.addTask {
-                    do throws(ClusterError) {
-                        let result = try await readShard(record, shard, .POST, "/points/query", body: request)
-                        return (shard, .success(result))
-                    } catch {
-                        return (shard, .failure(error))
-                    }
-                }
-            }
-            var lists: [(Int, Result<JSONValue, ClusterError>)] = []
-            for await list in group { lists.append(list) }
-            return lists.sorted { $0.0 < $1.0 }
+        let answers = try await withShards(record, only: requests.keys.sorted()) { shard throws(ClusterError) in
+            try await readShard(record, shard, .POST, "/points/query", body: requests[shard] ?? [])
         }
-        var points: [JSONValue] = []
-        for (_, outcome) in lists {
-            switch outcome {
-            case .success(let result): points += result.objectValue?["points"]?.arrayValue ?? []
-            case .failure(let error): throw error
-            }
-        }
+        let points = answers.flatMap { $0.objectValue?["points"]?.arrayValue ?? [] }
         let order = Self.order(of: root, object, record)
         let merged = Self.merge(points, order)
         return Array(merged.dropFirst(offset).prefix(limit))
@@ -321,51 +304,21 @@ extension ClusterRouter {
         let answers = try await withShards(record) { shard throws(ClusterError) in
             try await readShard(record, shard, .POST, "/points/query/idf", body: request)
         }
-        var statistics: JSONValue
+        let statistics: JSONValue
         if textIndex {
             var parts: [TextCorpusStatistics] = []
             for answer in answers {
-                guard let fields = answer.objectValue, let points = fields["points"]?.intValue,
-                    let total = fields["total_length"]?.doubleValue
-                else { return false }
-                var frequencies: [String: Int] = [:]
-                for pair in fields["terms"]?.arrayValue ?? [] {
-                    guard let entry = pair.arrayValue, entry.count == 2, let word = entry[0].stringValue,
-                        let count = entry[1].intValue
-                    else { continue }
-                    frequencies[word] = count
-                }
-                parts.append(TextCorpusStatistics(points: points, totalLength: total, frequencies: frequencies))
+                guard let part = TextCorpusStatistics(json: answer) else { return false }
+                parts.append(part)
             }
-            let sum = TextCorpusStatistics.sum(parts)
-            statistics = [
-                "points": .integer(Int64(sum.points)), "total_length": .double(sum.totalLength),
-                "terms": .array(
-                    sum.frequencies.sorted { $0.key < $1.key }.map { [.string($0.key), .integer(Int64($0.value))] }
-                ),
-            ]
+            statistics = TextCorpusStatistics.sum(parts).json
         } else {
             var parts: [CorpusStatistics] = []
             for answer in answers {
-                guard let fields = answer.objectValue, let points = fields["points"]?.intValue else { return false }
-                var frequencies: [UInt32: Int] = [:]
-                for pair in fields["frequencies"]?.arrayValue ?? [] {
-                    guard let entry = pair.arrayValue, entry.count == 2, let index = entry[0].intValue,
-                        let count = entry[1].intValue, let key = UInt32(exactly: index)
-                    else { continue }
-                    frequencies[key] = count
-                }
-                parts.append(CorpusStatistics(points: points, frequencies: frequencies))
+                guard let part = CorpusStatistics(json: answer) else { return false }
+                parts.append(part)
             }
-            let sum = CorpusStatistics.sum(parts)
-            statistics = [
-                "points": .integer(Int64(sum.points)),
-                "frequencies": .array(
-                    sum.frequencies.sorted { $0.key < $1.key }.map {
-                        [.integer(Int64($0.key)), .integer(Int64($0.value))]
-                    }
-                ),
-            ]
+            statistics = CorpusStatistics.sum(parts).json
         }
         var params = object["params"]?.objectValue ?? [:]
         params["idf"] = ["statistics": statistics]
@@ -373,13 +326,16 @@ extension ClusterRouter {
         return true
     }
 
-    /// Runs `body` for every shard at once; the answers in shard order, or the first shard's error.
+    /// Runs `body` for every shard (or those in `only`) at once; the answers in shard order, or the first
+    /// shard's error.
     func withShards(
         _ record: CollectionRecord,
+        only: [Int]? = nil,
         _ body: @escaping @Sendable (Int) async throws(ClusterError) -> JSONValue
     ) async throws(ClusterError) -> [JSONValue] {
+        let shards = only ?? Array(0..<record.shardNumber)
         let outcomes = await withTaskGroup(of: (Int, Result<JSONValue, ClusterError>).self) { group in
-            for shard in 0..<record.shardNumber {
+            for shard in shards {
                 group.addTask {
                     do throws(ClusterError) {
                         return (shard, .success(try await body(shard)))

@@ -57,26 +57,7 @@ struct QueryController: Controller {
             let (sparse, text) = try support.run { () throws(TesseraError) in
                 (try store.idfStatistics(of: query.root), try store.textStatistics(of: query.root))
             }
-            var result: JSONValue = .null
-            if let sparse {
-                result = [
-                    "points": .integer(Int64(sparse.points)),
-                    "frequencies": .array(
-                        sparse.frequencies.sorted { $0.key < $1.key }.map {
-                            [.integer(Int64($0.key)), .integer(Int64($0.value))]
-                        }
-                    ),
-                ]
-            } else if let text {
-                result = [
-                    "points": .integer(Int64(text.points)), "total_length": .double(text.totalLength),
-                    "terms": .array(
-                        text.frequencies.sorted { $0.key < $1.key }.map {
-                            [.string($0.key), .integer(Int64($0.value))]
-                        }
-                    ),
-                ]
-            }
+            let result = sparse?.json ?? text?.json ?? .null
             return ServerResponse.ok(result, since: start)
         }
     }

@@ -339,6 +339,15 @@ extension CollectionStore {
 }
 
 extension CollectionStore {
+    /// The live slots inverse document frequencies count for a node's `idf` corpus filter, or `nil` (every live
+    /// slot) without one.
+    func idfCorpusSlots(_ filter: Filter?, in view: ScoringView) -> SlotBitmap? {
+        guard let filter else { return nil }
+        var corpus = view.liveSlots
+        corpus.formIntersection(allowedSlots(filter: filter, in: view))
+        return corpus
+    }
+
     /// The IDF modifier's counts for a query node's sparse query (its own corpus, `params.idf`): what a sharded
     /// collection's shards report before scoring, to be summed and given back as
     /// ``QueryParameters/idfStatistics``.
@@ -351,12 +360,7 @@ extension CollectionStore {
             case .sparse(.idf) = field.kind
         else { return nil }
         let view = scoringView()
-        var corpus: SlotBitmap?
-        if let filter = node.parameters.idfCorpus {
-            var slots = view.liveSlots
-            slots.formIntersection(allowedSlots(filter: filter, in: view))
-            corpus = slots
-        }
+        let corpus = idfCorpusSlots(node.parameters.idfCorpus, in: view)
         return sparseStatistics(query.indices, field: field, view: view, corpus: corpus)
     }
 
@@ -370,12 +374,7 @@ extension CollectionStore {
             configuration.field(named: key) == nil
         else { return nil }
         let view = scoringView()
-        var corpus: SlotBitmap?
-        if let filter = node.parameters.idfCorpus {
-            var slots = view.liveSlots
-            slots.formIntersection(allowedSlots(filter: filter, in: view))
-            corpus = slots
-        }
+        let corpus = idfCorpusSlots(node.parameters.idfCorpus, in: view)
         return try textStatistics(text, key: key, view: view, corpus: corpus)
     }
 }
@@ -724,10 +723,7 @@ private struct QueryRun {
 
     /// The live slots a node's inverse document frequencies count, or `nil` for all of them.
     func idfCorpus(of node: QueryNode) -> SlotBitmap? {
-        guard let filter = node.parameters.idfCorpus else { return nil }
-        var corpus = view.liveSlots
-        corpus.formIntersection(store.allowedSlots(filter: filter, in: view))
-        return corpus
+        store.idfCorpusSlots(node.parameters.idfCorpus, in: view)
     }
 
     /// The best `limit` of `candidates` by an example query's scores, best first (ties to the lower slot).
